@@ -1,0 +1,59 @@
+"""The top-level configuration: one typed object per run, gathered from section models.
+
+A YAML file may ``extends:`` another; keys missing from the file take the documented defaults.
+Command-line overrides are applied as dotted key paths before validation, so they are
+validated like everything else and recorded in the resolved config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field
+
+from stairways.configbase import (
+    CONFIG_DIR,
+    PROJECT_ROOT,
+    Frozen,
+    load_yaml_with_extends,
+    set_by_path,
+    validate_model,
+)
+from stairways.data.settings import DataConfig
+
+__all__ = ["CONFIG_DIR", "PROJECT_ROOT", "StairwaysConfig", "dump_config", "load_config"]
+
+
+class StairwaysConfig(Frozen):
+    """Everything that describes a run. Sections are owned by their packages."""
+
+    name: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]+$")
+    data: DataConfig = DataConfig()
+
+
+def load_config(
+    path: Path | str | None = None, overrides: Mapping[str, Any] | None = None
+) -> StairwaysConfig:
+    """Load and validate a config file (defaults only when ``path`` is None).
+
+    :param path: YAML file, possibly using ``extends:``
+    :param overrides: dotted key paths to values, applied before validation
+    """
+    data: dict[str, Any] = {}
+    source = "<defaults>"
+    if path is not None:
+        p = Path(path)
+        data = load_yaml_with_extends(p)
+        source = str(p)
+        data.setdefault("name", p.stem)
+    for key, value in (overrides or {}).items():
+        data = set_by_path(data, key, value)
+    return validate_model(StairwaysConfig, data, source)
+
+
+def dump_config(cfg: StairwaysConfig) -> str:
+    """The fully resolved config as YAML (what run directories record)."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
