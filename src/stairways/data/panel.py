@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stairways.data.normalise import Normaliser
+
 
 @dataclass(frozen=True)
 class SessionPanel:
@@ -26,6 +28,9 @@ class SessionPanel:
     :param split: name of the split the sessions were taken from
     :param synthetic: whether the bars are generated
     :param fingerprint: hash of the bars (and feature settings) the panel was built from
+    :param normaliser: the fitted normaliser the features went through (runs save it)
+    :param excluded_sessions: (date, reason) of split sessions left out (incomplete bars, no
+        warm-up history), as reported by the panel builder
     """
 
     symbols: tuple[str, ...]
@@ -42,6 +47,8 @@ class SessionPanel:
     split: str
     synthetic: bool
     fingerprint: str
+    normaliser: Normaliser | None = None
+    excluded_sessions: tuple[tuple[str, str], ...] = ()
 
     @property
     def n_sessions(self) -> int:
@@ -96,4 +103,6 @@ class SessionPanel:
             split=self.split,
             synthetic=self.synthetic,
             fingerprint=self.fingerprint,
+            normaliser=self.normaliser,
+            excluded_sessions=self.excluded_sessions,
         )

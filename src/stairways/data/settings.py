@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -40,11 +40,40 @@ def _default_splits() -> dict[str, DateRange]:
 class SyntheticConfig(Frozen):
     """The seeded synthetic market (see :mod:`stairways.data.synthetic`)."""
 
-    seed: int = Field(default=20220103, ge=0, description="Generator seed")
+    seed: int = Field(default=20220103, ge=0, le=2**63 - 1, description="Generator seed")
     start: date = date(2022, 1, 3)
     end: date = date(2024, 12, 31)
-    signal: str = Field(default="lead_lag", description="Planted signal kind")
+    signal: Literal["lead_lag", "vwap_reversion", "both"] = Field(
+        default="lead_lag", description="Planted signal kind"
+    )
     signal_strength: float = Field(default=1.0, ge=0.0, le=10.0, description="0 disables it")
+    lead_lag_beta: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=5.0,
+        description="Total NVDA drift caused by one unit of MSFT return (at strength 1)",
+    )
+    lead_lag_halflife_bars: float = Field(
+        default=5.0, gt=0.0, le=120.0, description="Half-life of the lead-lag effect in bars"
+    )
+    vwap_reversion_rate: float = Field(
+        default=0.02,
+        ge=0.0,
+        le=0.5,
+        description="Per-bar pull of the price toward the session VWAP (at strength 1)",
+    )
+    correlation: float = Field(
+        default=0.62, ge=0.0, le=0.95, description="Cross-ticker correlation of 1-minute shocks"
+    )
+    jumps_per_session: float = Field(
+        default=0.4, ge=0.0, le=20.0, description="Mean number of price jumps per ticker-session"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.start > self.end:
+            raise ValueError(f"start {self.start} is after end {self.end}")
+        return self
 
 
 class FeatureConfig(Frozen):
@@ -52,6 +81,15 @@ class FeatureConfig(Frozen):
 
     clip: float = Field(default=5.0, gt=0.0, le=100.0, description="Clip normalised values")
     normalisation_split: str = Field(default="train", description="Split the statistics use")
+    warmup_sessions: int = Field(
+        default=1, ge=1, le=20, description="Earlier sessions read to warm the rolling windows"
+    )
+    warmup_bars: int = Field(
+        default=30,
+        ge=21,
+        le=5000,
+        description="Bars of history a session needs before its open to enter a panel",
+    )
 
 
 class DataConfig(Frozen):
@@ -77,4 +115,32 @@ class DataConfig(Frozen):
                 f"features.normalisation_split {self.features.normalisation_split!r} "
                 f"is not one of {sorted(self.splits)}"
             )
+        self._splits_do_not_overlap()
         return self
+
+    def _splits_do_not_overlap(self) -> None:
+        """Splits are disjoint, except a diagnostic slice lying wholly inside a protected split.
+
+        This is what keeps train, validation and test apart: eval_feb2024 may sit inside test
+        (both are held out), but no split may share a day with train or validation.
+        """
+        names = sorted(self.splits)
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                ra, rb = self.splits[a], self.splits[b]
+                if not ra.overlaps(rb):
+                    continue
+                if (a in self.protected_splits and _contains(ra, rb)) or (
+                    b in self.protected_splits and _contains(rb, ra)
+                ):
+                    continue
+                raise ValueError(
+                    f"splits {a!r} ({ra.start}..{ra.end}) and {b!r} ({rb.start}..{rb.end}) "
+                    "overlap; splits must be disjoint, except a slice lying wholly inside a "
+                    f"protected split ({', '.join(self.protected_splits) or 'none'})"
+                )
+
+
+def _contains(outer: DateRange, inner: DateRange) -> bool:
+    """Whether ``inner`` lies wholly inside ``outer``."""
+    return outer.start <= inner.start and inner.end <= outer.end

@@ -1,0 +1,422 @@
+"""Causal per-ticker features: one numba kernel used offline (a whole history) and online (a bar).
+
+The kernel advances a small explicit state (ring buffers of the last closes, returns and volumes,
+the RSI averages, two EMAs and the session VWAP sums) over a chunk of bars. Offline, the chunk is
+a ticker's whole history in one call; online, :class:`OnlineFeatures` calls it with one bar and
+keeps the state, so both paths run the same code and give bit-identical values. A feature at bar
+``t`` reads bars ``<= t`` only.
+
+The twelve features, in order (``c`` close, ``t`` the bar, windows count bars of the history,
+which is continuous across sessions except for VWAP and time of day):
+
+==============  ======================================================  ======================
+name            definition                                              before enough history
+==============  ======================================================  ======================
+ret_1           log(c_t / c_{t-1})                                      0
+ret_5           log(c_t / c_{t-5})                                      0
+ret_15          log(c_t / c_{t-15})                                     0
+rvol_20         sqrt(mean of the last 20 squared 1-bar log returns)     0
+rsi_14          Wilder RSI(14) on close changes, 0..100 (SMA seed)      50
+ema12_gap       c_t / EMA12_t - 1 (EMA seeded with the first close)     defined from bar 0
+ema26_gap       c_t / EMA26_t - 1                                       defined from bar 0
+vwap_gap        c_t / session VWAP_t - 1                                defined from bar 0
+vol_ratio       volume_t / mean volume of the last 20 bars (incl. t)    1
+bb_pctb         Bollinger %B(20, 2): (c - (m - 2 sd)) / (4 sd)          0.5
+mom_10          c_t / c_{t-10} - 1                                      0
+tod             (minutes since the open + 1) / session minutes          defined from bar 0
+==============  ======================================================  ======================
+
+Session VWAP restarts at each session open and weights each bar's own ``vwap`` by its volume
+when the bar has one, else the typical price (high + low + close) / 3; with no volume yet in the
+session it equals the close. ``tod`` is the fraction of the session elapsed at the bar's close
+(when the agent decides): the session length comes from the calendar, so on a half day the last
+bar has 1.0 as on a full day. Standard deviations are population ones. A zero denominator gives
+the feature's neutral value (vol_ratio 1, bb_pctb 0.5, RSI 100 when only gains).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numba import njit
+
+from stairways.data import calendar as cal
+from stairways.errors import DataValidationError
+
+log = logging.getLogger(__name__)
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "ret_1",
+    "ret_5",
+    "ret_15",
+    "rvol_20",
+    "rsi_14",
+    "ema12_gap",
+    "ema26_gap",
+    "vwap_gap",
+    "vol_ratio",
+    "bb_pctb",
+    "mom_10",
+    "tod",
+)
+N_FEATURES = len(FEATURE_NAMES)
+# Bars of history after which every rolling window is full (21 closes for 20 returns).
+WARM_BARS = 21
+
+# State layout: scalars, then three ring buffers.
+_N, _RSI_N, _RSI_G, _RSI_L, _EMA12, _EMA26, _VWAP_PV, _VWAP_V, _KEY = range(9)
+_CRING = 21  # closes: c_{t-20} .. c_t
+_RRING = 20  # 1-bar log returns
+_VRING = 20  # volumes
+_C0 = 9
+_R0 = _C0 + _CRING
+_V0 = _R0 + _RRING
+STATE_SIZE = _V0 + _VRING
+_ALPHA12 = 2.0 / 13.0
+_ALPHA26 = 2.0 / 27.0
+
+
+def new_state() -> np.ndarray:
+    """A fresh feature state (no history seen)."""
+    state = np.zeros(STATE_SIZE, dtype=np.float64)
+    state[_KEY] = -1.0
+    return state
+
+
+@njit(cache=True)
+def _advance(
+    state: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    vwap: np.ndarray,
+    session_key: np.ndarray,
+    elapsed: np.ndarray,
+    session_len: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Advance ``state`` over the given bars, writing one feature row per bar into ``out``."""
+    for i in range(close.shape[0]):
+        t = int(state[_N])
+        c = close[i]
+        v = volume[i]
+        prev = state[_C0 + (t - 1) % _CRING] if t >= 1 else c
+        state[_C0 + t % _CRING] = c
+        state[_V0 + t % _VRING] = v
+        r = 0.0
+        if t >= 1:
+            r = math.log(c / prev)
+            state[_R0 + t % _RRING] = r
+        out[i, 0] = r
+        out[i, 1] = math.log(c / state[_C0 + (t - 5) % _CRING]) if t >= 5 else 0.0
+        out[i, 2] = math.log(c / state[_C0 + (t - 15) % _CRING]) if t >= 15 else 0.0
+        if t >= _RRING:
+            acc = 0.0
+            for j in range(_RRING):
+                x = state[_R0 + j]
+                acc += x * x
+            out[i, 3] = math.sqrt(acc / _RRING)
+        else:
+            out[i, 3] = 0.0
+
+        # RSI(14), Wilder: the first average is a simple mean of 14 changes, then smoothing.
+        if t >= 1:
+            change = c - prev
+            gain = change if change > 0.0 else 0.0
+            loss = -change if change < 0.0 else 0.0
+            n_changes = state[_RSI_N]
+            if n_changes < 14.0:
+                state[_RSI_G] += gain
+                state[_RSI_L] += loss
+                state[_RSI_N] = n_changes + 1.0
+                if n_changes + 1.0 == 14.0:
+                    state[_RSI_G] /= 14.0
+                    state[_RSI_L] /= 14.0
+            else:
+                state[_RSI_G] = (state[_RSI_G] * 13.0 + gain) / 14.0
+                state[_RSI_L] = (state[_RSI_L] * 13.0 + loss) / 14.0
+        if state[_RSI_N] >= 14.0:
+            avg_g = state[_RSI_G]
+            avg_l = state[_RSI_L]
+            if avg_l > 0.0:
+                out[i, 4] = 100.0 - 100.0 / (1.0 + avg_g / avg_l)
+            else:
+                out[i, 4] = 100.0 if avg_g > 0.0 else 50.0
+        else:
+            out[i, 4] = 50.0
+
+        if t == 0:
+            state[_EMA12] = c
+            state[_EMA26] = c
+        else:
+            state[_EMA12] += _ALPHA12 * (c - state[_EMA12])
+            state[_EMA26] += _ALPHA26 * (c - state[_EMA26])
+        out[i, 5] = c / state[_EMA12] - 1.0
+        out[i, 6] = c / state[_EMA26] - 1.0
+
+        # Session VWAP restarts whenever the session changes (even if its first bar is missing).
+        if session_key[i] != state[_KEY]:
+            state[_KEY] = session_key[i]
+            state[_VWAP_PV] = 0.0
+            state[_VWAP_V] = 0.0
+        price = vwap[i]
+        if not (price > 0.0):  # NaN or missing: typical price
+            price = (high[i] + low[i] + c) / 3.0
+        state[_VWAP_PV] += price * v
+        state[_VWAP_V] += v
+        if state[_VWAP_V] > 0.0:
+            out[i, 7] = c / (state[_VWAP_PV] / state[_VWAP_V]) - 1.0
+        else:
+            out[i, 7] = 0.0
+
+        if t >= _VRING - 1:
+            acc = 0.0
+            for j in range(_VRING):
+                acc += state[_V0 + j]
+            mean_v = acc / _VRING
+            out[i, 8] = v / mean_v if mean_v > 0.0 else 1.0
+        else:
+            out[i, 8] = 1.0
+
+        if t >= 19:
+            acc = 0.0
+            for j in range(20):
+                acc += state[_C0 + (t - j) % _CRING]
+            mean_c = acc / 20.0
+            acc = 0.0
+            for j in range(20):
+                d = state[_C0 + (t - j) % _CRING] - mean_c
+                acc += d * d
+            sd = math.sqrt(acc / 20.0)
+            out[i, 9] = (c - (mean_c - 2.0 * sd)) / (4.0 * sd) if sd > 0.0 else 0.5
+        else:
+            out[i, 9] = 0.5
+
+        out[i, 10] = c / state[_C0 + (t - 10) % _CRING] - 1.0 if t >= 10 else 0.0
+        out[i, 11] = elapsed[i] / session_len[i]
+        state[_N] = t + 1.0
+
+
+def _session_fields(
+    ts_ns: np.ndarray, symbol: str, calendar: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Session key (days since epoch), minutes elapsed at the bar's close, and session length."""
+    if ts_ns.size == 0:
+        empty = np.zeros(0, dtype=np.float64)
+        return empty, empty, empty
+    if np.any(np.diff(ts_ns) <= 0):
+        row = int(np.argmax(np.diff(ts_ns) <= 0)) + 1
+        raise DataValidationError(
+            f"{symbol}: bars must be strictly increasing in time; row {row} at "
+            f"{pd.Timestamp(int(ts_ns[row]), tz='UTC')} is not after the previous bar"
+        )
+    first = pd.Timestamp(int(ts_ns[0]), tz="UTC").tz_convert(cal.EXCHANGE_TZ).date()
+    last = pd.Timestamp(int(ts_ns[-1]), tz="UTC").tz_convert(cal.EXCHANGE_TZ).date()
+    sess = cal.sessions(first, last, calendar)
+    opens = sess.opens.as_unit("ns").asi8
+    closes = sess.closes.as_unit("ns").asi8
+    pos = np.searchsorted(opens, ts_ns, side="right") - 1
+    inside = pos >= 0
+    inside[inside] = ts_ns[inside] < closes[pos[inside]]
+    offset = ts_ns - opens[np.maximum(pos, 0)]
+    aligned = offset % 60_000_000_000 == 0
+    bad = ~(inside & aligned)
+    if bad.any():
+        row = int(np.argmax(bad))
+        what = "outside regular trading hours" if not inside[row] else "not on a minute boundary"
+        raise DataValidationError(
+            f"{symbol}: row {row} at {pd.Timestamp(int(ts_ns[row]), tz='UTC')} is {what} of "
+            f"the {calendar} calendar; features need regular-hours 1-minute bars"
+        )
+    keys = (sess.dates.as_unit("ns").asi8 // 86_400_000_000_000).astype(np.float64)[pos]
+    elapsed = (offset // 60_000_000_000 + 1).astype(np.float64)
+    length = sess.minutes.astype(np.float64)[pos]
+    return keys, elapsed, length
+
+
+def _check_values(
+    symbol: str,
+    ts_ns: np.ndarray,
+    close: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    volume: np.ndarray,
+) -> None:
+    """Prices must be finite and positive and volume finite and non-negative."""
+    for name, arr, ok in (
+        ("close", close, np.isfinite(close) & (close > 0)),
+        ("high", high, np.isfinite(high) & (high > 0)),
+        ("low", low, np.isfinite(low) & (low > 0)),
+        ("volume", volume, np.isfinite(volume) & (volume >= 0)),
+    ):
+        if not ok.all():
+            row = int(np.argmin(ok))
+            raise DataValidationError(
+                f"{symbol}: row {row} at {pd.Timestamp(int(ts_ns[row]), tz='UTC')} has "
+                f"{name} {float(arr[row])}; prices must be positive and volume non-negative"
+            )
+
+
+def compute_features(
+    bars: pd.DataFrame, calendar: str = "XNYS", state: np.ndarray | None = None
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Features of one ticker's bars, aligned row by row: ``(array (n, 12) float64, names)``.
+
+    :param bars: canonical bar frame of a single symbol, regular-hours bars, sorted by time
+    :param calendar: exchange calendar giving the sessions (VWAP restart, time of day)
+    :param state: state to continue from (advanced in place); a fresh history when None
+    """
+    symbols = pd.unique(bars["symbol"]) if len(bars) else np.array([], dtype=object)
+    if len(symbols) > 1:
+        raise DataValidationError(
+            f"compute_features takes one symbol at a time, got {sorted(map(str, symbols))}"
+        )
+    symbol = str(symbols[0]) if len(symbols) else "?"
+    ts_ns = pd.DatetimeIndex(bars["ts"]).as_unit("ns").asi8
+    high = bars["high"].to_numpy(dtype=np.float64)
+    low = bars["low"].to_numpy(dtype=np.float64)
+    close = bars["close"].to_numpy(dtype=np.float64)
+    volume = bars["volume"].to_numpy(dtype=np.float64)
+    vwap = bars["vwap"].to_numpy(dtype=np.float64, na_value=np.nan)
+    _check_values(symbol, ts_ns, close, high, low, volume)
+    keys, elapsed, length = _session_fields(ts_ns, symbol, calendar)
+    out = np.empty((len(close), N_FEATURES), dtype=np.float64)
+    st = new_state() if state is None else state
+    _advance(st, high, low, close, volume, vwap, keys, elapsed, length, out)
+    return out, FEATURE_NAMES
+
+
+def feature_frame(bars: pd.DataFrame, calendar: str = "XNYS") -> pd.DataFrame:
+    """Features of every symbol in ``bars`` as a frame: symbol, ts and one column per feature."""
+    parts = []
+    for symbol, group in bars.groupby("symbol", sort=True):
+        values, names = compute_features(group, calendar)
+        frame = pd.DataFrame(values, columns=list(names), index=group.index)
+        frame.insert(0, "ts", group["ts"])
+        frame.insert(0, "symbol", symbol)
+        parts.append(frame)
+    if not parts:
+        return pd.DataFrame(columns=["symbol", "ts", *FEATURE_NAMES])
+    return pd.concat(parts).sort_index()
+
+
+class OnlineFeatures:
+    """Bar-by-bar features of one ticker, running the same kernel as :func:`compute_features`.
+
+    :param symbol: ticker the bars belong to (used in error messages)
+    :param calendar: exchange calendar giving the sessions
+    """
+
+    def __init__(self, symbol: str = "?", calendar: str = "XNYS") -> None:
+        self.symbol = symbol
+        self.calendar = calendar
+        self.state = new_state()
+        self._last_ts: int | None = None
+        self._session: tuple[int, int, float, float] | None = None  # open, close, key, minutes
+        self._out = np.empty((1, N_FEATURES), dtype=np.float64)
+
+    @property
+    def bars_seen(self) -> int:
+        """Number of bars the state has absorbed."""
+        return int(self.state[_N])
+
+    def warm_up(self, bars: pd.DataFrame) -> np.ndarray:
+        """Absorb a history of bars in one kernel call; returns their features (n, 12)."""
+        if len(bars) and self._last_ts is not None:
+            first = int(pd.DatetimeIndex(bars["ts"][:1]).as_unit("ns").asi8[0])
+            if first <= self._last_ts:
+                raise DataValidationError(
+                    f"{self.symbol}: warm-up bars start at {pd.Timestamp(first, tz='UTC')}, "
+                    "not after the last bar already seen"
+                )
+        values, _ = compute_features(bars, self.calendar, state=self.state)
+        if len(bars):
+            self._last_ts = int(pd.DatetimeIndex(bars["ts"][-1:]).as_unit("ns").asi8[0])
+        return values
+
+    def _locate(self, ts_ns: int) -> tuple[int, int, float, float]:
+        cur = self._session
+        if cur is not None and cur[0] <= ts_ns < cur[1]:
+            return cur
+        day = pd.Timestamp(ts_ns, tz="UTC").tz_convert(cal.EXCHANGE_TZ).date()
+        sess = cal.sessions(day, day, self.calendar)
+        if len(sess) == 0:
+            raise DataValidationError(
+                f"{self.symbol}: bar at {pd.Timestamp(ts_ns, tz='UTC')} falls on {day}, which "
+                f"is not a {self.calendar} session"
+            )
+        found = (
+            int(sess.opens.as_unit("ns").asi8[0]),
+            int(sess.closes.as_unit("ns").asi8[0]),
+            float(sess.dates.as_unit("ns").asi8[0] // 86_400_000_000_000),
+            float(sess.minutes[0]),
+        )
+        self._session = found
+        return found
+
+    def update(self, bar: Mapping[str, Any]) -> np.ndarray:
+        """Absorb one bar (keys ts, high, low, close, volume, optional vwap); returns 12 values."""
+        ts = pd.Timestamp(bar["ts"])
+        if ts.tzinfo is None:
+            raise DataValidationError(f"{self.symbol}: bar time {ts} has no time zone")
+        ts_ns = int(ts.tz_convert("UTC").as_unit("ns").value)
+        if self._last_ts is not None and ts_ns <= self._last_ts:
+            raise DataValidationError(
+                f"{self.symbol}: bar at {ts} is not after the previous bar "
+                f"{pd.Timestamp(self._last_ts, tz='UTC')}"
+            )
+        open_ns, close_ns, key, minutes = self._locate(ts_ns)
+        offset = ts_ns - open_ns
+        if not (0 <= offset < close_ns - open_ns) or offset % 60_000_000_000:
+            raise DataValidationError(
+                f"{self.symbol}: bar at {ts} is outside regular trading hours or not on a minute"
+            )
+        raw_vwap = bar.get("vwap", np.nan)
+        vwap = np.nan if raw_vwap is None or pd.isna(raw_vwap) else float(raw_vwap)
+        values = {k: float(bar[k]) for k in ("high", "low", "close", "volume")}
+        arr = {k: np.array([v]) for k, v in values.items()}
+        _check_values(
+            self.symbol, np.array([ts_ns]), arr["close"], arr["high"], arr["low"], arr["volume"]
+        )
+        _advance(
+            self.state,
+            arr["high"],
+            arr["low"],
+            arr["close"],
+            arr["volume"],
+            np.array([vwap]),
+            np.array([key]),
+            np.array([float(offset // 60_000_000_000 + 1)]),
+            np.array([minutes]),
+            self._out,
+        )
+        self._last_ts = ts_ns
+        return self._out[0].copy()
+
+
+def benchmark_features(bars: pd.DataFrame, calendar: str = "XNYS") -> float:
+    """Featurise every symbol of ``bars`` offline and return the throughput in bars per second.
+
+    The kernel is compiled (or loaded from numba's cache) on a few bars first, so the figure is
+    the steady-state speed, not the compile time.
+    """
+    if bars.empty:
+        raise DataValidationError("benchmark_features needs at least one bar")
+    first = bars[bars["symbol"] == bars["symbol"].iloc[0]].head(30)
+    compute_features(first, calendar)
+    started = time.perf_counter()
+    total = 0
+    for _, group in bars.groupby("symbol", sort=True):
+        values, _ = compute_features(group, calendar)
+        total += len(values)
+    elapsed = time.perf_counter() - started
+    rate = total / elapsed if elapsed > 0 else float("inf")
+    log.info("featurised %d bars in %.3f s (%.0f bars/s)", total, elapsed, rate)
+    return rate
