@@ -1,0 +1,1 @@
+"""Benchmarks behind ``stairways bench``: each returns the figures it measured."""
