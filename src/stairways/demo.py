@@ -1,0 +1,124 @@
+"""The main job: the research pipeline end to end on the embedded (synthetic) market.
+
+Each stage is a function that does real work through the same library calls a user would make
+with the CLI, and returns the lines it wants in the summary. The summary says where every
+output went and, honestly, what passed and what did not.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stairways.config import StairwaysConfig
+from stairways.data import calendar as cal
+from stairways.data.panel import SessionPanel
+from stairways.data.panel_builder import build_panel, fit_normaliser
+from stairways.data.quality import store_overview
+from stairways.data.store import BarStore
+from stairways.data.synthetic import generate, generator_details
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DemoSummary:
+    """Sections of the summary, in order, each a title and its lines."""
+
+    out_dir: Path
+    sections: list[tuple[str, list[str]]] = field(default_factory=list)
+
+    def add(self, title: str, lines: list[str]) -> None:
+        """Append a section and log it as it happens."""
+        self.sections.append((title, lines))
+        log.info("demo stage finished: %s", title)
+
+    def to_markdown(self) -> str:
+        """The summary as Markdown."""
+        parts = ["# Stairways demo summary", ""]
+        for title, lines in self.sections:
+            parts += [f"## {title}", "", *[f"- {line}" for line in lines], ""]
+        return "\n".join(parts)
+
+    def write(self) -> Path:
+        """Write ``summary.md`` into the output directory and return its path."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        path = self.out_dir / "summary.md"
+        path.write_text(self.to_markdown())
+        return path
+
+
+def _store_covers(store: BarStore, cfg: StairwaysConfig) -> bool:
+    """Whether the store holds every configured symbol over every configured split."""
+    wanted_start = min(r.start for r in cfg.data.splits.values())
+    wanted_end = max(r.end for r in cfg.data.splits.values())
+    held = {s.symbol: s for s in store.symbols()}
+    for symbol in cfg.data.symbols:
+        info = held.get(symbol)
+        if info is None:
+            return False
+        first = info.first_ts.tz_convert(cal.EXCHANGE_TZ).date()
+        last = info.last_ts.tz_convert(cal.EXCHANGE_TZ).date()
+        if first > wanted_start or last < wanted_end:
+            return False
+    return True
+
+
+def market_data_stage(cfg: StairwaysConfig, summary: DemoSummary) -> None:
+    """Make sure the store holds the configured market, generating the synthetic one if empty."""
+    started = time.perf_counter()
+    with BarStore(cfg.data.store_path) as store:
+        if _store_covers(store, cfg):
+            action = "reused the bars already in the store"
+        else:
+            bars = generate(cfg.data.synthetic, cfg.data.symbols)
+            result = store.write_bars(
+                bars,
+                source="synthetic",
+                synthetic=True,
+                details=generator_details(cfg.data.synthetic),
+            )
+            action = (
+                f"generated the synthetic market (seed {cfg.data.synthetic.seed}, signal "
+                f"{cfg.data.synthetic.signal} x{cfg.data.synthetic.signal_strength:g}): "
+                f"{result.rows_inserted:,} bars inserted, {result.rows_unchanged:,} unchanged"
+            )
+        overview = store_overview(store, cfg.data.calendar)
+    lines = [f"store {cfg.data.store_path}: {action} in {time.perf_counter() - started:.1f} s"]
+    for item in overview:
+        info = item.info
+        label = "SYNTHETIC" if info.synthetic else f"real ({info.source})"
+        lines.append(
+            f"{info.symbol}: {info.rows:,} bars, {info.sessions} sessions "
+            f"{item.first_local.date()}..{item.last_local.date()}, "
+            f"{item.completeness.complete_sessions} complete, {label}"
+        )
+    summary.add("Market data", lines)
+
+
+def features_stage(
+    cfg: StairwaysConfig, summary: DemoSummary
+) -> dict[str, SessionPanel]:
+    """Fit the feature normaliser on train only and build a panel for every configured split."""
+    started = time.perf_counter()
+    with BarStore(cfg.data.store_path, read_only=True) as store:
+        normaliser = fit_normaliser(cfg.data, store)
+        panels = {name: build_panel(cfg.data, name, store, normaliser) for name in cfg.data.splits}
+    norm_path = normaliser.save(summary.out_dir / "normaliser.json")
+    lines = [
+        f"{len(next(iter(panels.values())).feature_names)} causal features per ticker, "
+        f"normalised with statistics fitted on '{cfg.data.features.normalisation_split}' only "
+        f"(saved to {norm_path}), clipped at +/-{cfg.data.features.clip:g}",
+    ]
+    for name, panel in panels.items():
+        rng = cfg.data.splits[name]
+        lines.append(
+            f"split {name} {rng.start}..{rng.end}: {panel.n_sessions} sessions, "
+            f"{int(panel.lengths.sum()):,} steps, {len(panel.excluded_sessions)} excluded, "
+            f"fingerprint {panel.fingerprint}"
+        )
+    lines.append(f"built in {time.perf_counter() - started:.1f} s")
+    summary.add("Features and splits", lines)
+    return panels
