@@ -2,6 +2,185 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
+
 import typer
 
 app = typer.Typer(help="Benchmarks that print throughput figures.", no_args_is_help=True)
+
+
+@app.command("env")
+def bench_env(
+    sessions: int = typer.Option(20, help="Sessions in the random-walk benchmark panel."),
+    single_steps: int = typer.Option(200_000, help="Steps timed on the single env."),
+    vector_steps: int = typer.Option(2_000, help="Batched steps timed per vector size."),
+    ppo: bool = typer.Option(True, "--ppo/--no-ppo", help="Also time SB3 PPO (slow)."),
+    ppo_rollouts: int = typer.Option(1, help="PPO rollouts (with updates) per measurement."),
+    ppo_repeats: int = typer.Option(2, help="PPO measurements per setting; the best is shown."),
+    torch_threads: int = typer.Option(1, help="Torch CPU threads during the PPO runs."),
+    seed: int = typer.Option(0, help="Seed of data, actions and PPO."),
+) -> None:
+    """Steps per second of the single env, the batched env and PPO on both (vs CartPole)."""
+    import os
+
+    from stairways.bench.env_bench import run_env_bench
+
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    typer.echo(
+        f"env throughput on a random-walk panel; load average {load} on {os.cpu_count()} CPUs"
+    )
+    run_env_bench(
+        sessions=sessions,
+        single_steps=single_steps,
+        vector_steps=vector_steps,
+        ppo=ppo,
+        ppo_rollouts=ppo_rollouts,
+        ppo_repeats=ppo_repeats,
+        torch_threads=torch_threads,
+        seed=seed,
+        report=lambda name, value: typer.echo(f"{name:36s} {value:14,.0f}"),
+    )
+
+
+_BENCH_START = typer.Option(
+    "2022-01-03", "--start", formats=["%Y-%m-%d"], help="First session of the CSV set."
+)
+_BENCH_END = typer.Option(
+    "2024-12-31", "--end", formats=["%Y-%m-%d"], help="Last session of the CSV set."
+)
+_BENCH_WORKDIR = typer.Option(
+    None, "--workdir", help="Keep the CSVs and store here (default: a removed temp dir)."
+)
+
+
+@app.command("data")
+def bench_data(
+    start: datetime = _BENCH_START,
+    end: datetime = _BENCH_END,
+    seed: int = typer.Option(20220103, "--seed", help="Synthetic market seed."),
+    workdir: Path | None = _BENCH_WORKDIR,
+) -> None:
+    """Bars per second importing a CSV set (validation included) and computing its features."""
+    from stairways.bench.data_bench import GOAL_SECONDS, run_data_bench
+
+    result = run_data_bench(workdir, start=start.date(), end=end.date(), seed=seed)
+    typer.echo(
+        f"data path: {result.bars:,} bars of {', '.join(result.symbols)} "
+        f"{result.start}..{result.end}, {result.files} CSV files, "
+        f"{result.csv_bytes / 1e6:.1f} MB (wall clock on this machine)"
+    )
+    typer.echo(f"{'stage':40s} {'seconds':>9s} {'bars/s':>14s}")
+    for s in result.stages:
+        typer.echo(f"{s.name:40s} {s.seconds:9.3f} {s.bars_per_second:14,.0f}")
+    verdict = "meets" if result.meets_goal else "MISSES"
+    typer.echo(
+        f"{'import + read + features':40s} {result.counted_seconds:9.3f} "
+        f"{result.bars / result.counted_seconds:14,.0f}   ({verdict} the {GOAL_SECONDS:.0f} s goal)"
+    )
+
+
+_TRAIN_TIMESTEPS = typer.Option(20_000, "--timesteps", min=1, help="Timesteps to train.")
+_TRAIN_STORE = typer.Option(
+    None, "--store", help="Bar store to train on (default: a temporary synthetic one)."
+)
+_TRAIN_CONFIG = typer.Option(
+    None, "--config", "-c", help="Config to benchmark (default: the built-in defaults)."
+)
+
+
+@app.command("train")
+def bench_train(
+    timesteps: int = _TRAIN_TIMESTEPS,
+    store: Path | None = _TRAIN_STORE,
+    config: Path | None = _TRAIN_CONFIG,
+) -> None:
+    """Training timesteps per second of a real run with the default (or given) config."""
+    from stairways.bench.train_bench import run_train_bench
+    from stairways.config import load_config
+
+    r = run_train_bench(load_config(config), timesteps, store)
+    source = "temporary synthetic store (3 months)" if r.synthetic_store else str(store)
+    typer.echo(
+        f"training throughput: {r.timesteps:,} timesteps, n_envs {r.n_envs}, n_steps "
+        f"{r.n_steps}, {r.rollouts} rollouts, data: {source} (wall clock on this machine)"
+    )
+    typer.echo(f"{'end to end (setup + learn + saves)':40s} {r.steps_per_second:12,.0f} steps/s")
+    typer.echo(f"{'learn loop (rollouts + updates)':40s} {r.learn_steps_per_second:12,.0f} steps/s")
+    typer.echo(
+        f"{'rollouts only (after the first)':40s} {r.rollout_steps_per_second:12,.0f} steps/s"
+    )
+    typer.echo(f"{'PPO update, mean per rollout':40s} {r.update_seconds_mean:12.3f} s")
+
+
+_EVAL_RUN = typer.Option(
+    None, "--run", help="Run to evaluate (default: build a synthetic store and short run)."
+)
+_EVAL_SPLIT = typer.Option("test", "--split", help="Split to replay.")
+_EVAL_CHECKPOINT = typer.Option("final", "--checkpoint", help="final, best or a file.")
+_EVAL_SEQUENTIAL = typer.Option(
+    None,
+    "--sequential-sessions",
+    min=1,
+    help="Sessions in the sequential loop (default all; fewer are scaled up by steps).",
+)
+
+
+@app.command("eval")
+def bench_eval(
+    run_dir: Path | None = _EVAL_RUN,
+    split: str = _EVAL_SPLIT,
+    checkpoint: str = _EVAL_CHECKPOINT,
+    sequential_sessions: int | None = _EVAL_SEQUENTIAL,
+    workdir: Path | None = _BENCH_WORKDIR,
+) -> None:
+    """Seconds to evaluate a checkpoint batched vs a step-by-step model.predict loop."""
+    from stairways.bench.eval_bench import (
+        GOAL_SECONDS,
+        GOAL_SPEEDUP,
+        load_line,
+        run_eval_bench,
+    )
+
+    typer.echo(f"evaluation speed; {load_line()}")
+    r = run_eval_bench(
+        run_dir,
+        split=split,
+        checkpoint=checkpoint,
+        sequential_sessions=sequential_sessions,
+        workdir=workdir,
+        report=typer.echo,
+    )
+    typer.echo(f"run {r.run_dir}, split {r.split}: {r.sessions} sessions, {r.steps:,} steps")
+    typer.echo(f"{'measure':52s} {'seconds':>9s} {'steps/s':>12s}")
+
+    def line(name: str, seconds: float, steps: int) -> None:
+        typer.echo(f"{name:52s} {seconds:9.3f} {steps / seconds:12,.0f}")
+
+    line("batched replay of the agent (stepping only)", r.replay_seconds, r.steps)
+    line("batched evaluate_run, warm (all stages)", r.evaluate_seconds, r.steps)
+    typer.echo(f"  {'CPU seconds of this process':50s} {r.evaluate_cpu_seconds:9.3f}")
+    line("batched evaluate_run, first call in process", r.evaluate_cold_seconds, r.steps)
+    for key in (
+        "panel_seconds",
+        "load_seconds",
+        "replay_seconds",
+        "baselines_seconds",
+        "write_seconds",
+    ):
+        typer.echo(f"  {key:50s} {r.stage_seconds[key]:9.3f}")
+    seq_name = f"sequential model.predict loop ({r.sequential_sessions} sessions)"
+    line(seq_name, r.sequential_seconds, r.sequential_steps)
+    typer.echo(f"  {'CPU seconds of this process':50s} {r.sequential_cpu_seconds:9.3f}")
+    if r.sequential_steps != r.steps:
+        typer.echo(f"  scaled to {r.steps:,} steps: {r.sequential_seconds_full:.3f} s")
+    typer.echo(
+        f"speed-up: {r.speedup_replay:.1f}x (replay stepping), "
+        f"{r.speedup_evaluate:.1f}x (whole evaluation incl. baselines and writes)"
+    )
+    fast = "meets" if r.evaluate_seconds < GOAL_SECONDS else "MISSES"
+    ratio = "meets" if r.speedup_evaluate >= GOAL_SPEEDUP else "MISSES"
+    typer.echo(
+        f"goal under {GOAL_SECONDS:.0f} s per evaluation: {fast}; "
+        f"goal {GOAL_SPEEDUP:.0f}x faster than the sequential loop: {ratio}"
+    )
