@@ -23,6 +23,12 @@ from stairways.configbase import (
     validate_model,
 )
 from stairways.data.settings import DataConfig
+from stairways.env.settings import EnvConfig
+from stairways.evaluation.diagnostics.settings import DiagnosticsConfig
+from stairways.evaluation.settings import EvaluationConfig
+from stairways.market.settings import MarketConfig
+from stairways.rewards.settings import RewardConfig
+from stairways.training.settings import TrainingConfig
 
 __all__ = ["CONFIG_DIR", "PROJECT_ROOT", "StairwaysConfig", "dump_config", "load_config"]
 
@@ -32,6 +38,12 @@ class StairwaysConfig(Frozen):
 
     name: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]+$")
     data: DataConfig = DataConfig()
+    market: MarketConfig = MarketConfig()
+    env: EnvConfig = EnvConfig()
+    reward: RewardConfig = RewardConfig()
+    training: TrainingConfig = TrainingConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    diagnostics: DiagnosticsConfig = DiagnosticsConfig()
 
 
 def load_config(

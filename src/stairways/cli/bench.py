@@ -184,3 +184,32 @@ def bench_eval(
         f"goal under {GOAL_SECONDS:.0f} s per evaluation: {fast}; "
         f"goal {GOAL_SPEEDUP:.0f}x faster than the sequential loop: {ratio}"
     )
+
+
+_TUNE_BUDGET = typer.Option(2048, "--budget", min=512, help="Training timesteps per trial.")
+_TUNE_WORKERS = typer.Option([1, 2], "--workers", help="Worker counts (repeatable).")
+_TUNE_STORE = typer.Option(
+    None, "--store", help="Bar store with 2022-01..02 (default: a temporary synthetic one)."
+)
+
+
+@app.command("tune")
+def bench_tune(
+    budget: int = _TUNE_BUDGET,
+    workers: list[int] = _TUNE_WORKERS,
+    store: Path | None = _TUNE_STORE,
+) -> None:
+    """Trials per hour of the 2x2 mini grid (real training trials) with 1 and 2 workers."""
+    from stairways.bench.tune_bench import run_tune_bench
+
+    typer.echo(
+        f"search throughput: 2x2 grid (learning rate x target KL), {budget:,} timesteps per "
+        "trial, real training and validation replays (wall clock on this machine)"
+    )
+    results = run_tune_bench(budget=budget, workers=workers, store=store)
+    base = results[0].seconds
+    for r in results:
+        typer.echo(
+            f"{r.workers} worker(s): {r.trials} trials in {r.seconds:7.1f} s  "
+            f"{r.trials_per_hour:8,.0f} trials/hour  (speed-up {base / r.seconds:4.2f}x)"
+        )

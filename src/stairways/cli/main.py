@@ -1,6 +1,7 @@
 """The ``stairways`` command. Subcommands only parse, build and call into the library.
 
-Exit codes: 0 success; 2 bad input (flags, config, data files); 1 any other failure.
+Exit codes: 0 success; 2 bad input (flags, config, data files); 1 any other failure;
+3 success gates failed (``evaluate``, ``validate temporal``, ``seeds``: outputs were written).
 """
 
 from __future__ import annotations
@@ -11,7 +12,17 @@ import sys
 import click
 import typer
 
+from stairways.cli import audit as audit_cli
 from stairways.cli import bench, data, demo
+from stairways.cli import diagnose as diagnose_cli
+from stairways.cli import evaluate as evaluate_cli
+from stairways.cli import runs as runs_cli
+from stairways.cli import schedule as schedule_cli
+from stairways.cli import seeds as seeds_cli
+from stairways.cli import trace as trace_cli
+from stairways.cli import train as train_cli
+from stairways.cli import tune as tune_cli
+from stairways.cli import validate as validate_cli
 from stairways.errors import StairwaysError
 
 app = typer.Typer(
@@ -24,6 +35,17 @@ app = typer.Typer(
 app.add_typer(data.app, name="data")
 app.add_typer(bench.app, name="bench")
 app.command("demo")(demo.demo)
+app.command("diagnose")(diagnose_cli.diagnose)
+app.command("evaluate")(evaluate_cli.evaluate)
+# ``--seeds 0 1 2 3``: the words after the first seed arrive as extra arguments.
+app.command("seeds", context_settings=seeds_cli.CONTEXT_SETTINGS)(seeds_cli.seeds)
+app.add_typer(validate_cli.app, name="validate")
+app.command("trace")(trace_cli.trace)
+app.command("train")(train_cli.train_command)
+app.add_typer(runs_cli.app, name="runs")
+app.command("tune")(tune_cli.tune)
+app.add_typer(audit_cli.app, name="audit")
+app.add_typer(schedule_cli.app, name="schedule")
 
 
 @app.callback()
@@ -42,7 +64,8 @@ def _main(
 def run() -> None:
     """Console entry point: map Stairways errors to exit codes with a one-paragraph message."""
     try:
-        app(standalone_mode=False)
+        # With standalone_mode=False click returns typer.Exit's code instead of raising it.
+        code = app(standalone_mode=False)
     except StairwaysError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(err.exit_code)
@@ -57,3 +80,4 @@ def run() -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

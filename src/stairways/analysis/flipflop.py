@@ -1,0 +1,184 @@
+"""Flip-flop detection: positions that reverse sign within a few bars.
+
+The one definition used everywhere (notebook, diagnostics, reports):
+
+- The sign of a ticker's position at a step is +1 (long), -1 (short) or 0 (flat; magnitudes
+  at or below ``tolerance`` count as flat).
+- A *flip* happens at step ``t`` when the position there has the opposite sign of the most
+  recent non-flat position at an earlier step ``t0`` and ``t - t0 <= window``. A direct
+  reversal (long at ``t - 1``, short at ``t``) has ``t - t0 = 1``; a reversal through flat
+  (long, flat for a few bars, then short) counts when the flat stretch is short enough that
+  the gap is still within ``window``.
+- The *flip rate* of an episode is its flips summed over tickers per 60 bars (one trading
+  hour of 1-minute bars), so sessions of different lengths compare.
+- An episode is *flagged* when its flip rate is above ``threshold``; a flagged episode whose
+  net P&L is at or below zero is flagged as *losing*, the case that most needs attention.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from stairways.errors import InputError
+
+BARS_PER_HOUR = 60
+FLIP_SUMMARY_COLUMNS: tuple[str, ...] = (
+    "steps",
+    "flips",
+    "flip_rate",
+    "net_pnl",
+    "flagged",
+    "flagged_losing",
+)
+
+
+@dataclass(frozen=True)
+class FlipFlopRule:
+    """Parameters of the flip-flop definition.
+
+    :param window: a reversal counts when at most this many bars separate the two signs
+    :param threshold: episodes with more flips per 60 bars than this are flagged
+    :param tolerance: position magnitudes at or below this count as flat
+    """
+
+    window: int = 5
+    threshold: float = 2.0
+    tolerance: float = 1e-9
+
+    def __post_init__(self) -> None:
+        if self.window < 1:
+            raise InputError(f"flip-flop window must be at least 1 bar, got {self.window}")
+        if not np.isfinite(self.threshold) or self.threshold < 0:
+            raise InputError(
+                f"flip-flop threshold must be a finite rate >= 0, got {self.threshold}"
+            )
+        if not self.tolerance >= 0:
+            raise InputError(f"flip-flop tolerance must be >= 0, got {self.tolerance}")
+
+
+def position_signs(positions: np.ndarray, tolerance: float = 1e-9) -> np.ndarray:
+    """Signs (+1, 0, -1 as int8) of positions; magnitudes <= ``tolerance`` are flat.
+
+    :param positions: positions, any shape; NaN is refused
+    :param tolerance: magnitude at or below which a position counts as flat
+    """
+    arr = np.asarray(positions, dtype=np.float64)
+    if np.isnan(arr).any():
+        raise InputError("positions contain NaN; flip-flop detection needs every step's position")
+    signs = np.sign(arr).astype(np.int8)
+    signs[np.abs(arr) <= tolerance] = 0
+    return signs
+
+
+def flip_mask(positions: np.ndarray, window: int, tolerance: float = 1e-9) -> np.ndarray:
+    """Boolean mask, same shape as ``positions``, true at each step where a flip happens.
+
+    :param positions: one episode's positions, shape (steps,) or (steps, tickers)
+    :param window: maximum bars between the old sign and the reversed sign
+    :param tolerance: magnitude at or below which a position counts as flat
+    """
+    if window < 1:
+        raise InputError(f"flip-flop window must be at least 1 bar, got {window}")
+    signs = position_signs(positions, tolerance)
+    squeeze = signs.ndim == 1
+    if squeeze:
+        signs = signs[:, None]
+    if signs.ndim != 2:
+        raise InputError(
+            f"positions must have shape (steps,) or (steps, tickers), got {signs.shape}"
+        )
+    mask = np.zeros(signs.shape, dtype=bool)
+    for j in range(signs.shape[1]):
+        held = np.flatnonzero(signs[:, j])
+        if held.size < 2:
+            continue
+        # Consecutive non-flat steps: a sign change between them is a reversal, and the index
+        # gap is the number of bars it took (1 for a direct flip, more through flat).
+        before, after = held[:-1], held[1:]
+        reversed_ = signs[before, j] != signs[after, j]
+        quick = (after - before) <= window
+        mask[after[reversed_ & quick], j] = True
+    return mask[:, 0] if squeeze else mask
+
+
+def count_flips(positions: np.ndarray, window: int, tolerance: float = 1e-9) -> np.ndarray:
+    """Flips per ticker in one episode (int64 array of length tickers; scalar array for 1-D)."""
+    return np.asarray(flip_mask(positions, window, tolerance).sum(axis=0), dtype=np.int64)
+
+
+def flip_rate(flips: float, steps: int) -> float:
+    """Flips per 60 bars; an episode without steps has rate 0.
+
+    :param flips: flips in the episode (summed over tickers)
+    :param steps: bars in the episode
+    """
+    if steps < 0:
+        raise InputError(f"steps must be >= 0, got {steps}")
+    return 0.0 if steps == 0 else float(flips) * BARS_PER_HOUR / steps
+
+
+def detect_flip_flops(
+    trace: pd.DataFrame,
+    *,
+    episode_columns: Sequence[str],
+    position_columns: Sequence[str],
+    pnl_column: str,
+    rule: FlipFlopRule,
+    order_column: str | None = None,
+) -> pd.DataFrame:
+    """Per-episode flip counts, rates and flags from a step-level trace.
+
+    :param trace: one row per step
+    :param episode_columns: columns identifying an episode (for example checkpoint and session)
+    :param position_columns: one column per ticker holding the position at that step
+    :param pnl_column: per-step P&L; its episode sum is the episode's net P&L
+    :param rule: window, threshold and flat tolerance
+    :param order_column: column giving step order inside an episode (rows are sorted by it)
+    :return: one row per episode indexed by ``episode_columns`` with
+        :data:`FLIP_SUMMARY_COLUMNS` plus ``flips_<ticker column>`` per ticker
+    """
+    needed = [*episode_columns, *position_columns, pnl_column]
+    if order_column is not None:
+        needed.append(order_column)
+    missing = [c for c in needed if c not in trace.columns]
+    if missing:
+        raise InputError(
+            f"trace lacks column(s) {missing} needed for flip-flop detection; "
+            f"it has {list(trace.columns)}"
+        )
+    if not episode_columns or not position_columns:
+        raise InputError("flip-flop detection needs at least one episode and one position column")
+    frame = trace
+    if order_column is not None:
+        frame = trace.sort_values([*episode_columns, order_column], kind="stable")
+    rows: list[dict[str, object]] = []
+    keys: list[tuple[object, ...]] = []
+    for key, group in frame.groupby(list(episode_columns), sort=True, dropna=False):
+        positions = group[list(position_columns)].to_numpy(dtype=np.float64)
+        per_ticker = count_flips(positions, rule.window, rule.tolerance)
+        flips = int(per_ticker.sum())
+        steps = len(group)
+        rate = flip_rate(flips, steps)
+        net_pnl = float(group[pnl_column].sum())
+        flagged = rate > rule.threshold
+        row: dict[str, object] = {
+            "steps": steps,
+            "flips": flips,
+            "flip_rate": rate,
+            "net_pnl": net_pnl,
+            "flagged": flagged,
+            "flagged_losing": bool(flagged and net_pnl <= 0.0),
+        }
+        for col, n in zip(position_columns, per_ticker, strict=True):
+            row[f"flips_{col}"] = int(n)
+        rows.append(row)
+        keys.append(key if isinstance(key, tuple) else (key,))
+    index = pd.MultiIndex.from_tuples(keys, names=list(episode_columns))
+    out = pd.DataFrame(rows, index=index)
+    if len(episode_columns) == 1:
+        out.index = out.index.get_level_values(0)
+    return out

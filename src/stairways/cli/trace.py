@@ -1,0 +1,58 @@
+"""``stairways trace RUN_DIR``: the action-trace report of a run's best checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from stairways.analysis.trace_report import execute_trace_notebook
+
+
+def trace(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory written by `stairways train`.")],
+    split: Annotated[
+        str, typer.Option("--split", help="Split the checkpoints are replayed on.")
+    ] = "eval_feb2024",
+    top_k: Annotated[
+        int, typer.Option("--top-k", min=1, help="Checkpoints analysed, best first.")
+    ] = 10,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="HTML report (default RUN_DIR/analysis/action_traces_<split>.html)."),
+    ] = None,
+    flip_window: Annotated[
+        int,
+        typer.Option(
+            "--flip-window", min=1, help="Bars within which a sign reversal counts as a flip."
+        ),
+    ] = 5,
+    flip_threshold: Annotated[
+        float,
+        typer.Option(
+            "--flip-threshold", min=0.0, help="Flips per 60 bars above which an episode is flagged."
+        ),
+    ] = 2.0,
+    store: Annotated[
+        Path | None,
+        typer.Option(help="Bar store for replays (default: the one in the run's config)."),
+    ] = None,
+    no_input: Annotated[
+        bool, typer.Option("--no-input", help="Leave code cells out of the HTML.")
+    ] = False,
+) -> None:
+    """Replay the run's top checkpoints and write the action-trace report (HTML)."""
+    report = execute_trace_notebook(
+        run_dir,
+        split=split,
+        top_k=top_k,
+        flip_window=flip_window,
+        flip_threshold=flip_threshold,
+        out_html=out,
+        store=store,
+        exclude_input=no_input,
+    )
+    typer.echo(f"report: {report.html}")
+    typer.echo(f"executed notebook: {report.notebook}")
+    typer.echo(f"tables: {report.tables}")

@@ -1,0 +1,142 @@
+"""``stairways train``: run, resume or warm-start a PPO training run."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from stairways.cli.common import ConfigOption, StoreOption
+from stairways.config import load_config
+from stairways.training.trainer import TrainOptions, config_for_resume, train
+
+# Flag name -> dotted config key. A flag left out (None) never replaces a config value.
+FLAG_KEYS: dict[str, str] = {
+    "total_timesteps": "training.total_timesteps",
+    "learning_rate": "training.learning_rate",
+    "target_kl": "training.target_kl",
+    "ent_coef": "training.ent_coef",
+    "early_exit_tax": "reward.refined.early_exit_tax",
+    "early_exit_threshold": "reward.refined.min_episode_length",
+    "seed": "training.seed",
+    "n_envs": "training.n_envs",
+    "runs_dir": "training.runs_dir",
+    "store": "data.store_path",
+}
+
+
+def collect_overrides(**flags: Any) -> dict[str, Any]:
+    """Dotted config overrides for the flags that were given (None means not given)."""
+    unknown = sorted(set(flags) - set(FLAG_KEYS))
+    if unknown:
+        raise ValueError(f"no config key for flags {unknown}")
+    out: dict[str, Any] = {}
+    for name, value in flags.items():
+        if value is None:
+            continue
+        out[FLAG_KEYS[name]] = str(value) if isinstance(value, Path) else value
+    return out
+
+
+_TOTAL = typer.Option(
+    None, "--total-timesteps", "--total_timesteps", min=1, help="training.total_timesteps"
+)
+_LR = typer.Option(
+    None,
+    "--learning-rate",
+    "--learning_rate",
+    min=0.0,
+    help="Constant training.learning_rate (curriculum phases that set one still win)",
+)
+_KL = typer.Option(None, "--target-kl", "--target_kl", help="training.target_kl")
+_ENT = typer.Option(None, "--ent-coef", "--ent_coef", help="training.ent_coef")
+_TAX = typer.Option(
+    None, "--early-exit-tax", "--early_exit_tax", help="reward.refined.early_exit_tax"
+)
+_THRESHOLD = typer.Option(
+    None,
+    "--early-exit-threshold",
+    "--early_exit_threshold",
+    help="reward.refined.min_episode_length (steps below which an exit is early)",
+)
+_SEED = typer.Option(None, "--seed", help="training.seed (Python, numpy, torch and the env)")
+_N_ENVS = typer.Option(None, "--n-envs", "--n_envs", help="training.n_envs")
+_RUNS_DIR = typer.Option(None, "--runs-dir", "--runs_dir", help="training.runs_dir")
+_RUN_DIR = typer.Option(
+    None, "--run-dir", "--run_dir", help="Exact run directory (default runs/<name>_seed<s>_<UTC>)"
+)
+_RESUME = typer.Option(
+    None, "--resume", help="Continue a run directory (or a checkpoint zip into a new run)"
+)
+_INIT_FROM = typer.Option(
+    None, "--init-from", "--init_from", help="Start a new run from a model zip's weights"
+)
+_ALLOW = typer.Option(
+    False,
+    "--allow-test-overlap",
+    "--allow_test_overlap",
+    help="Allow training on protected (test) dates; recorded in the manifest",
+)
+_PROGRESS = typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")
+
+
+def train_command(
+    config: Path | None = ConfigOption,
+    total_timesteps: int | None = _TOTAL,
+    learning_rate: float | None = _LR,
+    target_kl: float | None = _KL,
+    ent_coef: float | None = _ENT,
+    early_exit_tax: float | None = _TAX,
+    early_exit_threshold: int | None = _THRESHOLD,
+    seed: int | None = _SEED,
+    n_envs: int | None = _N_ENVS,
+    store: Path | None = StoreOption,
+    runs_dir: Path | None = _RUNS_DIR,
+    run_dir: Path | None = _RUN_DIR,
+    resume: Path | None = _RESUME,
+    init_from: Path | None = _INIT_FROM,
+    allow_test_overlap: bool = _ALLOW,
+    progress: bool = _PROGRESS,
+) -> None:
+    """Train a PPO agent; every hyperparameter comes from the config, flags override it."""
+    overrides = collect_overrides(
+        total_timesteps=total_timesteps,
+        learning_rate=learning_rate,
+        target_kl=target_kl,
+        ent_coef=ent_coef,
+        early_exit_tax=early_exit_tax,
+        early_exit_threshold=early_exit_threshold,
+        seed=seed,
+        n_envs=n_envs,
+        runs_dir=runs_dir,
+        store=store,
+    )
+    if resume is not None:
+        cfg = config_for_resume(resume, config, overrides)
+    else:
+        cfg = load_config(config, overrides)
+    options = TrainOptions(
+        run_dir=run_dir,
+        resume=resume,
+        init_from=init_from,
+        allow_test_overlap=allow_test_overlap,
+        overrides=overrides,
+        command=["stairways", *sys.argv[1:]],
+        progress=progress,
+    )
+    result = train(cfg, options)
+    typer.echo(f"run directory: {result.run_dir}")
+    typer.echo(f"status: {result.status} at {result.timesteps} timesteps")
+    if result.stop_reason:
+        typer.echo(f"reason: {result.stop_reason}")
+    first = "n/a" if result.first_rolling_reward is None else f"{result.first_rolling_reward:.4f}"
+    last = "n/a" if result.rolling_reward is None else f"{result.rolling_reward:.4f}"
+    window = cfg.training.rolling_window
+    typer.echo(
+        f"episodes: {result.episodes}; mean reward of the first {window}: {first}; "
+        f"of the last {window}: {last}"
+    )
+    typer.echo(f"best checkpoint: {result.best_checkpoint or 'none'}")
+    typer.echo(f"speed: {result.steps_per_second:.0f} timesteps/s")

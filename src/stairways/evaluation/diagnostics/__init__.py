@@ -1,0 +1,1 @@
+"""The diagnostic suite: freeze-early validity, reward A/B/C, data-leakage audit."""

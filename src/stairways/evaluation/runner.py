@@ -1,0 +1,472 @@
+"""Evaluate a run's checkpoint out of sample: replay, traces, metrics, baselines and gates.
+
+``evaluate_run`` is what ``stairways evaluate RUN_DIR`` calls. It loads the run's resolved config,
+feature normaliser, checkpoint (model, VecNormalize statistics and reward state), builds the
+panel of the requested split from the bar store, replays every session once in parallel with
+deterministic actions, replays the baselines on the same sessions, and writes::
+
+    RUN_DIR/eval/<split>/<checkpoint>/traces.parquet          the agent's step trace
+    RUN_DIR/eval/<split>/<checkpoint>/baselines/<name>/traces.parquet
+    RUN_DIR/eval/<split>/<checkpoint>/metrics.json            agent and baseline metrics
+    RUN_DIR/eval/<split>/<checkpoint>/gates.json              the success-gate verdict
+
+``<checkpoint>`` is ``final``, ``best`` or the checkpoint file's stem (``checkpoint_20000``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+
+from stairways.data.normalise import Normaliser
+from stairways.data.panel import SessionPanel
+from stairways.data.panel_builder import build_panel
+from stairways.data.store import BarStore
+from stairways.errors import InputError, MissingResourceError, StairwaysError
+from stairways.evaluation import metrics as metrics_mod
+from stairways.evaluation.baselines import run_baselines
+from stairways.evaluation.gates import GateVerdict, evaluate_gates, write_verdict
+from stairways.evaluation.metrics import Metrics, compute_metrics
+from stairways.evaluation.replay import BatchPolicy, ReplayResult, eval_env, replay
+from stairways.evaluation.settings import EvaluationConfig
+from stairways.evaluation.traces import TraceMeta, trace_path, write_trace
+from stairways.training.rundir import CheckpointFiles, RunDirectory, atomic_write_text
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.base_class import BaseAlgorithm
+
+    from stairways.config import StairwaysConfig
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.json"
+GATES_FILE = "gates.json"
+CHECKPOINT_KEYWORDS = ("final", "best")
+
+
+@dataclass(frozen=True)
+class CheckpointRef:
+    """A resolved checkpoint: its report name and the files it is made of."""
+
+    name: str
+    files: CheckpointFiles
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """What one evaluation produced (paths, metrics, verdict, timings)."""
+
+    run_dir: Path
+    out_dir: Path
+    split: str
+    checkpoint: CheckpointRef
+    agent: Metrics
+    baselines: dict[str, Metrics]
+    verdict: GateVerdict
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every gate passed, 3 otherwise."""
+        return self.verdict.exit_code
+
+
+def resolve_checkpoint(run: RunDirectory, spec: str) -> CheckpointRef:
+    """Turn ``final``, ``best`` or a checkpoint file into the files to load.
+
+    :param run: the run directory
+    :param spec: ``final``, ``best``, or a ``checkpoint_<steps>.zip`` path (absolute, relative
+        to the working directory, to the run or to its checkpoints folder)
+    """
+    manifest = run.read_manifest()
+    if spec == "final":
+        if manifest.final_model is None or not (run.path / run.FINAL_MODEL).is_file():
+            raise MissingResourceError(
+                f"run {run.path} has no final model ({run.FINAL_MODEL}); the run did not finish "
+                "(status "
+                f"{manifest.status}); evaluate a checkpoint with --checkpoint best or "
+                "--checkpoint checkpoints/checkpoint_<steps>.zip"
+            )
+        return CheckpointRef("final", _complete(run.final_files(manifest.timesteps)))
+    if spec == "best":
+        if manifest.best_checkpoint is None:
+            raise MissingResourceError(
+                f"run {run.path} records no best checkpoint in its manifest; evaluate "
+                "--checkpoint final or a checkpoints/checkpoint_<steps>.zip file"
+            )
+        ref = resolve_checkpoint(run, manifest.best_checkpoint)
+        return CheckpointRef("best", ref.files)
+    candidates = [Path(spec), run.path / spec, run.checkpoints_dir / spec]
+    found = next((p for p in candidates if p.is_file()), None)
+    if found is None:
+        available = [f.model.name for f in run.checkpoints()]
+        raise MissingResourceError(
+            f"checkpoint {spec} not found in {run.path}; use final, best or one of {available}"
+        )
+    if found.resolve() == (run.path / run.FINAL_MODEL).resolve():
+        return resolve_checkpoint(run, "final")
+    stem = found.stem
+    if not stem.startswith("checkpoint_") or not stem[len("checkpoint_") :].isdigit():
+        raise InputError(
+            f"checkpoint file {found} is not named checkpoint_<steps>.zip; its VecNormalize "
+            "statistics and reward state cannot be located"
+        )
+    files = run.checkpoint_files(int(stem[len("checkpoint_") :]))
+    return CheckpointRef(stem, _complete(files))
+
+
+def _complete(files: CheckpointFiles) -> CheckpointFiles:
+    """Refuse a checkpoint whose statistics or reward state are missing (no silent default)."""
+    for path, what in (
+        (files.model, "model"),
+        (files.vecnormalize, "VecNormalize statistics"),
+        (files.reward_state, "reward state"),
+    ):
+        if not path.is_file():
+            raise MissingResourceError(
+                f"checkpoint {files.model.name} lacks its {what} file {path}; re-run training "
+                "or evaluate another checkpoint"
+            )
+    return files
+
+
+def load_model(cfg: StairwaysConfig, path: Path) -> BaseAlgorithm:
+    """Load the checkpoint's model on the CPU with the algorithm the run trained."""
+    algo = cfg.training.algo
+    if algo == "recurrent_ppo":
+        from sb3_contrib import RecurrentPPO
+
+        cls: Any = RecurrentPPO
+    else:
+        from stable_baselines3 import PPO
+
+        cls = PPO
+    # Schedules are plain callables in the zip; evaluation never uses them, so constant
+    # stand-ins avoid unpickling closures from another code version (as RL Zoo does).
+    custom = {"learning_rate": 0.0, "lr_schedule": lambda _: 0.0, "clip_range": lambda _: 0.0}
+    try:
+        # Building the network before its weights are loaded runs an orthogonal init that
+        # is slow with several threads on a shared machine; one thread is enough.
+        with torch_threads(1):
+            model = cls.load(str(path), device="cpu", custom_objects=custom)
+    except (ValueError, KeyError, pickle.UnpicklingError, EOFError, OSError) as err:
+        raise StairwaysError(f"cannot load checkpoint {path}: {err}") from err
+    return model
+
+
+def batch_policy(model: BaseAlgorithm) -> BatchPolicy:
+    """Deterministic actions for a whole observation batch with one forward pass per call.
+
+    Recurrent policies keep their hidden state between calls and reset it where an episode
+    starts.
+    """
+    policy = model.policy
+    policy.set_training_mode(False)
+    state: Any = None
+
+    def act(obs: np.ndarray, episode_start: np.ndarray) -> np.ndarray:
+        nonlocal state
+        actions, state = policy.predict(
+            obs, state=state, episode_start=episode_start, deterministic=True
+        )
+        return np.asarray(actions)
+
+    return act
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run a block with ``n`` torch threads, then restore the previous count.
+
+    One forward pass per step on a batch of a few hundred observations is far too small to
+    gain from several threads; on a shared machine the threads' synchronisation made the
+    replay more than ten times slower (measured: 1.85 s against 0.12 s for 8 sessions).
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def frozen_normalizer(venv: VecEnv, path: Path) -> VecNormalize:
+    """Wrap ``venv`` with the saved VecNormalize statistics, frozen (no updates)."""
+    try:
+        wrapped = VecNormalize.load(str(path), venv)
+    except (pickle.UnpicklingError, EOFError, AttributeError, ValueError, AssertionError) as err:
+        raise StairwaysError(f"cannot load VecNormalize statistics {path}: {err}") from err
+    wrapped.training = False
+    wrapped.norm_reward = False
+    return wrapped
+
+
+def load_reward_state(venv: VecEnv, path: Path, n_envs: int) -> None:
+    """Give every evaluation env the reward state of the checkpoint's first training env.
+
+    Rewards with state that outlives episodes (the refined reward's decaying exploration bonus)
+    then score evaluation steps as they would have scored them when the checkpoint was saved.
+    """
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise StairwaysError(f"reward state {path} is not valid JSON: {err}") from None
+    rows = data.get("state")
+    if not isinstance(rows, list) or not rows:
+        raise StairwaysError(f"reward state {path} holds no state rows")
+    # make_vec_env returns either the batched env or the reward shim; both own set_state.
+    setter = getattr(venv, "set_state", None)
+    if setter is None:
+        raise StairwaysError(f"{type(venv).__name__} cannot take a reward state")
+    setter({"reward": data.get("reward"), "state": [rows[0]] * n_envs})
+
+
+def open_panel(cfg: StairwaysConfig, split: str, normaliser: Normaliser) -> SessionPanel:
+    """Build the panel of ``split`` from the configured store with the run's normaliser."""
+    if split not in cfg.data.splits:
+        raise InputError(
+            f"unknown split {split!r}; the run's config defines {sorted(cfg.data.splits)}"
+        )
+    with BarStore(cfg.data.store_path, read_only=True) as store:
+        return build_panel(cfg.data, split, store, normaliser)
+
+
+def evaluate_policy_on_panel(
+    cfg: StairwaysConfig,
+    panel: SessionPanel,
+    ref: CheckpointRef,
+    *,
+    run: str = "",
+    model: BaseAlgorithm | None = None,
+) -> ReplayResult:
+    """Replay a checkpoint over every session of ``panel`` (deterministic, frozen statistics)."""
+    model = model if model is not None else load_model(cfg, ref.files.model)
+    base = eval_env(cfg, panel)
+    load_reward_state(base, ref.files.reward_state, panel.n_sessions)
+    venv = frozen_normalizer(base, ref.files.vecnormalize)
+    meta = TraceMeta(
+        symbols=panel.symbols,
+        reward_components=_components(cfg),
+        starting_capital=cfg.market.starting_capital,
+        split=panel.split,
+        policy="agent",
+        checkpoint=ref.name,
+        run=run,
+        extra={
+            "checkpoint_file": str(ref.files.model),
+            "timesteps": ref.files.timesteps,
+            "panel_fingerprint": panel.fingerprint,
+            "synthetic": panel.synthetic,
+        },
+    )
+    try:
+        with torch_threads(1):
+            return replay(venv, meta, policy=batch_policy(model))
+    finally:
+        venv.close()
+
+
+def _components(cfg: StairwaysConfig) -> tuple[str, ...]:
+    from stairways.rewards.registry import build_reward
+
+    return build_reward(cfg.reward).components
+
+
+def run_config(run: RunDirectory, store: Path | None = None) -> StairwaysConfig:
+    """The run's resolved config, with the bar store optionally replaced."""
+    from stairways.config import load_config
+
+    if not run.config_path.is_file():
+        raise MissingResourceError(f"run {run.path} has no {run.CONFIG}; it is not a complete run")
+    overrides = {"data.store_path": str(store)} if store is not None else {}
+    return load_config(run.config_path, overrides)
+
+
+def evaluate_run(
+    run_dir: Path,
+    *,
+    checkpoint: str | None = None,
+    split: str | None = None,
+    store: Path | None = None,
+    evaluation: EvaluationConfig | None = None,
+) -> EvaluationReport:
+    """Evaluate one checkpoint of a run on a split and write traces, metrics and gates.
+
+    :param run_dir: run directory written by ``stairways train``
+    :param checkpoint: ``final``, ``best`` or a checkpoint file (default: the config's)
+    :param split: split to replay (default: ``evaluation.split`` of the config)
+    :param store: bar store to read instead of the run's ``data.store_path``
+    :param evaluation: evaluation settings replacing the run's (gates, Sharpe windows)
+    """
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    run = RunDirectory.open(run_dir)
+    cfg = run_config(run, store)
+    if evaluation is not None:
+        cfg = cfg.model_copy(update={"evaluation": evaluation})
+    ev = cfg.evaluation
+    split = split or ev.split
+    ref = resolve_checkpoint(run, checkpoint or ev.checkpoint)
+    normaliser = Normaliser.load(run.normaliser_path)
+    panel = open_panel(cfg, split, normaliser)
+    timings["panel_seconds"] = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    model = load_model(cfg, ref.files.model)
+    timings["load_seconds"] = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    agent = evaluate_policy_on_panel(cfg, panel, ref, run=str(run.path), model=model)
+    timings["replay_seconds"] = time.perf_counter() - t2
+    timings["replay_stepping_seconds"] = agent.seconds
+
+    t3 = time.perf_counter()
+    baselines = run_baselines(cfg, panel, run=str(run.path)) if ev.baselines else {}
+    timings["baselines_seconds"] = time.perf_counter() - t3
+
+    out_dir = trace_path(run.path, split, ref.name).parent
+    agent_metrics = compute_metrics(
+        agent.trace,
+        window_minutes=ev.sharpe_window_minutes,
+        trading_days_per_year=ev.trading_days_per_year,
+    )
+    base_metrics = {
+        name: compute_metrics(
+            r.trace,
+            window_minutes=ev.sharpe_window_minutes,
+            trading_days_per_year=ev.trading_days_per_year,
+        )
+        for name, r in baselines.items()
+    }
+    verdict = evaluate_gates(agent_metrics, ev.gates)
+
+    t4 = time.perf_counter()
+    # Everything is written into a staging folder that then replaces the report folder, so a
+    # failure never leaves new traces next to old metrics.
+    staging = out_dir.with_name(f".{out_dir.name}.partial")
+    if staging.exists():
+        shutil.rmtree(staging)
+    write_trace(agent.trace, staging / trace_path(run.path, split, ref.name).relative_to(out_dir))
+    for name, r in baselines.items():
+        rel = trace_path(run.path, split, ref.name, name).relative_to(out_dir)
+        write_trace(r.trace, staging / rel)
+    report = EvaluationReport(
+        run_dir=run.path,
+        out_dir=out_dir,
+        split=split,
+        checkpoint=ref,
+        agent=agent_metrics,
+        baselines=base_metrics,
+        verdict=verdict,
+        timings=timings,
+    )
+    write_verdict(verdict, staging / GATES_FILE)
+    timings["write_seconds"] = time.perf_counter() - t4
+    timings["total_seconds"] = time.perf_counter() - t0
+    _write_metrics(report, cfg, panel, staging)
+    _publish(staging, out_dir)
+    log.info(
+        "evaluated %s on %s (%d sessions) in %.2f s: gates %s",
+        ref.name,
+        split,
+        panel.n_sessions,
+        timings["total_seconds"],
+        "passed" if verdict.passed else "failed",
+    )
+    return report
+
+
+def _publish(staging: Path, out_dir: Path) -> None:
+    """Replace ``out_dir`` by ``staging`` (the old report is removed only once the new is in)."""
+    old = out_dir.with_name(f".{out_dir.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if out_dir.exists():
+        out_dir.rename(old)
+    staging.rename(out_dir)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def _write_metrics(
+    report: EvaluationReport, cfg: StairwaysConfig, panel: SessionPanel, folder: Path
+) -> Path:
+    """Write metrics.json: provenance, definitions, agent and baseline metrics, timings."""
+    ev = cfg.evaluation
+    data = {
+        "run": str(report.run_dir),
+        "split": report.split,
+        "checkpoint": report.checkpoint.name,
+        "checkpoint_file": str(report.checkpoint.files.model),
+        "timesteps": report.checkpoint.files.timesteps,
+        "sessions": panel.n_sessions,
+        "first_session": str(panel.dates[0]) if panel.n_sessions else None,
+        "last_session": str(panel.dates[-1]) if panel.n_sessions else None,
+        "excluded_sessions": len(panel.excluded_sessions),
+        "panel_fingerprint": panel.fingerprint,
+        "synthetic": panel.synthetic,
+        "sharpe_window_minutes": ev.sharpe_window_minutes,
+        "trading_days_per_year": ev.trading_days_per_year,
+        "definitions": (metrics_mod.__doc__ or "").strip(),
+        "agent": report.agent.to_dict(),
+        "baselines": {k: v.to_dict() for k, v in report.baselines.items()},
+        "gates_passed": report.verdict.passed,
+        "timings": report.timings,
+    }
+    path = folder / METRICS_FILE
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+    return path
+
+
+COMPARISON_ROWS: tuple[str, ...] = (
+    "total_pnl",
+    "total_return",
+    "annualised_return",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "win_rate",
+    "trades_per_day",
+    "hold_rate",
+    "turnover_per_day",
+    "total_fees",
+    "fees_share_of_gross",
+    "mean_episode_length",
+    "episode_reward_mean",
+    "episode_reward_std",
+)
+
+
+def comparison_table(report: EvaluationReport) -> str:
+    """Plain-text table of the agent's metrics next to every baseline's."""
+    columns = {"agent": report.agent.to_dict()}
+    columns.update({k: v.to_dict() for k, v in report.baselines.items()})
+    header = ["metric", *columns]
+    rows = [header]
+    for key in COMPARISON_ROWS:
+        cells = [key]
+        for values in columns.values():
+            v = values[key]
+            cells.append("undefined" if v is None else f"{float(v):.4f}")
+        rows.append(cells)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,97 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from stairways.config import load_config
+from stairways.configbase import CONFIG_DIR
+from stairways.errors import InputError, MissingResourceError
+from stairways.evaluation.diagnostics.runner import (
+    JOB_FILE,
+    SuiteRequest,
+    _check_out_dir,
+    _spec_diff,
+    parse_parts,
+    plan_jobs,
+    run_jobs,
+)
+
+
+def test_parts_are_parsed_into_suite_order_and_unknown_parts_refused() -> None:
+    assert parse_parts("leakage, freeze") == ("freeze", "leakage")
+    with pytest.raises(InputError, match="freeze, abc, leakage"):
+        parse_parts("freeze,seeds")
+    with pytest.raises(InputError):
+        parse_parts(" , ")
+
+
+def test_plan_has_one_job_per_run_with_same_seed_and_data(tmp_path: Path) -> None:
+    cfg = load_config(CONFIG_DIR / "diagnostics.yaml")
+    jobs = plan_jobs(cfg, SuiteRequest(config_path=None, out_dir=tmp_path))
+    assert [j.name for j in jobs] == [
+        "freeze/main",
+        "abc/reward_v3",
+        "abc/reward_shim",
+        "abc/reward_internal",
+        "leakage/baseline",
+        "leakage/lagged",
+        "leakage/lookahead",
+    ]
+    assert {j.spec["seed"] for j in jobs} == {cfg.diagnostics.seed}
+    assert jobs[0].spec["checkpoints"] == [5000, 10000, 15000]
+    trained = {j.arm: j.spec["train_config"] for j in jobs if j.part == "abc"}
+    # arms differ in the reward section only
+    for arm_cfg in trained.values():
+        assert arm_cfg["data"] == trained["reward_v3"]["data"]
+        assert arm_cfg["training"] == trained["reward_v3"]["training"]
+    assert trained["reward_shim"]["reward"]["mode"] == "shim"
+    assert trained["reward_internal"]["reward"]["mode"] == "internal"
+    assert (
+        trained["reward_shim"]["reward"]["refined"]
+        == trained["reward_internal"]["reward"]["refined"]
+    )
+
+
+def test_total_timesteps_override_scales_freeze_points_and_sets_run_length(tmp_path: Path) -> None:
+    cfg = load_config(CONFIG_DIR / "diagnostics.yaml")
+    jobs = plan_jobs(cfg, SuiteRequest(config_path=None, out_dir=tmp_path, total_timesteps=3000))
+    assert jobs[0].spec["checkpoints"] == [1000, 2000, 3000]
+    assert {j.spec["total_timesteps"] for j in jobs} == {3000}
+
+
+def test_out_dir_with_results_needs_resume_and_resume_needs_the_folder(tmp_path: Path) -> None:
+    out = tmp_path / "diag"
+    with pytest.raises(MissingResourceError, match="nothing to resume"):
+        _check_out_dir(SuiteRequest(config_path=None, out_dir=out, resume=True))
+    (out / "abc" / "reward_v3").mkdir(parents=True)
+    (out / "abc" / "reward_v3" / JOB_FILE).write_text("{}")
+    with pytest.raises(InputError, match="--resume"):
+        _check_out_dir(SuiteRequest(config_path=None, out_dir=out))
+    _check_out_dir(SuiteRequest(config_path=None, out_dir=out, resume=True))
+
+
+def test_resume_reads_a_finished_job_with_the_same_spec_and_refuses_a_changed_one(
+    tmp_path: Path,
+) -> None:
+    cfg = load_config(CONFIG_DIR / "diagnostics.yaml")
+    request = SuiteRequest(config_path=None, out_dir=tmp_path, parts=("leakage",), resume=True)
+    jobs = plan_jobs(cfg, request)
+    for job in jobs:
+        folder = tmp_path / job.part / job.arm
+        folder.mkdir(parents=True)
+        stored = {"spec": json.loads(json.dumps(job.spec)), "result": {"arm": job.arm}}
+        (folder / JOB_FILE).write_text(json.dumps(stored))
+    lines: list[str] = []
+    results = run_jobs(jobs, request, workers=2, progress=lines.append)
+    assert results == {j.name: {"arm": j.arm} for j in jobs}
+    assert len(lines) == 3 and all("reusing" in line for line in lines)
+    changed = plan_jobs(
+        cfg,
+        SuiteRequest(config_path=None, out_dir=tmp_path, parts=("leakage",), total_timesteps=99),
+    )
+    with pytest.raises(InputError, match="total_timesteps"):
+        run_jobs(changed, request, workers=2, progress=lines.append)
+
+
+def test_spec_diff_names_nested_keys() -> None:
+    assert _spec_diff({"a": {"b": 1, "c": 2}}, {"a": {"b": 1, "c": 3}, "d": 0}) == ["a.c", "d"]
