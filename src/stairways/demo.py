@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stairways.analysis.trace_report import TraceReport, execute_trace_notebook
 from stairways.config import StairwaysConfig
 from stairways.data import calendar as cal
 from stairways.data.panel import SessionPanel
@@ -19,6 +20,9 @@ from stairways.data.panel_builder import build_panel, fit_normaliser
 from stairways.data.quality import store_overview
 from stairways.data.store import BarStore
 from stairways.data.synthetic import generate, generator_details
+from stairways.evaluation.runner import EvaluationReport, evaluate_run
+from stairways.training.rundir import RunDirectory
+from stairways.training.trainer import TrainOptions, TrainResult, train
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,11 @@ class DemoSummary:
         path = self.out_dir / "summary.md"
         path.write_text(self.to_markdown())
         return path
+
+
+def _num(value: float | None) -> str:
+    """A signed figure, or 'undefined' (for example a Sharpe ratio of a flat P&L)."""
+    return "undefined" if value is None else f"{value:+.3f}"
 
 
 def _store_covers(store: BarStore, cfg: StairwaysConfig) -> bool:
@@ -98,9 +107,7 @@ def market_data_stage(cfg: StairwaysConfig, summary: DemoSummary) -> None:
     summary.add("Market data", lines)
 
 
-def features_stage(
-    cfg: StairwaysConfig, summary: DemoSummary
-) -> dict[str, SessionPanel]:
+def features_stage(cfg: StairwaysConfig, summary: DemoSummary) -> dict[str, SessionPanel]:
     """Fit the feature normaliser on train only and build a panel for every configured split."""
     started = time.perf_counter()
     with BarStore(cfg.data.store_path, read_only=True) as store:
@@ -122,3 +129,81 @@ def features_stage(
     lines.append(f"built in {time.perf_counter() - started:.1f} s")
     summary.add("Features and splits", lines)
     return panels
+
+
+def training_stage(cfg: StairwaysConfig, summary: DemoSummary, command: list[str]) -> TrainResult:
+    """Train one PPO run on the train split (the config's budget) under ``training.runs_dir``."""
+    started = time.perf_counter()
+    result = train(cfg, TrainOptions(command=command, progress=False))
+    first = result.first_rolling_reward
+    last = result.rolling_reward
+    trend = (
+        f"rolling episode reward {first:.3f} at the start -> {last:.3f} at the end"
+        if first is not None and last is not None
+        else "too few episodes for a rolling reward"
+    )
+    lines = [
+        f"run directory {result.run_dir} (config.yaml, manifest.json, monitor.csv, "
+        "checkpoints/, tensorboard/)",
+        f"status {result.status}"
+        + (f" ({result.stop_reason})" if result.stop_reason else "")
+        + f": {result.timesteps:,} timesteps, {result.episodes} episodes, "
+        f"{result.steps_per_second:,.0f} steps/s, {time.perf_counter() - started:.0f} s",
+        trend,
+    ]
+    summary.add("Training", lines)
+    return result
+
+
+def evaluation_stage(
+    result: TrainResult, summary: DemoSummary, split: str = "test"
+) -> EvaluationReport:
+    """Replay the run's last model on the held-out split against the gates and baselines.
+
+    A completed run is evaluated on its final model; a run the speed-bump stopped has none, so
+    its newest checkpoint (saved when it stopped) is evaluated, and the summary says so.
+    """
+    if result.final_model is not None:
+        checkpoint, which = "final", "the final model"
+    else:
+        files = RunDirectory.open(result.run_dir).latest_checkpoint()
+        checkpoint, which = str(files.model), f"the last checkpoint ({files.model.name})"
+    report = evaluate_run(result.run_dir, checkpoint=checkpoint, split=split)
+    agent = report.agent
+    lines = [
+        f"out-of-sample replay of {which} on '{split}' written to {report.out_dir} "
+        "(traces.parquet, metrics.json, gates.json, baselines/)",
+        f"agent: total return {agent.total_return:+.2%}, Sharpe {_num(agent.sharpe)}, "
+        f"max drawdown {agent.max_drawdown:.2%}, {agent.trades_per_day:.1f} trades/day, "
+        f"episode reward mean {agent.episode_reward_mean:+.3f}, "
+        f"mean episode length {agent.mean_episode_length:.0f} steps",
+    ]
+    for name, base in report.baselines.items():
+        lines.append(
+            f"baseline {name}: total return {base.total_return:+.2%}, Sharpe {_num(base.sharpe)}"
+        )
+    for gate in report.verdict.results:
+        lines.append(
+            f"gate {gate.metric}: {_num(gate.value)} vs threshold {gate.threshold:+.3f}: "
+            f"{'PASS' if gate.passed else 'FAIL'}"
+        )
+    lines.append(
+        "verdict: "
+        + ("all success gates PASSED" if report.verdict.passed else "success gates NOT passed")
+    )
+    summary.add("Out-of-sample evaluation", lines)
+    return report
+
+
+def trace_stage(run_dir: Path, summary: DemoSummary, split: str) -> TraceReport:
+    """Execute the action-trace notebook on the run and write its HTML report."""
+    started = time.perf_counter()
+    report = execute_trace_notebook(run_dir, split=split, exclude_input=True)
+    summary.add(
+        "Action traces",
+        [
+            f"report {report.html} (executed notebook {report.notebook}, tables in "
+            f"{report.tables}), split '{split}', {time.perf_counter() - started:.0f} s",
+        ],
+    )
+    return report

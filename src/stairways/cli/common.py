@@ -14,7 +14,11 @@ ConfigOption = typer.Option(
 StoreOption = typer.Option(None, "--store", help="Bar store file (overrides data.store_path).")
 
 
-def build_config(config: Path | None, store: Path | None = None) -> StairwaysConfig:
-    """Load the config and apply the store override."""
-    overrides = {"data.store_path": str(store)} if store is not None else {}
-    return load_config(config, overrides)
+def build_config(
+    config: Path | None, store: Path | None = None, overrides: dict[str, object] | None = None
+) -> StairwaysConfig:
+    """Load the config and apply the store override and any dotted-key overrides."""
+    merged: dict[str, object] = dict(overrides or {})
+    if store is not None:
+        merged["data.store_path"] = str(store)
+    return load_config(config, merged)
