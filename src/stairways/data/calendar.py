@@ -81,7 +81,9 @@ def rth_mask(ts_utc: pd.Series | pd.DatetimeIndex, calendar: str = "XNYS") -> np
     idx = pd.DatetimeIndex(ts_utc).as_unit("ns")
     if len(idx) == 0:
         return np.zeros(0, dtype=bool)
-    s = sessions(idx.min().tz_convert(EXCHANGE_TZ).date(), idx.max().tz_convert(EXCHANGE_TZ).date(), calendar)
+    s = sessions(
+        idx.min().tz_convert(EXCHANGE_TZ).date(), idx.max().tz_convert(EXCHANGE_TZ).date(), calendar
+    )
     if len(s) == 0:
         return np.zeros(len(idx), dtype=bool)
     values = idx.asi8
