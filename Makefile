@@ -41,7 +41,11 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests
 
 bench: $(STAMP)
-	$(BIN)/stairways bench all
+	$(BIN)/stairways bench data
+	$(BIN)/stairways bench env
+	$(BIN)/stairways bench train
+	$(BIN)/stairways bench eval
+	$(BIN)/stairways bench tune
 
 # Regenerate requirements.lock from the current environment (after changing pyproject.toml).
 lock: $(STAMP)
