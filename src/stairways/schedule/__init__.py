@@ -1,0 +1,1 @@
+"""Scheduled jobs (reward audits now; weekly reports and nightly stress tests later)."""

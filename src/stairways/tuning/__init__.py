@@ -1,0 +1,1 @@
+"""Hyperparameter search: spaces, studies in shared storage, local or Ray workers, reports."""
