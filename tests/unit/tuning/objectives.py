@@ -43,8 +43,8 @@ class QuadraticObjective:
     rendezvous: int = 0
 
     def _wait_for_peers(self) -> None:
-        """Block until ``rendezvous`` distinct processes have started trials (at most 60 s)."""
-        deadline = time.monotonic() + 60.0
+        """Block until ``rendezvous`` distinct processes have started trials (at most 240 s)."""
+        deadline = time.monotonic() + 240.0
         while time.monotonic() < deadline:
             pids = {e["pid"] for e in read_log(self.log_path) if e["event"] == "start"}
             if len(pids) >= self.rendezvous:
