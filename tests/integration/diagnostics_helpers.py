@@ -1,24 +1,10 @@
-"""Helpers of the diagnostics and action-trace integration tests: tiny suite config, CLI."""
+"""Helpers of the diagnostics and action-trace integration tests: the tiny suite config."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-import pytest
-
-from stairways.cli.main import run
 from stairways.configbase import CONFIG_DIR
-
-
-def stairways(monkeypatch: pytest.MonkeyPatch, *args: str | Path) -> int:
-    """Run the console entry point in-process; the exit code it would give the shell."""
-    monkeypatch.setattr(sys, "argv", ["stairways", *map(str, args)])
-    try:
-        run()
-    except SystemExit as done:
-        return int(done.code or 0)
-    return 0
 
 
 def tiny_suite_config(folder: Path, store: Path, workers: int = 2) -> Path:

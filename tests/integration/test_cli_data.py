@@ -3,32 +3,21 @@
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from stairways.cli.main import run
 from stairways.data import calendar as cal
 from stairways.data.sources.polygon import API_KEY_ENV
 from stairways.data.store import BarStore
+from tests.cli_helpers import stairways
 from tests.unit.data.loopback_polygon import API_KEY, loopback_polygon
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CANONICAL = FIXTURES / "bars_canonical.csv"
 POLYGON = FIXTURES / "bars_polygon_nvda.csv"
-
-
-def stairways(monkeypatch: pytest.MonkeyPatch, *args: str | Path) -> int:
-    """Run the console entry point in-process; the exit code it would give the shell."""
-    monkeypatch.setattr(sys, "argv", ["stairways", *map(str, args)])
-    try:
-        run()
-    except SystemExit as done:
-        return int(done.code or 0)
-    return 0
 
 
 def test_import_good_file_exits_0_and_reports_counts(

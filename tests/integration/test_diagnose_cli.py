@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.diagnostics_helpers import stairways, tiny_suite_config
+from tests.cli_helpers import stairways
+from tests.integration.diagnostics_helpers import tiny_suite_config
 
 
 def test_unknown_part_exits_2_naming_the_allowed_parts(

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.diagnostics_helpers import stairways, tiny_suite_config
+from tests.cli_helpers import stairways
+from tests.integration.diagnostics_helpers import tiny_suite_config
 
 
 @pytest.mark.slow

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from stairways.cli.main import run
 from stairways.config import load_config
 from stairways.data.store import BarStore
 from stairways.data.synthetic import generate, generator_details
 from stairways.errors import MissingResourceError
 from stairways.evaluation.gates import GATES_FAILED_EXIT_CODE
 from stairways.evaluation.traces import read_run_trace
+from tests.cli_helpers import stairways
 
 TINY = {
     "name": "tiny",
@@ -38,16 +37,6 @@ TINY = {
         "tensorboard": False,
     },
 }
-
-
-def stairways(monkeypatch: pytest.MonkeyPatch, *args: str | Path) -> int:
-    """Run the console entry point in-process; the exit code it would give the shell."""
-    monkeypatch.setattr(sys, "argv", ["stairways", *map(str, args)])
-    try:
-        run()
-    except SystemExit as done:
-        return int(done.code or 0)
-    return 0
 
 
 def write_tiny_config(root: Path, **training: object) -> Path:

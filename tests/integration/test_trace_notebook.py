@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from stairways.analysis.trace_report import SECTION_HEADINGS
-from tests.integration.diagnostics_helpers import stairways, tiny_suite_config
+from tests.cli_helpers import stairways
+from tests.integration.diagnostics_helpers import tiny_suite_config
 
 
 def test_missing_run_exits_1_and_names_the_run(

@@ -112,7 +112,12 @@ def test_speed_bump_stops_a_losing_run_with_a_checkpoint_and_a_reason(
         tmp_path,
         {
             "training.total_timesteps": 20_000,
-            "training.speed_bump": {"min_timesteps": 1000, "min_episodes": 10, "window": 1000},
+            "training.speed_bump": {
+                "enabled": True,
+                "min_timesteps": 1000,
+                "min_episodes": 10,
+                "window": 1000,
+            },
         },
     )
     result = train(cfg, TrainOptions(env_wrappers=[LoseOnePerStep]))
@@ -136,7 +141,12 @@ def test_without_losses_the_speed_bump_lets_the_run_complete(
         tmp_path,
         {
             "training.total_timesteps": 1024,
-            "training.speed_bump": {"min_timesteps": 0, "min_episodes": 2, "threshold": -100.0},
+            "training.speed_bump": {
+                "enabled": True,
+                "min_timesteps": 0,
+                "min_episodes": 2,
+                "threshold": -100.0,
+            },
         },
     )
     assert train(cfg).status == "completed"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +14,11 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.monitor import load_results
 from stable_baselines3.common.vec_env import VecNormalize
 
-from stairways.cli.main import run as cli_run
 from stairways.config import load_config
 from stairways.data.normalise import Normaliser
 from stairways.training.rundir import RunDirectory
 from stairways.training.trainer import MONITOR_KEYS, TrainOptions, TrainResult, train
+from tests.cli_helpers import stairways
 from tests.integration.train_helpers import tiny_config, write_yaml
 
 EXTRA_COLUMNS = [
@@ -167,15 +166,6 @@ def test_another_seed_gives_another_monitor_csv(
     assert not (len(a) == len(b) and np.allclose(a["r"].to_numpy(), b["r"].to_numpy()))
 
 
-def _stairways(monkeypatch: pytest.MonkeyPatch, *args: str | Path) -> int:
-    monkeypatch.setattr(sys, "argv", ["stairways", *map(str, args)])
-    try:
-        cli_run()
-    except SystemExit as done:
-        return int(done.code or 0)
-    return 0
-
-
 def test_cli_flags_override_the_config_and_are_recorded(
     store_overrides: dict[str, Any],
     tmp_path: Path,
@@ -185,7 +175,7 @@ def test_cli_flags_override_the_config_and_are_recorded(
     cfg = tiny_config(store_overrides, tmp_path / "runs", {"training.target_kl": 0.05})
     config = write_yaml(cfg, tmp_path / "tiny.yaml")
     run_dir = tmp_path / "cli_run"
-    code = _stairways(
+    code = stairways(
         monkeypatch,
         "train",
         "--config",
@@ -225,7 +215,7 @@ def test_cli_flags_override_the_config_and_are_recorded(
     assert f"run directory: {run_dir}" in out
     assert "status: completed" in out
 
-    code = _stairways(monkeypatch, "runs", "list", "--runs-dir", tmp_path)
+    code = stairways(monkeypatch, "runs", "list", "--runs-dir", tmp_path)
     assert code == 0
     listing = capsys.readouterr().out
     assert "cli_run" in listing and "completed" in listing
@@ -239,7 +229,7 @@ def test_training_on_the_protected_split_is_refused_and_writes_nothing(
 ) -> None:
     cfg = tiny_config(store_overrides, tmp_path / "runs", {"training.split": "test"})
     config = write_yaml(cfg, tmp_path / "tiny.yaml")
-    code = _stairways(monkeypatch, "train", "--config", config, "--no-progress")
+    code = stairways(monkeypatch, "train", "--config", config, "--no-progress")
     assert code == 2
     assert "overlaps protected split 'test'" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()

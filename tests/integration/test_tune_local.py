@@ -3,47 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import optuna
 import pandas as pd
 import pytest
 import yaml
 
-from stairways.config import PROJECT_ROOT, load_config
-
-
-def _base(tiny_store: Path) -> dict[str, Any]:
-    return {
-        "name": "tiny_tune",
-        "data": {
-            "store_path": str(tiny_store),
-            "splits": {
-                "train": {"start": "2022-01-05", "end": "2022-01-31"},
-                "validation": {"start": "2022-02-01", "end": "2022-02-14"},
-                "test": {"start": "2022-02-15", "end": "2022-02-28"},
-            },
-            "protected_splits": ["test"],
-        },
-        "env": {"drawdown_cap": 0.01},
-        "training": {
-            "n_envs": 8,
-            "n_steps": 64,
-            "batch_size": 256,
-            "n_epochs": 2,
-            "policy": {"net_arch": [32, 32]},
-            "rolling_window": 20,
-            "tensorboard": False,
-        },
-    }
-
-
-def _tune(args: list[str]) -> subprocess.CompletedProcess[str]:
-    cmd = [str(Path(sys.executable).with_name("stairways")), "tune", *args]
-    return subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
+from stairways.config import load_config
+from tests.integration.tune_helpers import run_tune, tiny_tune_config
 
 
 @pytest.mark.slow
@@ -51,7 +19,7 @@ def test_mini_grid_with_two_workers_then_results_and_loadable_best_config(
     tiny_store: Path, tmp_path: Path
 ) -> None:
     config = tmp_path / "base.yaml"
-    config.write_text(yaml.safe_dump(_base(tiny_store)))
+    config.write_text(yaml.safe_dump(tiny_tune_config(tiny_store)))
     space = {
         "name": "tiny_mini_grid",
         "sampler": "grid",
@@ -73,7 +41,7 @@ def test_mini_grid_with_two_workers_then_results_and_loadable_best_config(
     space_path.write_text(yaml.safe_dump(space))
     out = tmp_path / "out"
 
-    done = _tune(
+    done = run_tune(
         ["--config", str(config), "--space", str(space_path), "--workers", "2", "--out", str(out)]
     )
 
@@ -111,7 +79,7 @@ def test_tuning_space_scoring_on_test_split_then_exit_2_before_training(
     tiny_store: Path, tmp_path: Path
 ) -> None:
     config = tmp_path / "base.yaml"
-    config.write_text(yaml.safe_dump(_base(tiny_store)))
+    config.write_text(yaml.safe_dump(tiny_tune_config(tiny_store)))
     space = {
         "name": "leaky",
         "objective": {"split": "test"},
@@ -120,7 +88,7 @@ def test_tuning_space_scoring_on_test_split_then_exit_2_before_training(
     space_path = tmp_path / "space.yaml"
     space_path.write_text(yaml.safe_dump(space))
 
-    done = _tune(
+    done = run_tune(
         ["--config", str(config), "--space", str(space_path), "--out", str(tmp_path / "o")]
     )
 

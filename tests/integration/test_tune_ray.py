@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from stairways.config import PROJECT_ROOT
 from stairways.tuning.search import run_search
+from tests.integration.tune_helpers import run_tune, tiny_tune_config
 from tests.unit.tuning.conftest import make_request, make_space
 from tests.unit.tuning.objectives import QuadraticObjective, read_log
 
@@ -68,28 +66,9 @@ def test_ray_backend_then_trials_run_as_ray_tasks_without_duplicates(
 def test_tune_cli_with_address_then_training_trials_run_on_the_head(
     ray_head: str, tmp_path: Path, tiny_store: Path
 ) -> None:
-    base = {
-        "name": "tiny_tune",
-        "data": {
-            "store_path": str(tiny_store),
-            "splits": {
-                "train": {"start": "2022-01-05", "end": "2022-01-31"},
-                "validation": {"start": "2022-02-01", "end": "2022-02-14"},
-                "test": {"start": "2022-02-15", "end": "2022-02-28"},
-            },
-            "protected_splits": ["test"],
-        },
-        "env": {"drawdown_cap": 0.01},
-        "training": {
-            "n_envs": 8,
-            "n_steps": 64,
-            "batch_size": 256,
-            "n_epochs": 1,
-            "policy": {"net_arch": [16, 16]},
-            "rolling_window": 10,
-            "tensorboard": False,
-        },
-    }
+    base = tiny_tune_config(
+        tiny_store, n_epochs=1, policy={"net_arch": [16, 16]}, rolling_window=10
+    )
     space: dict[str, Any] = {
         "name": "ray_grid",
         "sampler": "grid",
@@ -102,23 +81,23 @@ def test_tune_cli_with_address_then_training_trials_run_on_the_head(
     space_path = tmp_path / "space.yaml"
     space_path.write_text(yaml.safe_dump(space))
     out = tmp_path / "out"
-    cmd = [
-        str(Path(sys.executable).with_name("stairways")),
-        "tune",
-        "--config",
-        str(config_path),
-        "--space",
-        str(space_path),
-        "--backend",
-        "ray",
-        "--address",
-        ray_head,
-        "--workers",
-        "2",
-        "--out",
-        str(out),
-    ]
-    done = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+    done = run_tune(
+        [
+            "--config",
+            str(config_path),
+            "--space",
+            str(space_path),
+            "--backend",
+            "ray",
+            "--address",
+            ray_head,
+            "--workers",
+            "2",
+            "--out",
+            str(out),
+        ],
+        timeout=600,
+    )
     # 0: a trial passed the criteria; 3: none did (tiny budgets rarely pass). Both ran.
     assert done.returncode in (0, 3), done.stderr[-3000:]
 

@@ -30,7 +30,7 @@ from stairways.tuning.train_objective import TrainingObjective
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TuneBenchResult", "run_tune_bench"]
+__all__ = ["TuneBenchResult", "mini_grid_overrides", "run_tune_bench"]
 
 _SYNTH = SyntheticConfig(start=date(2022, 1, 3), end=date(2022, 2, 28))
 _SPLITS = {
@@ -48,10 +48,21 @@ _TRAINING = {
     "policy": {"net_arch": [32, 32]},
     "rolling_window": 20,
     "tensorboard": False,
-    # The speed bump would stop these untuned runs after 30k timesteps: every trial must run
-    # its whole budget for the figure to mean trials of that budget per hour.
-    "speed_bump": {"enabled": False},
 }
+
+
+def mini_grid_overrides(store: Path) -> dict[str, Any]:
+    """Dotted config overrides of the benchmark's trials: the store, its splits, small PPO.
+
+    :param store: bar store holding 2022-01-03..2022-02-28
+    """
+    return {
+        "data.store_path": str(store),
+        "data.splits": _SPLITS,
+        "data.protected_splits": ["test"],
+        "env.drawdown_cap": 0.01,
+        **{f"training.{k}": v for k, v in _TRAINING.items()},
+    }
 
 
 @dataclass(frozen=True)
@@ -107,12 +118,11 @@ def run_tune_bench(
                     synthetic=True,
                     details=generator_details(_SYNTH),
                 )
-        overrides: dict[str, Any] = {
-            "data.store_path": str(store),
-            "data.splits": _SPLITS,
-            "data.protected_splits": ["test"],
-            "env.drawdown_cap": 0.01,
-            **{f"training.{k}": v for k, v in _TRAINING.items()},
+        overrides = {
+            **mini_grid_overrides(store),
+            # The speed bump would stop these untuned runs after 30k timesteps: every trial
+            # must run its whole budget for the figure to mean trials of that budget per hour.
+            "training.speed_bump": {"enabled": False},
         }
         space = _space(budget)
         results = []

@@ -71,6 +71,7 @@ WARM_BARS = 21
 
 # State layout: scalars, then three ring buffers.
 _N, _RSI_N, _RSI_G, _RSI_L, _EMA12, _EMA26, _VWAP_PV, _VWAP_V, _KEY = range(9)
+_FLAT_SD = 1e-9  # relative std under which a Bollinger window counts as flat
 _CRING = 21  # closes: c_{t-20} .. c_t
 _RRING = 20  # 1-bar log returns
 _VRING = 20  # volumes
@@ -195,7 +196,9 @@ def _advance(
                 d = state[_C0 + (t - j) % _CRING] - mean_c
                 acc += d * d
             sd = math.sqrt(acc / 20.0)
-            out[i, 9] = (c - (mean_c - 2.0 * sd)) / (4.0 * sd) if sd > 0.0 else 0.5
+            # A window flat to rounding error has no band: its %B would be float noise.
+            flat = sd <= _FLAT_SD * abs(mean_c)
+            out[i, 9] = 0.5 if flat else (c - (mean_c - 2.0 * sd)) / (4.0 * sd)
         else:
             out[i, 9] = 0.5
 

@@ -26,7 +26,7 @@ import numpy as np
 from stairways.data.panel import SessionPanel
 from stairways.env import kernels as kn
 from stairways.env.settings import EnvConfig
-from stairways.env.vector import BatchCore, add_episode_summary
+from stairways.env.vector import BatchCore, CoreControls, add_episode_summary
 from stairways.errors import InputError
 from stairways.market.settings import MarketConfig
 from stairways.rewards.registry import RewardSystem, build_reward
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from stairways.config import StairwaysConfig
 
 
-class TradingEnv(gym.Env[np.ndarray, np.int64]):
+class TradingEnv(CoreControls, gym.Env[np.ndarray, np.int64]):
     """One session per episode, observed minute by minute.
 
     :param panel: sessions to trade
@@ -125,23 +125,6 @@ class TradingEnv(gym.Env[np.ndarray, np.int64]):
                 info, core.early_exit_steps, core.dates[int(core.si[0, kn.I_SESSION])]
             )
         return core.obs[0].copy(), float(core.rew[0]), terminated, truncated, info
-
-    def set_drawdown_cap(self, cap: float) -> None:
-        """Change the drawdown cap (curricula); applies from the next step."""
-        self.core.set_drawdown_cap(cap)
-
-    @property
-    def drawdown_cap(self) -> float:
-        """The drawdown cap in force."""
-        return self.core.drawdown_cap
-
-    def get_state(self) -> dict[str, Any]:
-        """Reward state that outlives episodes, JSON-serialisable (for checkpoints)."""
-        return self.core.get_state()
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        """Restore reward state saved by :meth:`get_state`."""
-        self.core.set_state(state)
 
 
 def make_env(cfg: StairwaysConfig, panel: SessionPanel, mode: str = "train") -> gym.Env[Any, Any]:

@@ -375,6 +375,29 @@ class BatchCore:
         self.rs[:] = self.reward.state_from_json(state, self.n_envs)
 
 
+class CoreControls:
+    """The drawdown cap and reward state of an env's :class:`BatchCore` (single or batched)."""
+
+    core: BatchCore
+
+    def set_drawdown_cap(self, cap: float) -> None:
+        """Change the drawdown cap of every env (curricula); applies from the next step."""
+        self.core.set_drawdown_cap(cap)
+
+    @property
+    def drawdown_cap(self) -> float:
+        """The drawdown cap in force."""
+        return self.core.drawdown_cap
+
+    def get_state(self) -> dict[str, Any]:
+        """Reward state of every env that outlives episodes, JSON-serialisable (checkpoints)."""
+        return self.core.get_state()
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore reward state saved by :meth:`get_state`."""
+        self.core.set_state(state)
+
+
 def add_episode_summary(
     info: dict[str, Any], early_exit_steps: int, session_date: str
 ) -> dict[str, Any]:
@@ -462,7 +485,7 @@ class StepInfos(Sequence[dict[str, Any]]):
             yield self[i]
 
 
-class BatchedTradingEnv(VecEnv):
+class BatchedTradingEnv(CoreControls, VecEnv):
     """SB3 ``VecEnv`` stepping ``n_envs`` sessions at once with one compiled kernel.
 
     :param panel: sessions to trade
@@ -572,23 +595,6 @@ class BatchedTradingEnv(VecEnv):
         return [False for _ in self._indices(indices)]
 
     # ----- Stairways extras -------------------------------------------------------------------
-
-    def set_drawdown_cap(self, cap: float) -> None:
-        """Change the drawdown cap of every env (curricula)."""
-        self.core.set_drawdown_cap(cap)
-
-    @property
-    def drawdown_cap(self) -> float:
-        """The drawdown cap in force."""
-        return self.core.drawdown_cap
-
-    def get_state(self) -> dict[str, Any]:
-        """Reward state of every env, JSON-serialisable."""
-        return self.core.get_state()
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        """Restore reward state saved by :meth:`get_state`."""
-        self.core.set_state(state)
 
     @property
     def active(self) -> np.ndarray:

@@ -25,6 +25,8 @@ grid point is tried at most once, so a trial that fails deterministically cannot
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -32,7 +34,7 @@ import math
 import os
 import socket
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,16 +112,20 @@ def open_storage(url: str, heartbeat: HeartbeatConfig) -> RDBStorage:
     :param heartbeat: how often running trials prove they are alive
     """
     engine_kwargs: dict[str, Any] = {}
+    storage_cls: type[RDBStorage] = RDBStorage
+    lock: Path | None = None
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
         # Several worker processes write one file: wait for its lock instead of failing.
         engine_kwargs = {"connect_args": {"timeout": 60}}
+        storage_cls, lock = _SQLiteStorage, path.with_name(path.name + ".lock")
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _file_lock(lock):
             # Heartbeats are marked experimental by Optuna; they are what detects dead workers.
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(
+            # Under the lock: two drivers creating a new study file would race on its tables.
+            storage = storage_cls(
                 url,
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=heartbeat.interval,
@@ -134,6 +140,41 @@ def open_storage(url: str, heartbeat: HeartbeatConfig) -> RDBStorage:
         ) from None
     except sqlalchemy.exc.OperationalError as err:
         raise TemporaryError(f"could not open the study storage {url!r}: {err}") from None
+    return storage
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path | None) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``path`` (no lock when ``path`` is None)."""
+    if path is None:
+        yield
+        return
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class _SQLiteStorage(RDBStorage):
+    """Optuna's relational storage with trial state changes made atomic across processes.
+
+    Optuna claims a queued trial by reading it ``FOR UPDATE`` and then marking it running.
+    SQLite ignores ``FOR UPDATE`` and pysqlite begins a transaction only at the first write,
+    so two workers could both read the same waiting trial and both run it. A file lock beside
+    the study file makes the read, the check and the write one step. (PostgreSQL honours the
+    row lock, so other URLs use the plain storage.)
+    """
+
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        """Change a trial's state (and values) while holding the study's file lock."""
+        url = str(self.url)
+        lock = Path(url.removeprefix("sqlite:///") + ".lock")
+        with _file_lock(lock):
+            return super().set_trial_state_values(trial_id, state, values)
 
 
 def build_sampler(space: SearchSpace, worker_index: int = 0) -> BaseSampler:

@@ -59,7 +59,9 @@ def _step(**fields: float) -> np.ndarray:
 
 
 def test_v3_components_match_hand_computation_on_a_winning_trade() -> None:
-    v3 = build_reward(RewardConfig(name="v3"))
+    # Impact and turnover weights are 0 by default; set them so their arithmetic is checked.
+    weights = V3RewardConfig(impact_weight=1.0, turnover_weight=0.001)
+    v3 = build_reward(RewardConfig(name="v3", v3=weights))
     x = _step(equity=10_050.0, impact=0.2, notional=5_000.0, trades=1, changed=1)
     total, comps, _ = v3.evaluate(v3.initial_state(1)[0], x)
     assert comps["pnl"] == pytest.approx(100 * (0.005 - RF_STEP))

@@ -4,6 +4,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
+from stairways.config import CONFIG_DIR, load_config
 from stairways.training.callbacks import (
     EpisodeLog,
     rolling_mean,
@@ -12,7 +13,9 @@ from stairways.training.callbacks import (
 )
 from stairways.training.settings import SpeedBumpConfig
 
-CFG = SpeedBumpConfig(window=1000, min_timesteps=30_000, min_episodes=30, threshold=-0.5)
+CFG = SpeedBumpConfig(
+    enabled=True, window=1000, min_timesteps=30_000, min_episodes=30, threshold=-0.5
+)
 
 
 def test_negative_rewards_after_min_timesteps_trigger_the_speed_bump() -> None:
@@ -76,3 +79,10 @@ def test_episode_log_keeps_a_bounded_tail_but_counts_everything() -> None:
     assert list(log.rewards) == [2.0, 3.0, 4.0]
     assert log.episodes == 4
     assert log.rolling(2) == 3.5
+
+
+def test_speed_bump_is_off_by_default_and_on_in_phase2_oos_with_the_issue_rule() -> None:
+    assert load_config(None).training.speed_bump.enabled is False
+    bump = load_config(CONFIG_DIR / "curriculum" / "phase2_oos.yaml").training.speed_bump
+    assert bump.enabled is True
+    assert (bump.window, bump.min_timesteps, bump.threshold) == (1000, 30_000, -0.5)

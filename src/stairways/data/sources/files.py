@@ -303,16 +303,10 @@ def _csv_table(
     return table, invalid
 
 
-def read_csv_bars(
-    path: Path,
-    *,
-    layout: Layout = Layout.AUTO,
-    mapping: Mapping[str, str] | None = None,
-    symbol: str | None = None,
+def _read_csv_bars(
+    path: Path, layout: Layout, mapping: dict[str, str], symbol: str | None
 ) -> RawBars:
     """Read one CSV bar file into :class:`RawBars` numbered by physical line."""
-    mapping = dict(mapping or {})
-    _check_symbol(symbol)
     origin = str(path)
     header = read_csv_header(path)
     chosen, resolved = resolve_columns(
@@ -386,16 +380,10 @@ def read_csv_bars(
     )
 
 
-def read_parquet_bars(
-    path: Path,
-    *,
-    layout: Layout = Layout.AUTO,
-    mapping: Mapping[str, str] | None = None,
-    symbol: str | None = None,
+def _read_parquet_bars(
+    path: Path, layout: Layout, mapping: dict[str, str], symbol: str | None
 ) -> RawBars:
     """Read one Parquet bar file into :class:`RawBars` numbered by 1-based data row."""
-    mapping = dict(mapping or {})
-    _check_symbol(symbol)
     origin = str(path)
     try:
         schema = pq.read_schema(path)
@@ -433,7 +421,10 @@ def read_bar_file(
     """Read a CSV or Parquet bar file (chosen by suffix) into :class:`RawBars`."""
     kind = data_file_kind(path)
     if kind == "csv":
-        return read_csv_bars(path, layout=layout, mapping=mapping, symbol=symbol)
-    if kind == "parquet":
-        return read_parquet_bars(path, layout=layout, mapping=mapping, symbol=symbol)
-    raise InputError(f"{path}: unknown file type; bar files end in {', '.join(DATA_SUFFIXES)}")
+        reader = _read_csv_bars
+    elif kind == "parquet":
+        reader = _read_parquet_bars
+    else:
+        raise InputError(f"{path}: unknown file type; bar files end in {', '.join(DATA_SUFFIXES)}")
+    _check_symbol(symbol)
+    return reader(path, layout, dict(mapping or {}), symbol)
