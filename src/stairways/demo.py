@@ -173,6 +173,7 @@ def evaluation_stage(
     lines = [
         f"out-of-sample replay of {which} on '{split}' written to {report.out_dir} "
         "(traces.parquet, metrics.json, gates.json, baselines/)",
+        report.data_label,
         f"agent: total return {agent.total_return:+.2%}, Sharpe {_num(agent.sharpe)}, "
         f"max drawdown {agent.max_drawdown:.2%}, {agent.trades_per_day:.1f} trades/day, "
         f"episode reward mean {agent.episode_reward_mean:+.3f}, "

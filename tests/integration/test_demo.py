@@ -62,6 +62,7 @@ def test_demo_runs_every_stage_and_writes_a_summary_naming_each_output(tmp_path:
     ):
         assert f"## {section}" in summary
     assert "SYNTHETIC" in summary
+    assert "data: SYNTHETIC" in summary.split("## Out-of-sample evaluation")[1]
     assert "generated the synthetic market" in summary
     runs = sorted((out / "runs").iterdir())
     assert len(runs) == 1

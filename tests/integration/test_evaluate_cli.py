@@ -102,6 +102,7 @@ def test_evaluate_writes_traces_of_every_step_metrics_and_gates(
     out = capsys.readouterr().out
     assert code == 0, out
     assert "buy_and_hold_NVDA" in out and "verdict: PASS" in out
+    assert "data: SYNTHETIC" in out  # the tiny store holds generated bars
 
     trace = read_run_trace(run_dir, "test", "final")
     cfg = load_config(config)
@@ -135,6 +136,7 @@ def test_evaluate_writes_traces_of_every_step_metrics_and_gates(
     assert metrics["baselines"]["flat"]["total_pnl"] == 0.0
     assert metrics["baselines"]["flat"]["total_fees"] == 0.0
     assert metrics["agent"]["steps"] == len(trace.frame)
+    assert metrics["synthetic"] is True
     gates = json.loads((report / "gates.json").read_text())
     assert gates["passed"] is True
     assert [g["metric"] for g in gates["gates"]] == [

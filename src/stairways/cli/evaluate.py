@@ -55,6 +55,7 @@ def evaluate(
         f"{report.timings['replay_stepping_seconds']:.2f} s, total "
         f"{report.timings['total_seconds']:.2f} s"
     )
+    typer.echo(report.data_label)
     typer.echo("")
     typer.echo(comparison_table(report))
     typer.echo("")

@@ -74,12 +74,23 @@ class EvaluationReport:
     agent: Metrics
     baselines: dict[str, Metrics]
     verdict: GateVerdict
+    synthetic: bool
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
         """0 when every gate passed, 3 otherwise."""
         return self.verdict.exit_code
+
+    @property
+    def data_label(self) -> str:
+        """What the replayed bars are, said plainly (generated bars are never passed off)."""
+        if self.synthetic:
+            return (
+                "data: SYNTHETIC (generated bars; a planted signal may give an edge that no real "
+                "market offers, so these figures test the pipeline, not a strategy)"
+            )
+        return "data: imported market bars"
 
 
 def resolve_checkpoint(run: RunDirectory, spec: str) -> CheckpointRef:
@@ -370,6 +381,7 @@ def evaluate_run(
         agent=agent_metrics,
         baselines=base_metrics,
         verdict=verdict,
+        synthetic=panel.synthetic,
         timings=timings,
     )
     write_verdict(verdict, staging / GATES_FILE)
