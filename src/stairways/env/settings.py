@@ -109,12 +109,11 @@ def ticker_offset(field: int, j: int) -> int:
 
 def info_from_step(row: np.ndarray, n_tickers: int) -> dict[str, Any]:
     """The info dict of one step result: every scalar field by name, per-ticker arrays."""
-    info: dict[str, Any] = dict(
-        zip(STEP_FIELDS, row.tolist(), strict=False)
-    )  # zip stops at the scalars
+    info: dict[str, Any] = dict(zip(STEP_FIELDS, row[:N_SCALAR].tolist(), strict=True))
     # one copy, then a row view per field: cheaper than a copy per field
     block = row[N_SCALAR:].reshape(n_tickers, N_TICKER).T.copy()
-    info.update(zip(TICKER_FIELDS, block, strict=True))
+    for name, values in zip(TICKER_FIELDS, block, strict=True):
+        info[name] = values
     return info
 
 

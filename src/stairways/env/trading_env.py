@@ -105,10 +105,13 @@ class TradingEnv(CoreControls, gym.Env[np.ndarray, np.int64]):
         if self._needs_reset:
             raise InputError("the episode has ended (or never started): call reset() first")
         core = self.core
-        try:
-            a = operator.index(action)
-        except TypeError:
-            raise InputError(f"action must be an integer, got {action!r}") from None
+        if type(action) is int:  # the common case, without operator.index's overhead
+            a = action
+        else:
+            try:
+                a = operator.index(action)
+            except TypeError:
+                raise InputError(f"action must be an integer, got {action!r}") from None
         if not 0 <= a < core.n_actions:
             raise InputError(
                 f"action must lie in [0, {core.n_actions - 1}] for action set "
