@@ -149,6 +149,20 @@ def bench_ppo_cartpole(n_envs: int, rollouts: int, seed: int = 0) -> float:
     return _time_ppo(lambda: make_vec_env("CartPole-v1", n_envs=n_envs, seed=seed), rollouts, seed)
 
 
+def bench_vecenv_only(make_venv: Callable[[], Any], steps: int, seed: int = 0) -> float:
+    """Env-steps per second of a vector env stepped with random actions and no policy."""
+    venv = make_venv()
+    venv.reset()
+    n = venv.num_envs
+    actions = np.random.default_rng(seed).integers(0, venv.action_space.n, (steps, n))
+    start = time.perf_counter()
+    for k in range(steps):
+        venv.step(actions[k])
+    elapsed = time.perf_counter() - start
+    venv.close()
+    return steps * n / elapsed
+
+
 def run_env_bench(
     sessions: int = 20,
     single_steps: int = 200_000,
@@ -196,6 +210,22 @@ def run_env_bench(
         wall, cpu = bench_vector(panel, n, vector_steps, seed)
         record(f"vector_env_steps_per_s_n{n}", wall)
         record(f"vector_env_steps_per_cpu_s_n{n}", cpu)
+    # The env's share of a PPO step: both vector envs as PPO sees them (monitor on top), no policy.
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    def ours4() -> Any:
+        return VecMonitor(
+            BatchedTradingEnv(
+                panel, MarketConfig(), EnvConfig(), build_reward(RewardConfig()), 4, seed=seed
+            )
+        )
+
+    record("vecenv_only_steps_per_s_ours_n4", bench_vecenv_only(ours4, vector_steps, seed))
+    record(
+        "vecenv_only_steps_per_s_cartpole_n4",
+        bench_vecenv_only(lambda: make_vec_env("CartPole-v1", n_envs=4, seed=seed), vector_steps),
+    )
     if ppo:
         import torch
 
