@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import sys
 
-import click
 import typer
 
 from stairways.cli import audit as audit_cli
@@ -62,21 +61,30 @@ def _main(
 
 
 def run() -> None:
-    """Console entry point: map Stairways errors to exit codes with a one-paragraph message."""
+    """Console entry point: map errors to exit codes with a one-paragraph message.
+
+    Typer raises its own (vendored) click exceptions; they are reached through typer's public
+    names: ``Exit`` and ``Abort``, and ``TyperException`` for usage errors such as an unknown
+    flag, which show their message and exit 2.
+    """
     try:
-        # With standalone_mode=False click returns typer.Exit's code instead of raising it.
+        # With standalone_mode=False the command's exit code is returned, not raised.
         code = app(standalone_mode=False)
     except StairwaysError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(err.exit_code)
-    except click.exceptions.Abort:
+    except typer.Exit as err:
+        sys.exit(err.exit_code)
+    except typer.Abort:
         typer.echo("aborted", err=True)
         sys.exit(130)
-    except click.ClickException as err:
-        err.show()
-        sys.exit(err.exit_code)
-    except click.exceptions.Exit as err:
-        sys.exit(err.exit_code)
+    except typer.TyperException as err:
+        show = getattr(err, "show", None)
+        if callable(show):
+            show()
+        else:
+            typer.echo(f"error: {err}", err=True)
+        sys.exit(int(getattr(err, "exit_code", 2)))
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
