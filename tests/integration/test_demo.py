@@ -15,7 +15,9 @@ def _tiny_config(tmp_path: Path) -> Path:
     cfg = {
         "name": "tinydemo",
         "data": {
-            "store_path": str(tmp_path / "bars.duckdb"),
+            # Relative, and the demo runs in tmp_path: every stage (the notebook kernel too)
+            # must resolve it against the user's working directory.
+            "store_path": "bars.duckdb",
             "splits": {
                 "train": {"start": "2022-01-05", "end": "2022-01-31"},
                 "test": {"start": "2022-02-01", "end": "2022-02-28"},
@@ -50,7 +52,9 @@ def test_demo_runs_every_stage_and_writes_a_summary_naming_each_output(tmp_path:
         "--trace-split",
         "eval_feb2022",
     ]
-    first = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    first = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path
+    )
     assert first.returncode == 0, first.stderr[-3000:]
     summary = (out / "summary.md").read_text()
     for section in (
@@ -64,6 +68,7 @@ def test_demo_runs_every_stage_and_writes_a_summary_naming_each_output(tmp_path:
     assert "SYNTHETIC" in summary
     assert "data: SYNTHETIC" in summary.split("## Out-of-sample evaluation")[1]
     assert "generated the synthetic market" in summary
+    assert (tmp_path / "bars.duckdb").is_file()
     runs = sorted((out / "runs").iterdir())
     assert len(runs) == 1
     run = runs[0]
@@ -77,7 +82,9 @@ def test_demo_runs_every_stage_and_writes_a_summary_naming_each_output(tmp_path:
     assert passed == bool(gates["passed"])
 
     # A second run reuses the stored market and creates a second run directory.
-    second = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    second = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path
+    )
     assert second.returncode == 0, second.stderr[-3000:]
     assert "reused the bars already in the store" in (out / "summary.md").read_text()
     assert len(list((out / "runs").iterdir())) == 2

@@ -141,7 +141,9 @@ def execute_trace_notebook(
             kernel_name=kernel,
             progress_bar=False,
             execution_timeout=timeout,
-            cwd=str(PROJECT_ROOT),
+            # The caller's directory: relative paths in the run's config (its bar store) then
+            # mean what they mean to every other command the user runs from there.
+            cwd=str(Path.cwd()),
         )
     except PapermillExecutionError as err:
         raise _typed_error(err.ename, err.evalue, executed) from None
