@@ -7,7 +7,6 @@ from pathlib import Path
 
 import typer
 
-from stairways import demo as pipeline
 from stairways.cli.common import ConfigOption, StoreOption, build_config
 
 
@@ -29,6 +28,9 @@ def demo(
     Synthetic market -> features and splits -> a PPO training run on train -> out-of-sample
     evaluation on test against the success gates and baselines -> action-trace report.
     """
+    # Imported here, not at module level: `stairways --help` and light commands stay fast.
+    from stairways import demo as pipeline
+
     overrides: dict[str, object] = {"training.runs_dir": str(out / "runs")}
     if total_timesteps is not None:
         overrides["training.total_timesteps"] = total_timesteps

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from stairways.training.runs import RunSummary, list_runs
+if TYPE_CHECKING:
+    from stairways.training.runs import RunSummary
 
 app = typer.Typer(help="Inspect training run directories.", no_args_is_help=True)
 
@@ -28,6 +30,9 @@ _WINDOW = typer.Option(100, "--window", min=1, help="Episodes in the rolling rew
 @app.command("list")
 def list_command(runs_dir: Path = _RUNS_DIR, window: int = _WINDOW) -> None:
     """Show runs with status, steps, rolling episode reward and best checkpoint."""
+    # Imported here, not at module level: `stairways --help` and light commands stay fast.
+    from stairways.training.runs import list_runs
+
     runs = list_runs(runs_dir, window=window)
     if not runs:
         typer.echo(f"no runs in {runs_dir}")

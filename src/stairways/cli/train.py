@@ -10,7 +10,6 @@ import typer
 
 from stairways.cli.common import ConfigOption, StoreOption
 from stairways.config import load_config
-from stairways.training.trainer import TrainOptions, config_for_resume, train
 
 # Flag name -> dotted config key. A flag left out (None) never replaces a config value.
 FLAG_KEYS: dict[str, str] = {
@@ -101,6 +100,9 @@ def train_command(
     progress: bool = _PROGRESS,
 ) -> None:
     """Train a PPO agent; every hyperparameter comes from the config, flags override it."""
+    # Imported here, not at module level: `stairways --help` and light commands stay fast.
+    from stairways.training.trainer import TrainOptions, config_for_resume, train
+
     overrides = collect_overrides(
         total_timesteps=total_timesteps,
         learning_rate=learning_rate,

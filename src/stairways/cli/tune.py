@@ -14,9 +14,6 @@ import typer
 
 from stairways.cli.common import ConfigOption
 from stairways.evaluation.gates import GATES_FAILED_EXIT_CODE
-from stairways.tuning.search import SearchRequest, run_search, write_reports
-from stairways.tuning.space import load_space, override_settings
-from stairways.tuning.train_objective import TrainingObjective
 
 
 def tune(
@@ -70,6 +67,11 @@ def tune(
     ] = False,
 ) -> None:
     """Search hyperparameters: each trial trains at a fixed budget, scored on validation."""
+    # Imported here, not at module level: `stairways --help` and light commands stay fast.
+    from stairways.tuning.search import SearchRequest, run_search, write_reports
+    from stairways.tuning.space import load_space, override_settings
+    from stairways.tuning.train_objective import TrainingObjective
+
     space = load_space(space_file)
     updates: dict[str, Any] = {}
     if sampler is not None:
