@@ -630,6 +630,22 @@ class BatchedTradingEnv(CoreControls, VecEnv):
         return [results[s] for s in range(self.core.n_sessions)]
 
 
+def find_layer(venv: Any, match: Callable[[Any], bool]) -> Any | None:
+    """The outermost layer of a vector-env wrapper stack for which ``match`` holds, or None.
+
+    SB3 wrappers (VecNormalize, VecMonitor, the reward shim) each hold the next layer in
+    ``venv``; stacks are short, and the bound only guards against a cycle.
+    """
+    env: Any = venv
+    for _ in range(32):
+        if match(env):
+            return env
+        env = getattr(env, "venv", None)
+        if env is None:
+            return None
+    return None
+
+
 def make_vec_env(
     cfg: StairwaysConfig,
     panel: SessionPanel,

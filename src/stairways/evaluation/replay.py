@@ -17,10 +17,10 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+from stable_baselines3.common.vec_env import VecEnv
 
 from stairways.data.panel import SessionPanel
 from stairways.env import kernels as kn
@@ -44,7 +44,7 @@ from stairways.env.settings import (
     T_SHARES,
     T_TARGET,
 )
-from stairways.env.vector import BatchCore, BatchedTradingEnv, make_vec_env
+from stairways.env.vector import BatchCore, BatchedTradingEnv, find_layer, make_vec_env
 from stairways.errors import StairwaysError
 from stairways.evaluation.traces import Trace, TraceMeta, build_trace_frame
 from stairways.market.actions import n_actions, targets_after
@@ -72,29 +72,17 @@ class ReplayResult:
 
 def base_core(venv: VecEnv) -> BatchCore:
     """The :class:`BatchCore` under any stack of SB3 vector-env wrappers."""
-    env: Any = venv
-    # Wrapper stacks are short (normaliser, reward shim); the bound only guards a cycle.
-    for _ in range(16):
-        if isinstance(env, BatchedTradingEnv):
-            return env.core
-        if not isinstance(env, VecEnvWrapper):
-            break
-        env = env.venv
-    raise StairwaysError(f"{type(venv).__name__} does not wrap a Stairways BatchedTradingEnv")
+    env = find_layer(venv, lambda e: isinstance(e, BatchedTradingEnv))
+    if env is None:
+        raise StairwaysError(f"{type(venv).__name__} does not wrap a Stairways BatchedTradingEnv")
+    return cast(BatchCore, env.core)
 
 
 def _shim_in(venv: VecEnv) -> bool:
     """Whether the stack computes the reward in the shim (then rewards come from step returns)."""
     from stairways.rewards.shim import VecRewardShim
 
-    env: Any = venv
-    for _ in range(16):
-        if isinstance(env, VecRewardShim):
-            return True
-        if not isinstance(env, VecEnvWrapper):
-            return False
-        env = env.venv
-    return False
+    return find_layer(venv, lambda e: isinstance(e, VecRewardShim)) is not None
 
 
 def replay(

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -39,6 +39,7 @@ from stairways.data.panel import SessionPanel
 from stairways.data.panel_builder import build_panel, fit_normaliser
 from stairways.data.splits import check_training_range, resolve_split
 from stairways.data.store import BarStore
+from stairways.env.vector import find_layer
 from stairways.errors import InputError, MissingResourceError, StairwaysError
 from stairways.training.callbacks import (
     CheckpointCallback,
@@ -228,26 +229,17 @@ def _find_stairways_env(venv: VecEnv, method: str) -> Any:
     SB3 wrappers forward unknown attributes and ``env_method`` to the innermost env; in shim
     mode the reward state lives in the shim, not in the batched env, so the chain is walked.
     """
-    env: Any = venv
-    for _ in range(32):  # wrapper chains are short; bounded against cycles
-        if callable(getattr(type(env), method, None)):
-            return env
-        inner = getattr(env, "venv", None)
-        if inner is None:
-            break
-        env = inner
-    raise StairwaysError(f"no environment in {type(venv).__name__} provides {method}()")
+    env = find_layer(venv, lambda e: callable(getattr(type(e), method, None)))
+    if env is None:
+        raise StairwaysError(f"no environment in {type(venv).__name__} provides {method}()")
+    return env
 
 
 def _vecnormalize(venv: VecEnv) -> VecNormalize:
-    env: Any = venv
-    for _ in range(32):
-        if isinstance(env, VecNormalize):
-            return env
-        env = getattr(env, "venv", None)
-        if env is None:
-            break
-    raise StairwaysError("the training env is not wrapped in VecNormalize")
+    env = find_layer(venv, lambda e: isinstance(e, VecNormalize))
+    if env is None:
+        raise StairwaysError("the training env is not wrapped in VecNormalize")
+    return cast(VecNormalize, env)
 
 
 def _space_text(space: spaces.Space[Any]) -> str:
