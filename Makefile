@@ -6,9 +6,26 @@ STAMP := $(VENV)/.installed
 PIP := $(BIN)/pip --disable-pip-version-check
 export PYTHONHASHSEED := 0
 
-.PHONY: demo test test-slow test-all lint format bench install clean lock
+.PHONY: demo test test-slow test-all lint format bench install clean lock system-packages
 
 install: $(STAMP)
+
+# Debian packages the features and tests need, installed as root on a fresh machine (a stamp
+# file skips the check afterwards): PostgreSQL (server and client: tuning storage, the test
+# fixture that starts a throwaway server), Prometheus (promtool checks alert rules), Chromium
+# (headless browser tests). The demo needs no browser.
+SYSTEM_PACKAGES_RUN := postgresql prometheus
+SYSTEM_PACKAGES_TEST := $(SYSTEM_PACKAGES_RUN) chromium
+SYSTEM_STAMP_RUN := .stamps/system-packages-run
+SYSTEM_STAMP_TEST := .stamps/system-packages-test
+
+system-packages: $(SYSTEM_STAMP_TEST)
+
+$(SYSTEM_STAMP_RUN): .ci/system-packages Makefile
+	bash .ci/system-packages $@ $(SYSTEM_PACKAGES_RUN)
+
+$(SYSTEM_STAMP_TEST): .ci/system-packages Makefile
+	bash .ci/system-packages $@ $(SYSTEM_PACKAGES_TEST)
 
 # torch is installed first and alone, pinned, so that no later resolution can pull another build.
 $(STAMP): pyproject.toml requirements.lock
@@ -19,16 +36,16 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -c "import torch, sys; v = torch.__version__.split('+')[0]; sys.exit(0 if v == '2.13.0' else 'torch ' + v + ' installed; expected 2.13.0')"
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) $(SYSTEM_STAMP_RUN)
 	$(BIN)/stairways demo
 
-test: $(STAMP)
+test: $(STAMP) $(SYSTEM_STAMP_TEST)
 	$(BIN)/pytest -q
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) $(SYSTEM_STAMP_TEST)
 	$(BIN)/pytest -q -m slow
 
-test-all: $(STAMP)
+test-all: $(STAMP) $(SYSTEM_STAMP_TEST)
 	$(BIN)/pytest -q -m "slow or not slow"
 
 lint: $(STAMP)
@@ -52,4 +69,4 @@ lock: $(STAMP)
 	$(PIP) freeze --exclude-editable | sed 's/+cpu$$//' > requirements.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .stamps .pytest_cache .mypy_cache .ruff_cache
