@@ -25,7 +25,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from stairways.env.settings import (
+from stairways.market.actions import apply_action, target_shares
+from stairways.market.costs import fill_one
+from stairways.market.jit import core_jit
+from stairways.market.portfolio import (
+    PF_CASH,
+    PF_DRAWDOWN,
+    PF_EQUITY,
+    PF_FEES,
+    PF_FILLS,
+    PF_IMPACT,
+    PF_MAX_DRAWDOWN,
+    PF_NOTIONAL,
+    PF_PEAK,
+    PF_REALISED,
+    PF_SPREAD,
+    PF_START,
+    PF_UNREALISED,
+    pf_fill,
+    pf_mark,
+    pf_reset,
+)
+from stairways.market.step_state import (
     N_SCALAR,
     N_TICKER,
     S_ACTION_CHANGED,
@@ -60,27 +81,6 @@ from stairways.env.settings import (
     T_RETURN,
     T_SHARES,
     T_TARGET,
-)
-from stairways.market.actions import apply_action, target_shares
-from stairways.market.costs import fill_one
-from stairways.market.jit import core_jit
-from stairways.market.portfolio import (
-    PF_CASH,
-    PF_DRAWDOWN,
-    PF_EQUITY,
-    PF_FEES,
-    PF_FILLS,
-    PF_IMPACT,
-    PF_MAX_DRAWDOWN,
-    PF_NOTIONAL,
-    PF_PEAK,
-    PF_REALISED,
-    PF_SPREAD,
-    PF_START,
-    PF_UNREALISED,
-    pf_fill,
-    pf_mark,
-    pf_reset,
 )
 from stairways.rewards.registry import (
     reward_end_episode,

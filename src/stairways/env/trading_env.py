@@ -9,10 +9,10 @@ Observation (float32): the per-ticker features of the bar just observed (ticker-
 ticker's position as a fraction of its maximum (-1..1), then the extras switched on in
 :class:`~stairways.env.settings.EnvConfig`. ``terminated`` means the intraday drawdown exceeded the
 cap; ``truncated`` means the session ended. ``info`` holds every field of the step result (see
-:data:`~stairways.env.settings.STEP_FIELDS`), ``reward_components``, and at the end of an episode
-the summary keys ``episode_pnl``, ``episode_fees`` (commissions), ``episode_costs`` (commissions,
-spread and impact), ``episode_trades``, ``episode_length``, ``max_drawdown``, ``hold_rate``,
-``terminated_by_drawdown``, ``early_exit`` and ``session_date``.
+:data:`~stairways.market.step_state.STEP_FIELDS`), ``reward_components``, and at the end of an
+episode the summary keys ``episode_pnl``, ``episode_fees`` (commissions), ``episode_costs``
+(commissions, spread and impact), ``episode_trades``, ``episode_length``, ``max_drawdown``,
+``hold_rate``, ``terminated_by_drawdown``, ``early_exit`` and ``session_date``.
 """
 
 from __future__ import annotations

@@ -34,12 +34,13 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 
 from stairways.data.panel import SessionPanel
 from stairways.env import kernels as kn
-from stairways.env.settings import S_SESSION, EnvConfig, info_from_step, step_width
+from stairways.env.settings import EnvConfig
 from stairways.errors import DataValidationError, InputError
 from stairways.market.actions import action_set_id, n_actions
 from stairways.market.costs import cost_params, parkinson_sigma
 from stairways.market.portfolio import PF_EQUITY, PF_WIDTH
 from stairways.market.settings import MarketConfig
+from stairways.market.step_state import S_SESSION, info_from_step, step_width
 from stairways.rewards.registry import RewardSystem
 
 if TYPE_CHECKING:

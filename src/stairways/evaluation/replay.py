@@ -24,7 +24,11 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from stairways.data.panel import SessionPanel
 from stairways.env import kernels as kn
-from stairways.env.settings import (
+from stairways.env.vector import BatchCore, BatchedTradingEnv, find_layer, make_vec_env
+from stairways.errors import StairwaysError
+from stairways.evaluation.traces import Trace, TraceMeta, build_trace_frame
+from stairways.market.actions import n_actions, targets_after
+from stairways.market.step_state import (
     N_SCALAR,
     N_TICKER,
     S_ACTION_CHANGED,
@@ -44,10 +48,6 @@ from stairways.env.settings import (
     T_SHARES,
     T_TARGET,
 )
-from stairways.env.vector import BatchCore, BatchedTradingEnv, find_layer, make_vec_env
-from stairways.errors import StairwaysError
-from stairways.evaluation.traces import Trace, TraceMeta, build_trace_frame
-from stairways.market.actions import n_actions, targets_after
 
 if TYPE_CHECKING:
     from stairways.config import StairwaysConfig

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from stairways.env.settings import (
+from stairways.market.jit import core_jit
+from stairways.market.step_state import (
     N_SCALAR,
     N_TICKER,
     S_ACTION_CHANGED,
@@ -39,7 +40,6 @@ from stairways.env.settings import (
     T_RETURN,
     T_SHARES,
 )
-from stairways.market.jit import core_jit
 from stairways.rewards.settings import RefinedRewardConfig
 
 COMPONENTS: tuple[str, ...] = (

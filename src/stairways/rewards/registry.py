@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from stairways.env.settings import S_CAPITAL, S_EQUITY, S_EQUITY_PREV
 from stairways.errors import ConfigError, InputError
 from stairways.market.jit import core_jit
+from stairways.market.step_state import S_CAPITAL, S_EQUITY, S_EQUITY_PREV
 from stairways.rewards import refined, v3
 from stairways.rewards.settings import RewardConfig
 

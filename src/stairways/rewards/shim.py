@@ -1,7 +1,7 @@
 """The reward as a wrapper ("shim"): recompute the configured reward from each step's info.
 
 The wrapped env runs the ``raw`` reward; the shim rebuilds the step-result vector from ``info``
-(:func:`~stairways.env.settings.step_from_info`), takes terminated / truncated from the step's
+(:func:`~stairways.market.step_state.step_from_info`), takes terminated / truncated from the step's
 return values, and calls the same registered reward function the env would call internally, with
 its own explicit state. With the same config, data and seed, shim and internal rewards are
 identical. :class:`RewardShim` wraps the single env, :class:`VecRewardShim` the batched env.
@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvStepReturn, VecEnvWrapper
 
-from stairways.env.settings import S_TERMINATED, S_TRUNCATED, step_from_info
+from stairways.market.step_state import S_TERMINATED, S_TRUNCATED, step_from_info
 from stairways.rewards.registry import (
     RewardSystem,
     reward_end_episode,

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from stairways.env.settings import (
+from stairways.market.jit import core_jit
+from stairways.market.step_state import (
     S_ACTION_CHANGED,
     S_CAPITAL,
     S_EQUITY,
@@ -29,7 +30,6 @@ from stairways.env.settings import (
     S_NOTIONAL,
     S_STEP_TRADES,
 )
-from stairways.market.jit import core_jit
 from stairways.rewards.settings import V3RewardConfig
 
 COMPONENTS: tuple[str, ...] = (

@@ -4,7 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from stairways.env.settings import (
+from stairways.errors import ConfigError, InputError
+from stairways.market.step_state import (
     S_ACTION_CHANGED,
     S_CAPITAL,
     S_DRAWDOWN,
@@ -22,7 +23,6 @@ from stairways.env.settings import (
     step_width,
     ticker_offset,
 )
-from stairways.errors import ConfigError, InputError
 from stairways.rewards.registry import build_reward, reward_end_episode
 from stairways.rewards.settings import RefinedRewardConfig, RewardConfig, V3RewardConfig
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stairways.env.settings import (
+from stairways.market.step_state import (
     S_ACTION_CHANGED,
     S_CAPITAL,
     S_EQUITY,
