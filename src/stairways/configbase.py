@@ -8,16 +8,35 @@ the loader and the top-level :class:`StairwaysConfig` that gathers the sections.
 
 from __future__ import annotations
 
+import types
+import typing
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from stairways import resources
 from stairways.errors import ConfigError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CONFIG_DIR = PROJECT_ROOT / "config"
+# The shipped configs (package data; in a checkout the top-level config/ folder).
+CONFIG_DIR = resources.config_dir()
+
+
+class _ConfigFileMarker:
+    """Marks a config field that names another config file (see :data:`ConfigFileRef`)."""
+
+    def __repr__(self) -> str:
+        return "ConfigFileRef"
+
+
+CONFIG_FILE_REF = _ConfigFileMarker()
+ConfigFileRef = Annotated[Path, CONFIG_FILE_REF]
+"""A config field naming another config file. A relative path written in a YAML file is taken
+from the folder of the file that wrote it (as ``extends:`` is), so a config folder can be
+copied or installed anywhere; a relative path given any other way is taken from the working
+directory."""
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -73,19 +92,78 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return out
 
 
-def load_yaml_with_extends(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """Load a YAML file, resolving an optional ``extends: other.yaml`` (relative to the file)."""
+def _models_in(annotation: Any) -> Iterator[tuple[type[BaseModel], bool]]:
+    """Config models inside a field's type, each with whether it sits in a sequence."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation, False
+        return
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType, Annotated):
+        for arg in args[:1] if origin is Annotated else args:
+            yield from _models_in(arg)
+    elif origin in (tuple, list, Sequence):
+        for arg in args:
+            if arg is not Ellipsis:
+                yield from ((m, True) for m, _ in _models_in(arg))
+
+
+def config_file_references(
+    model: type[BaseModel], prefix: tuple[str, ...] = ()
+) -> list[tuple[str, ...]]:
+    """Key paths of the :data:`ConfigFileRef` fields of ``model``; ``"[]"`` stands for every
+    item of a list (for example ``("diagnostics", "abc", "arms", "[]", "config")``)."""
+    out: list[tuple[str, ...]] = []
+    for name, field in model.model_fields.items():
+        key = (*prefix, field.alias or name)
+        if any(m is CONFIG_FILE_REF for m in field.metadata):
+            out.append(key)
+        for sub, in_sequence in _models_in(field.annotation):
+            out.extend(config_file_references(sub, (*key, "[]") if in_sequence else key))
+    return out
+
+
+def _resolve_references(node: Any, keys: tuple[str, ...], folder: Path) -> Any:
+    """``node`` with the relative file names at ``keys`` made absolute from ``folder``."""
+    if not keys:
+        if isinstance(node, str) and node and not Path(node).is_absolute():
+            return str(folder / node)
+        return node
+    head, rest = keys[0], keys[1:]
+    if head == "[]":
+        if isinstance(node, list):
+            return [_resolve_references(item, rest, folder) for item in node]
+        return node
+    if isinstance(node, dict) and head in node:
+        return {**node, head: _resolve_references(node[head], rest, folder)}
+    return node
+
+
+def load_yaml_with_extends(
+    path: Path,
+    _seen: tuple[Path, ...] = (),
+    *,
+    references: Sequence[tuple[str, ...]] = (),
+) -> dict[str, Any]:
+    """Load a YAML file, resolving an optional ``extends: other.yaml`` (relative to the file).
+
+    :param path: the YAML file
+    :param references: key paths naming other files (:func:`config_file_references`); the
+        relative names each file writes there are made absolute from that file's folder
+    """
     path = path.resolve()
     if path in _seen:
         chain = " -> ".join(str(p) for p in (*_seen, path))
         raise ConfigError(f"config files extend each other in a cycle: {chain}")
     data = read_yaml(path)
+    for keys in references:
+        data = _resolve_references(data, keys, path.parent)
     parent = data.pop("extends", None)
     if parent is None:
         return data
     if not isinstance(parent, str):
         raise ConfigError(f"{path}: extends must be a file name, got {parent!r}")
-    base = load_yaml_with_extends(path.parent / parent, (*_seen, path))
+    base = load_yaml_with_extends(path.parent / parent, (*_seen, path), references=references)
     return deep_merge(base, data)
 
 

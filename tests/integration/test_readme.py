@@ -10,9 +10,10 @@ import pytest
 import typer
 
 from stairways.cli.main import app
-from stairways.config import PROJECT_ROOT, load_config
+from stairways.config import load_config
+from tests.paths import REPO_ROOT
 
-README = PROJECT_ROOT / "README.md"
+README = REPO_ROOT / "README.md"
 
 
 def _readme_commands() -> list[str]:
@@ -57,4 +58,4 @@ def test_every_config_the_readme_passes_with_config_loads() -> None:
     names = set(re.findall(r"--config (config/[\w/.-]+\.yaml)", README.read_text()))
     assert len(names) >= 3, f"expected the README's example configs, found {sorted(names)}"
     for name in sorted(names):
-        load_config(PROJECT_ROOT / name)
+        load_config(REPO_ROOT / name)

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from stairways.bench.tune_bench import mini_grid_overrides
-from stairways.config import PROJECT_ROOT
 from stairways.configbase import set_by_path
+from tests.paths import REPO_ROOT
 
 
 def tiny_tune_config(store: Path, **training: Any) -> dict[str, Any]:
@@ -32,4 +32,4 @@ def tiny_tune_config(store: Path, **training: Any) -> dict[str, Any]:
 def run_tune(args: list[str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
     """Run ``stairways tune ARGS`` in a separate process from the project root."""
     cmd = [str(Path(sys.executable).with_name("stairways")), "tune", *args]
-    return subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)

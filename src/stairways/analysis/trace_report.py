@@ -13,15 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stairways import errors
+from stairways import errors, resources
 from stairways.analysis.action_traces import require_run
 from stairways.analysis.checkpoints import rank_run_checkpoints
-from stairways.configbase import PROJECT_ROOT
-from stairways.errors import MissingResourceError, StairwaysError
+from stairways.errors import StairwaysError
 
 log = logging.getLogger(__name__)
 
-NOTEBOOK = PROJECT_ROOT / "notebooks" / "action_trace_analysis.ipynb"
+NOTEBOOK_NAME = "action_trace_analysis.ipynb"
 KERNEL_NAME = "python3"
 SECTION_HEADINGS: tuple[str, ...] = (
     "Checkpoint ranking",
@@ -112,8 +111,7 @@ def execute_trace_notebook(
     run_dir = require_run(Path(run_dir)).resolve()
     # Fail before a kernel starts when the run has nothing to rank (monitor.csv, checkpoints).
     rank_run_checkpoints(run_dir, top_k=top_k)
-    if not NOTEBOOK.is_file():
-        raise MissingResourceError(f"the action-trace notebook is missing: {NOTEBOOK}")
+    notebook = resources.notebook(NOTEBOOK_NAME)
     html_path = (
         Path(out_html)
         if out_html is not None
@@ -132,10 +130,10 @@ def execute_trace_notebook(
         "store": None if store is None else str(Path(store).resolve()),
     }
     kernel = ensure_kernel()
-    log.info("executing %s on %s (kernel %s)", NOTEBOOK.name, run_dir, kernel)
+    log.info("executing %s on %s (kernel %s)", notebook.name, run_dir, kernel)
     try:
         papermill.execute_notebook(
-            str(NOTEBOOK),
+            str(notebook),
             str(executed),
             parameters=parameters,
             kernel_name=kernel,

@@ -17,11 +17,11 @@ from pathlib import Path
 import optuna
 import pytest
 
-from stairways.config import PROJECT_ROOT
 from stairways.errors import ConfigError, SplitOverlapError
 from stairways.tuning.search import run_search
 from stairways.tuning.space import SearchSpace
 from stairways.tuning.study import all_trials, load_study, prepare_study
+from tests.paths import REPO_ROOT
 from tests.unit.tuning.conftest import make_request, make_space
 from tests.unit.tuning.objectives import FailingObjective, QuadraticObjective, read_log
 
@@ -83,7 +83,7 @@ if __name__ == "__main__":
     run_search(make_request(Path({str(tmp_path)!r}), make_space()),
                QuadraticObjective(log_path={log_path!r}, sleep_s=0.4))
 """
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT_ROOT)
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO_ROOT)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -264,7 +264,7 @@ if __name__ == "__main__":
     run_search(make_request(Path({str(tmp_path)!r}), space),
                QuadraticObjective(log_path={log_path!r}, steps=2, sleep_s=0.05, rendezvous=2))
 """
-    procs = [subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT_ROOT) for _ in range(2)]
+    procs = [subprocess.Popen([sys.executable, "-c", script], cwd=REPO_ROOT) for _ in range(2)]
     codes = [p.wait(timeout=300) for p in procs]
     assert codes == [0, 0]
 
