@@ -14,8 +14,9 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 
 from stairways.errors import InputError
+from stairways.training.envstack import vecnormalize
 from stairways.training.rundir import RunDirectory
-from stairways.training.trainer import TrainOptions, _vecnormalize, train
+from stairways.training.trainer import TrainOptions, train
 from tests.integration.train_helpers import AtStep, tiny_config
 
 
@@ -54,8 +55,8 @@ def test_interrupted_run_leaves_a_consistent_directory_that_resume_completes(
 
     def at_start(model: Any) -> None:
         seen["timesteps"] = model.num_timesteps
-        seen["count"] = _vecnormalize(model.get_env()).obs_rms.count
-        seen["mean"] = _vecnormalize(model.get_env()).obs_rms.mean.copy()
+        seen["count"] = vecnormalize(model.get_env()).obs_rms.count
+        seen["mean"] = vecnormalize(model.get_env()).obs_rms.mean.copy()
 
     result = train(
         cfg,

@@ -16,8 +16,9 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from stairways.config import load_config
 from stairways.data.normalise import Normaliser
+from stairways.training.monitor import MONITOR_KEYS
 from stairways.training.rundir import RunDirectory
-from stairways.training.trainer import MONITOR_KEYS, TrainOptions, TrainResult, train
+from stairways.training.trainer import TrainOptions, TrainResult, train
 from tests.cli_helpers import stairways
 from tests.integration.train_helpers import tiny_config, write_yaml
 

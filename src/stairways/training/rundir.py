@@ -31,12 +31,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from stairways.config import PROJECT_ROOT, StairwaysConfig, dump_config
+from stairways.config import StairwaysConfig, dump_config
 from stairways.errors import InputError, MissingResourceError, StairwaysError
+from stairways.resources import source_checkout
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "CHECKPOINT_PATTERN",
     "MANIFEST_SCHEMA_VERSION",
     "CheckpointFiles",
     "CheckpointRecord",
@@ -52,7 +54,8 @@ __all__ = [
 
 MANIFEST_SCHEMA_VERSION = 1
 RunStatus = Literal["running", "completed", "stopped", "interrupted", "failed"]
-_CHECKPOINT_RE = re.compile(r"^checkpoint_(\d+)\.zip$")
+# Periodic checkpoints are checkpoints/checkpoint_<timesteps>.zip (see RunDirectory).
+CHECKPOINT_PATTERN = re.compile(r"^checkpoint_(\d+)\.zip$")
 _VERSIONED_PACKAGES = (
     "stairways",
     "torch",
@@ -161,8 +164,12 @@ def run_name(config_name: str, seed: int, when: datetime) -> str:
     return f"{safe}_seed{seed}_{stamp}"
 
 
-def git_state(root: Path = PROJECT_ROOT) -> tuple[str, bool | None]:
-    """(commit, dirty) of the source tree, or ("unknown", None) when git cannot tell."""
+def git_state(root: Path | None = None) -> tuple[str, bool | None]:
+    """(commit, dirty) of the source tree (default: the checkout Stairways is imported from),
+    or ("unknown", None) when Stairways runs from an installed wheel or git cannot tell."""
+    root = root if root is not None else source_checkout()
+    if root is None:
+        return "unknown", None
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -347,7 +354,7 @@ class RunDirectory:
             return []
         found: list[CheckpointFiles] = []
         for p in self.checkpoints_dir.iterdir():
-            m = _CHECKPOINT_RE.match(p.name)
+            m = CHECKPOINT_PATTERN.match(p.name)
             if m is None:
                 continue
             files = self.checkpoint_files(int(m.group(1)))

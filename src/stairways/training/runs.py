@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from stairways.errors import InputError, MissingResourceError
 from stairways.training.callbacks import rolling_mean
+from stairways.training.monitor import read_monitor_file
 from stairways.training.rundir import RunDirectory
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RunSummary", "list_runs", "read_monitor_rewards"]
+__all__ = ["RunSummary", "list_runs", "summarise_run"]
 
 
 @dataclass(frozen=True)
@@ -35,41 +34,6 @@ class RunSummary:
     start_time: str | None
     stop_reason: str | None = None
     problem: str | None = None
-
-
-def read_monitor_rewards(path: Path) -> list[float]:
-    """Episode rewards (column ``r``) of an SB3 monitor file, oldest first.
-
-    :raises InputError: when the file is not in Monitor format (names the file and line)
-    """
-    with path.open(newline="") as fh:
-        first = fh.readline()
-        if not first.startswith("#"):
-            raise InputError(f"{path}: line 1 must be the '#{{json}}' Monitor header")
-        try:
-            json.loads(first[1:])
-        except json.JSONDecodeError as err:
-            raise InputError(f"{path}: line 1 header is not JSON: {err}") from None
-        reader = csv.DictReader(fh)
-        if reader.fieldnames is None or "r" not in reader.fieldnames:
-            raise InputError(f"{path}: line 2 must be a CSV header with an 'r' column")
-        rows = list(reader)
-    out: list[float] = []
-    for i, row in enumerate(rows):
-        lineno = i + 3
-        try:
-            if any(v is None for v in row.values()):
-                raise ValueError("missing columns")
-            out.append(float(row["r"]))
-        except (TypeError, ValueError):
-            # A run killed mid-write can leave a truncated last line; anything else is bad.
-            if i == len(rows) - 1:
-                log.warning("%s: ignoring truncated last line %d", path, lineno)
-                break
-            raise InputError(
-                f"{path}: line {lineno}: reward {row.get('r')!r} is not a number"
-            ) from None
-    return out
 
 
 def summarise_run(path: Path, window: int) -> RunSummary:
@@ -95,8 +59,9 @@ def summarise_run(path: Path, window: int) -> RunSummary:
     problem = None
     if run.monitor_path.is_file():
         # The monitor is flushed per episode, the manifest per checkpoint: prefer the monitor.
+        # A damaged file is this run's problem line; the other runs are still listed.
         try:
-            rewards = read_monitor_rewards(run.monitor_path)
+            rewards = read_monitor_file(run.monitor_path).rewards
         except InputError as err:
             problem = str(err)
         else:

@@ -4,15 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from stairways.analysis.checkpoints import (
-    checkpoint_steps,
-    list_checkpoints,
-    parse_monitor,
-    rank_checkpoints,
-    rank_run_checkpoints,
-    reward_at,
-)
+from stairways.analysis.checkpoints import rank_checkpoints, rank_run_checkpoints
 from stairways.errors import DataValidationError, InputError, MissingResourceError
+from stairways.training.checkpoints import checkpoint_steps, list_checkpoints
+from stairways.training.monitor import parse_monitor, reward_at
 
 
 def _monitor_text(rows: list[tuple[float, int]], extra: str = "") -> str:
@@ -89,7 +84,7 @@ def test_monitor_rows_are_taken_in_time_order() -> None:
 
 
 def test_malformed_monitor_names_the_file_line_and_column() -> None:
-    text = "\n".join(['#{"t_start": 0}', "r,l,t", "1.0,10,1.0", "oops,10,2.0"])
+    text = "\n".join(['#{"t_start": 0}', "r,l,t", "1.0,10,1.0", "oops,10,2.0", "3.0,10,3.0"])
     with pytest.raises(DataValidationError, match=r"m\.csv: line 4 column 'r'"):
         parse_monitor(text, "m.csv")
     with pytest.raises(DataValidationError, match="header"):

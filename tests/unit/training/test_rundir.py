@@ -6,6 +6,7 @@ import pytest
 
 from stairways.config import load_config
 from stairways.errors import InputError, MissingResourceError
+from stairways.training.monitor import read_monitor_file
 from stairways.training.rundir import (
     CheckpointRecord,
     DataProvenance,
@@ -15,7 +16,7 @@ from stairways.training.rundir import (
     package_versions,
     run_name,
 )
-from stairways.training.runs import list_runs, read_monitor_rewards
+from stairways.training.runs import list_runs
 
 WHEN = datetime(2024, 3, 5, 14, 30, 1, tzinfo=UTC)
 
@@ -167,7 +168,7 @@ def test_monitor_with_a_truncated_last_line_keeps_the_complete_rows(tmp_path: Pa
     _monitor(p, [1.0, 2.0])
     with p.open("a") as fh:
         fh.write("3.5,39")
-    assert read_monitor_rewards(p) == [1.0, 2.0]
+    assert read_monitor_file(p).rewards == [1.0, 2.0]
 
 
 def test_monitor_with_a_bad_row_in_the_middle_names_the_line(tmp_path: Path) -> None:
@@ -175,8 +176,8 @@ def test_monitor_with_a_bad_row_in_the_middle_names_the_line(tmp_path: Path) -> 
     _monitor(p, [1.0, 2.0])
     text = p.read_text().replace("1.0,390", "oops,390")
     p.write_text(text + "4.0,390,3.0,0.0\n")
-    with pytest.raises(InputError, match="line 3: reward 'oops'"):
-        read_monitor_rewards(p)
+    with pytest.raises(InputError, match="line 3 column 'r' is not a number: 'oops'"):
+        read_monitor_file(p)
 
 
 def test_missing_runs_folder_is_reported_with_the_fix(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 
 from stairways.errors import InputError
-from stairways.training.trainer import MONITOR_KEYS, _truncate_monitor, companion_files
+from stairways.training.checkpoints import companion_files
+from stairways.training.monitor import MONITOR_KEYS, truncate_monitor
 
 
 def test_checkpoint_companions_share_its_timesteps(tmp_path: Path) -> None:
@@ -36,7 +37,7 @@ def _row(reward: float, timesteps: int) -> str:
 def test_truncation_keeps_rows_up_to_the_checkpoint_and_the_header(tmp_path: Path) -> None:
     p = tmp_path / "monitor.csv"
     _monitor(p, [_row(1.0, 100), _row(2.0, 200), _row(3.0, 300), "4.0,10"])
-    header = _truncate_monitor(p, 200)
+    header = truncate_monitor(p, 200)
     assert header == {"t_start": 5.0, "env_id": "x"}
     lines = p.read_text().splitlines()
     assert len(lines) == 4
@@ -47,4 +48,4 @@ def test_truncation_refuses_a_monitor_with_other_columns(tmp_path: Path) -> None
     p = tmp_path / "monitor.csv"
     p.write_text('#{"t_start": 5.0}\nr,l,t\n1.0,10,1.0\n')
     with pytest.raises(InputError, match="not written by this version"):
-        _truncate_monitor(p, 200)
+        truncate_monitor(p, 200)

@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from stairways.analysis.checkpoints import list_checkpoints, read_monitor, reward_at
 from stairways.config import StairwaysConfig
 from stairways.configbase import set_by_path, validate_model
 from stairways.data.normalise import Normaliser
 from stairways.data.panel import SessionPanel
 from stairways.errors import StairwaysError
+from stairways.evaluation.baselines import run_baselines
 from stairways.evaluation.diagnostics.freeze_early import (
     CheckpointOutcome,
     FreezeEarlyResult,
@@ -34,8 +34,7 @@ from stairways.evaluation.diagnostics.leakage import LeakageArm, random_offsets,
 from stairways.evaluation.diagnostics.outcomes import session_outcomes
 from stairways.evaluation.diagnostics.reward_abc import ArmResult
 from stairways.evaluation.diagnostics.settings import FreezeEarlyConfig, LeakageConfig
-from stairways.evaluation.gates import evaluate_gates
-from stairways.evaluation.metrics import compute_metrics
+from stairways.evaluation.gates import GateVerdict, evaluated, judge_traces
 from stairways.evaluation.replay import eval_env, replay
 from stairways.evaluation.runner import (
     batch_policy,
@@ -46,6 +45,8 @@ from stairways.evaluation.runner import (
     resolve_checkpoint,
 )
 from stairways.evaluation.traces import Trace, TraceMeta, trace_path, write_trace
+from stairways.training.checkpoints import list_checkpoints
+from stairways.training.monitor import read_monitor, reward_at
 from stairways.training.rundir import RunDirectory
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,21 @@ def replay_checkpoint(
     return trace
 
 
+def judge_on_panel(
+    run_dir: Path, trace: Trace, split: str, last_sessions: int | None
+) -> GateVerdict:
+    """The gate verdict of a replayed checkpoint, with the baselines replayed on its sessions."""
+    from stairways.config import load_config
+
+    run = RunDirectory.open(run_dir)
+    cfg = load_config(run.config_path)
+    panel = open_panel(cfg, split, Normaliser.load(run.normaliser_path))
+    if last_sessions is not None and panel.n_sessions > last_sessions:
+        panel = panel.subset(np.arange(panel.n_sessions - last_sessions, panel.n_sessions))
+    baselines = run_baselines(cfg, panel, run=str(run.path))
+    return judge_traces(trace, {n: r.trace for n, r in baselines.items()}, cfg.evaluation)[2]
+
+
 def _checkpoint_file(run_dir: Path, steps: int) -> Path:
     return list_checkpoints(run_dir)[steps]
 
@@ -190,23 +206,8 @@ def run_freeze_job(spec: dict[str, Any], folder: Path) -> FreezeEarlyResult:
     in_sample = replay_checkpoint(
         run_dir, last, cfg.training.split, last_sessions=fcfg.in_sample_max_sessions
     )
-    ev = cfg.evaluation
-    gates_in = evaluate_gates(
-        compute_metrics(
-            in_sample,
-            window_minutes=ev.sharpe_window_minutes,
-            trading_days_per_year=ev.trading_days_per_year,
-        ),
-        ev.gates,
-    )
-    gates_out = evaluate_gates(
-        compute_metrics(
-            traces[-1],
-            window_minutes=ev.sharpe_window_minutes,
-            trading_days_per_year=ev.trading_days_per_year,
-        ),
-        ev.gates,
-    )
+    gates_in = judge_on_panel(run_dir, in_sample, cfg.training.split, fcfg.in_sample_max_sessions)
+    gates_out = judge_on_panel(run_dir, traces[-1], split, None)
     return FreezeEarlyResult(
         run_dir=str(run_dir),
         eval_split=split,
@@ -248,12 +249,7 @@ def run_abc_job(arm: str, spec: dict[str, Any], folder: Path) -> ArmResult:
         run_dir, _final_checkpoint(run_dir), spec["eval_split"], eval_cfg=suite_cfg
     )
     monitor = read_monitor(run_dir).episodes
-    ev = suite_cfg.evaluation
-    metrics = compute_metrics(
-        trace,
-        window_minutes=ev.sharpe_window_minutes,
-        trading_days_per_year=ev.trading_days_per_year,
-    )
+    metrics = evaluated(trace, suite_cfg.evaluation).metrics
     return ArmResult(
         name=arm,
         config=spec["arm_config_file"],
@@ -287,15 +283,22 @@ _DESCRIPTIONS = {
 
 
 def run_leakage_job(arm: str, spec: dict[str, Any], folder: Path) -> LeakageArm:
-    """One leakage-audit arm: train and evaluate on panels built for the arm."""
+    """One leakage-audit run: train the arm with one seed and evaluate on its panels.
+
+    Start offsets come from the suite seed (the same for every arm and training seed); the
+    training seed (``train_seed``) only changes the agent.
+    """
     cfg = job_config(spec["config"], f"leakage job {arm}")
     lcfg = validate_model(LeakageConfig, spec["leakage"], f"leakage job {arm}")
-    seed = int(spec["seed"])
+    offsets_seed = int(spec["seed"])
+    train_seed = int(spec["train_seed"])
     timesteps = int(spec["total_timesteps"])
     run_dir = train_run(
-        training_config(cfg, total_timesteps=timesteps, checkpoint_every=timesteps, seed=seed),
+        training_config(
+            cfg, total_timesteps=timesteps, checkpoint_every=timesteps, seed=train_seed
+        ),
         folder,
-        panel_transform=_arm_transform(arm, lcfg, seed),
+        panel_transform=_arm_transform(arm, lcfg, offsets_seed),
     )
     split = spec["eval_split"]
     # Evaluation offsets are drawn from another stream than training's (seed + 1).
@@ -303,11 +306,12 @@ def run_leakage_job(arm: str, spec: dict[str, Any], folder: Path) -> LeakageArm:
         run_dir,
         _final_checkpoint(run_dir),
         split,
-        panel_transform=_arm_transform(arm, lcfg, seed + 1),
+        panel_transform=_arm_transform(arm, lcfg, offsets_seed + 1),
         label=f"{split}+leakage-{arm}",
     )
     return LeakageArm(
         name=arm,
+        seed=train_seed,
         description=_DESCRIPTIONS[arm].format(lag=lcfg.lag_bars, lead=lcfg.lookahead_bars),
         run_dir=str(run_dir),
         outcomes=session_outcomes(trace),
