@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import pickle
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +21,12 @@ from stable_baselines3.common.vec_env import VecNormalize
 from stairways.errors import InputError
 from stairways.training.envstack import vecnormalize
 from stairways.training.rundir import RunDirectory
+from stairways.training.runlock import LOCK_FILE
 from stairways.training.trainer import TrainOptions, train
+from tests.cli_helpers import stairways
 from tests.integration.train_helpers import AtStep, tiny_config
+
+STAIRWAYS = str(Path(sys.executable).with_name("stairways"))
 
 
 def _load_stats(path: Path) -> VecNormalize:
@@ -205,3 +214,49 @@ def test_crashed_run_is_marked_failed_and_resume_drops_episodes_after_its_checkp
     kept = before[before["timesteps"] <= 1024]
     pd.testing.assert_frame_equal(after.iloc[: len(kept)], kept)
     assert run.read_manifest().resumed_from[0]["previous_status"] == "failed"
+
+
+@pytest.mark.slow  # a second `stairways train` process (about a minute on two busy cores)
+def test_a_second_writer_is_refused_while_a_training_process_holds_the_run(
+    tiny_overrides: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cfg = tiny_config(tiny_overrides, tmp_path, {"training.total_timesteps": 1024})
+    run = RunDirectory(train(cfg).run_dir)
+    # The first writer: a real `stairways train --resume` process with a long way to go.
+    first = subprocess.Popen(
+        [STAIRWAYS, "train", "--resume", str(run.path), "--total-timesteps", "10000000"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lock = run.path / LOCK_FILE
+        for _ in range(1200):  # up to two minutes for it to start and take the lock
+            if first.poll() is not None or (lock.is_file() and lock.read_text()):
+                break
+            time.sleep(0.1)
+        assert first.poll() is None, first.stderr.read() if first.stderr else ""
+        assert json.loads(lock.read_text())["pid"] == first.pid
+        capsys.readouterr()
+        code = stairways(monkeypatch, "train", "--resume", run.path, "--no-progress")
+        err = capsys.readouterr().err
+        assert code == 1
+        assert f"is being written by pid {first.pid} on host {socket.gethostname()}" in err
+        assert "Traceback" not in err
+        assert json.loads(lock.read_text())["pid"] == first.pid  # the holder kept its lock
+        assert first.poll() is None
+    finally:
+        first.kill()  # a crash: the lock file stays behind, naming a dead process
+        first.wait(timeout=60)
+    assert lock.is_file()
+    done = run.latest_checkpoint().timesteps
+    cfg2 = tiny_config(tiny_overrides, tmp_path, {"training.total_timesteps": done + 512})
+    with caplog.at_level(logging.WARNING, logger="stairways.training.runlock"):
+        result = train(cfg2, TrainOptions(resume=run.path))
+    assert result.status == "completed"
+    assert f"of pid {first.pid} on host" in caplog.text and "no longer running" in caplog.text
+    assert not lock.exists()  # released at the end
