@@ -26,8 +26,10 @@ from stairways.data.settings import DataConfig
 from stairways.env.settings import EnvConfig
 from stairways.evaluation.diagnostics.settings import DiagnosticsConfig
 from stairways.evaluation.settings import EvaluationConfig
+from stairways.journal.settings import JournalConfig
 from stairways.market.settings import MarketConfig
 from stairways.rewards.settings import RewardConfig
+from stairways.security.settings import SecurityConfig
 from stairways.training.settings import TrainingConfig
 
 __all__ = ["CONFIG_DIR", "PROJECT_ROOT", "StairwaysConfig", "dump_config", "load_config"]
@@ -44,6 +46,8 @@ class StairwaysConfig(Frozen):
     training: TrainingConfig = TrainingConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     diagnostics: DiagnosticsConfig = DiagnosticsConfig()
+    journal: JournalConfig = JournalConfig()
+    security: SecurityConfig = SecurityConfig()
 
 
 def load_config(

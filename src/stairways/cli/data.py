@@ -31,6 +31,7 @@ from stairways.data.sources.files import Layout, parse_mapping
 from stairways.data.sources.polygon import PolygonAggregates, PolygonConfig, polygon_api_key
 from stairways.data.store import BarStore
 from stairways.errors import InputError
+from stairways.security.passphrase import terminal_prompt
 
 app = typer.Typer(help="Generate, import and inspect market data.", no_args_is_help=True)
 
@@ -161,7 +162,7 @@ def import_(
             {"base_url": polygon_url} if polygon_url else {},
             "--polygon-url",
         )
-        key = polygon_api_key()
+        key = polygon_api_key(cfg.security.vault_path, prompt=terminal_prompt())
         tickers = list(symbol) if symbol else list(cfg.data.symbols)
         with PolygonAggregates(pcfg, key) as source:
             summary = import_from_source(

@@ -1,7 +1,8 @@
 """The ``stairways`` command. Subcommands only parse, build and call into the library.
 
 Exit codes: 0 success; 2 bad input (flags, config, data files); 1 any other failure;
-3 success gates failed (``evaluate``, ``validate temporal``, ``seeds``: outputs were written).
+3 success gates failed (``evaluate``, ``validate temporal``, ``seeds``: outputs were written;
+``journal verify``: the journal was tampered with).
 """
 
 from __future__ import annotations
@@ -15,14 +16,17 @@ from stairways.cli import audit as audit_cli
 from stairways.cli import bench, data, demo
 from stairways.cli import diagnose as diagnose_cli
 from stairways.cli import evaluate as evaluate_cli
+from stairways.cli import journal as journal_cli
 from stairways.cli import runs as runs_cli
 from stairways.cli import schedule as schedule_cli
+from stairways.cli import secrets_cmd as secrets_cli
 from stairways.cli import seeds as seeds_cli
 from stairways.cli import trace as trace_cli
 from stairways.cli import train as train_cli
 from stairways.cli import tune as tune_cli
 from stairways.cli import validate as validate_cli
 from stairways.errors import StairwaysError
+from stairways.security.secret import install_redaction, redact
 
 app = typer.Typer(
     name="stairways",
@@ -45,6 +49,8 @@ app.add_typer(runs_cli.app, name="runs")
 app.command("tune")(tune_cli.tune)
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(schedule_cli.app, name="schedule")
+app.add_typer(secrets_cli.app, name="secrets")
+app.add_typer(journal_cli.app, name="journal")
 
 
 @app.callback()
@@ -58,6 +64,8 @@ def _main(
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
+    # Secret values never reach a log line or a traceback (stairways.security.secret).
+    install_redaction()
 
 
 def run() -> None:
@@ -71,7 +79,7 @@ def run() -> None:
         # With standalone_mode=False the command's exit code is returned, not raised.
         code = app(standalone_mode=False)
     except StairwaysError as err:
-        typer.echo(f"error: {err}", err=True)
+        typer.echo(f"error: {redact(str(err))}", err=True)
         sys.exit(err.exit_code)
     except typer.Exit as err:
         sys.exit(err.exit_code)

@@ -16,6 +16,7 @@ import re
 import time
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 from typing import Any, Self
 
 import httpx
@@ -25,7 +26,15 @@ from pydantic import Field, field_validator
 
 from stairways.configbase import Frozen
 from stairways.data.validation import ROW_COLUMN, RawBars
-from stairways.errors import ExternalServiceError, MissingResourceError, TemporaryError
+from stairways.errors import (
+    ConfigError,
+    ExternalServiceError,
+    MissingResourceError,
+    TemporaryError,
+)
+from stairways.security.names import POLYGON_API_KEY
+from stairways.security.passphrase import Prompt
+from stairways.security.secret import Secret
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +53,43 @@ _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _OK_STATUSES = frozenset({"OK", "DELAYED"})
 
 
-def polygon_api_key() -> str:
-    """The Polygon API key; the one place it is read (a secrets vault will replace this)."""
-    key = os.environ.get(API_KEY_ENV, "").strip()
-    if not key:
+def polygon_api_key(vault_path: Path | None = None, *, prompt: Prompt | None = None) -> str:
+    """The Polygon API key; the one place it is read.
+
+    From the secrets vault (secret ``polygon_api_key``) when a vault is configured
+    (``security.vault_path``, passed here, or ``$STAIRWAYS_VAULT``), else from
+    ``$POLYGON_API_KEY``. A vault and the variable holding different keys is refused.
+
+    :param vault_path: ``security.vault_path`` from the config
+    :param prompt: asks for the vault passphrase when no credential or variable holds it
+    """
+    from stairways.security.access import open_vault
+    from stairways.security.settings import configured_vault_path
+
+    env_key = os.environ.get(API_KEY_ENV, "").strip()
+    path = configured_vault_path(vault_path)
+    if path is not None:
+        vault = open_vault(path, prompt=prompt, reading=POLYGON_API_KEY)
+        if POLYGON_API_KEY in vault:
+            key = vault.get(POLYGON_API_KEY).reveal()
+            if env_key and env_key != key:
+                raise ConfigError(
+                    f"two different Polygon API keys: secret {POLYGON_API_KEY} in vault {path} "
+                    f"and ${API_KEY_ENV}; unset one of them"
+                )
+            return key
+        if not env_key:
+            raise MissingResourceError(
+                f"the Polygon API key is not set: store it with `stairways secrets set "
+                f"{POLYGON_API_KEY}` (vault {path}) or export {API_KEY_ENV}=<your key>"
+            )
+    if not env_key:
         raise MissingResourceError(
-            f"the Polygon API key is not set: export {API_KEY_ENV}=<your key> and run again"
+            f"the Polygon API key is not set: export {API_KEY_ENV}=<your key> and run again, or "
+            f"store it in the secrets vault (`stairways secrets set {POLYGON_API_KEY}`)"
         )
-    return key
+    Secret(env_key)  # remembered, so log redaction blanks it too
+    return env_key
 
 
 class PolygonConfig(Frozen):

@@ -1,0 +1,40 @@
+"""The live side's journal: an append-only, hash-chained event store (SQLite or PostgreSQL).
+
+Writers use :class:`Journal` (``append(kind, payload, ts)``), readers :class:`JournalReader`;
+:func:`verify_journal` checks the chain. See :mod:`stairways.journal.store` and
+:mod:`stairways.journal.verify`.
+"""
+
+from stairways.journal.chain import MacKey
+from stairways.journal.kinds import EventKind
+from stairways.journal.schema import JournalLocation
+from stairways.journal.settings import JournalConfig
+from stairways.journal.store import (
+    EXCHANGE_TZ,
+    Journal,
+    JournalError,
+    JournalIntegrityError,
+    JournalKeyError,
+    JournalNotFoundError,
+    JournalReader,
+    JournalRecord,
+)
+from stairways.journal.verify import Tamper, VerifyReport, verify_journal
+
+__all__ = [
+    "EXCHANGE_TZ",
+    "EventKind",
+    "Journal",
+    "JournalConfig",
+    "JournalError",
+    "JournalIntegrityError",
+    "JournalKeyError",
+    "JournalLocation",
+    "JournalNotFoundError",
+    "JournalReader",
+    "JournalRecord",
+    "MacKey",
+    "Tamper",
+    "VerifyReport",
+    "verify_journal",
+]

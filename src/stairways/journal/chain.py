@@ -1,0 +1,159 @@
+"""The journal's hash chain: canonical record content and its HMAC-SHA256.
+
+A record's MAC covers the format version, its exchange timestamp (integer microseconds since the
+Unix epoch, UTC), its kind, its payload exactly as stored (canonical JSON) and the previous
+record's MAC. The first record chains to a genesis value derived from the journal's random id,
+so records cannot be moved between journals that share a key. The sequence number is not in the
+MAC: the chain itself fixes the order, which lets :mod:`stairways.journal.verify` tell a deleted,
+inserted or reordered record from an edited one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+import numbers
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from stairways.errors import InputError
+from stairways.security.secret import Secret, contains_secret
+
+__all__ = [
+    "EPOCH",
+    "FORMAT_VERSION",
+    "MIN_KEY_LENGTH",
+    "MacKey",
+    "encode_payload",
+    "from_us",
+    "genesis_mac",
+    "key_check",
+    "record_mac",
+    "to_us",
+]
+
+FORMAT_VERSION = 1
+MIN_KEY_LENGTH = 32
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+class MacKey:
+    """The journal's HMAC key (shown as ``***``). Build it with :meth:`from_secret`."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < MIN_KEY_LENGTH:
+            raise InputError(
+                f"the journal MAC key is too short ({len(key)} bytes, at least "
+                f"{MIN_KEY_LENGTH} needed): generate one with "
+                "`stairways secrets set journal_mac_key --generate`"
+            )
+        self._key = key
+
+    @classmethod
+    def from_secret(cls, secret: Secret) -> MacKey:
+        """The key held by a vault secret (its UTF-8 bytes)."""
+        return cls(secret.reveal().encode("utf-8"))
+
+    def mac(self, data: bytes) -> str:
+        """HMAC-SHA256 of ``data``, hex."""
+        return hmac.new(self._key, data, hashlib.sha256).hexdigest()
+
+    def __repr__(self) -> str:
+        return "MacKey(***)"
+
+
+def to_us(ts: datetime) -> int:
+    """Microseconds since the Unix epoch of an aware instant; a naive one is refused."""
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise InputError(
+            f"journal timestamp {ts.isoformat()} has no timezone: pass the clock's exchange time"
+        )
+    return (ts - EPOCH) // _US
+
+
+def from_us(ts_us: int, tz: Any) -> datetime:
+    """The instant ``ts_us`` microseconds after the epoch, shown in ``tz``."""
+    return (EPOCH + timedelta(microseconds=ts_us)).astimezone(tz)
+
+
+def _plain(value: Any, path: str) -> Any:
+    """``value`` as plain JSON types; InputError naming ``path`` for anything else."""
+    if value is None or isinstance(value, str | bool):
+        return value
+    if isinstance(value, Secret):
+        raise InputError(
+            f"journal payload key {path} holds a Secret: secrets never go in the journal"
+        )
+    if isinstance(value, Enum):
+        return _plain(value.value, path)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise InputError(f"journal payload key {path} is {value}, which JSON cannot hold")
+        return str(value)
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        if not math.isfinite(number):
+            raise InputError(f"journal payload key {path} is {number}, which JSON cannot hold")
+        return number
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise InputError(f"journal payload key {path} is a datetime without a timezone")
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InputError(f"journal payload key {path}.{key!r} is not text")
+            out[key] = _plain(item, f"{path}.{key}")
+        return out
+    if isinstance(value, list | tuple):
+        return [_plain(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    raise InputError(
+        f"journal payload key {path} holds a {type(value).__name__}, which the journal cannot "
+        "store (use text, numbers, booleans, lists and mappings)"
+    )
+
+
+def encode_payload(payload: Mapping[str, Any]) -> str:
+    """Canonical JSON of a payload: sorted keys, no spaces, ASCII only, finite numbers.
+
+    Aware datetimes and dates become ISO text, Decimals text, Enums their value. A payload that
+    holds a known secret value is refused (without showing it).
+    """
+    if not isinstance(payload, Mapping):
+        raise InputError(f"a journal payload is a mapping, not {type(payload).__name__}")
+    plain = _plain(payload, "payload")
+    text = json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    if contains_secret(text):
+        raise InputError("a journal payload holds a secret value: secrets never go in the journal")
+    return text
+
+
+def record_mac(key: MacKey, ts_us: int, kind: str, payload: str, prev_mac: str) -> str:
+    """The MAC of one record's content chained to ``prev_mac``."""
+    content = json.dumps(
+        [FORMAT_VERSION, ts_us, kind, payload, prev_mac], separators=(",", ":"), ensure_ascii=True
+    )
+    return key.mac(content.encode("ascii"))
+
+
+def genesis_mac(key: MacKey, journal_id: str) -> str:
+    """The value the first record chains to."""
+    return key.mac(f"stairways-journal-genesis:{journal_id}".encode())
+
+
+def key_check(key: MacKey, journal_id: str) -> str:
+    """A value stored at creation that tells whether a key is this journal's key."""
+    return key.mac(f"stairways-journal-key-check:{journal_id}".encode())
