@@ -137,7 +137,7 @@ def whole_shares(quantity: float) -> int:
     """Round a signed quantity toward zero to whole shares (never rounds up an exposure)."""
     if not math.isfinite(quantity):
         raise InputError(f"order quantity must be finite, got {quantity}")
-    return int(math.trunc(quantity))
+    return math.trunc(quantity)
 
 
 @dataclass(frozen=True)

@@ -51,9 +51,7 @@ def _scripted(actions: np.ndarray):  # type: ignore[no-untyped-def]
 def _drive_sim(cfg: StairwaysConfig, panel, actions: np.ndarray, s: int):  # type: ignore[no-untyped-def]
     """One session through the simulated broker, sized and timed like the env."""
     m = cfg.market
-    broker = SimBroker(
-        SimConfig(starting_capital=m.starting_capital, costs=m.costs), panel.symbols
-    )
+    broker = SimBroker(SimConfig(starting_capital=m.starting_capital, costs=m.costs), panel.symbols)
     broker.connect()
     n = int(panel.lengths[s])
     t = len(panel.symbols)

@@ -27,7 +27,6 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -117,9 +116,7 @@ class _Order:
     def from_json(cls, body: dict[str, Any]) -> _Order:
         req = dict(body["request"])
         req["order_type"] = OrderType(req["order_type"])
-        return cls(
-            **{**body, "request": OrderRequest(**req), "state": OrderState(body["state"])}
-        )
+        return cls(**{**body, "request": OrderRequest(**req), "state": OrderState(body["state"])})
 
 
 @dataclass

@@ -87,7 +87,9 @@ class SimStore:
         )
 
     @staticmethod
-    def put_order(db: sqlite3.Connection, client_order_id: str, seq: int, body: dict[str, Any]) -> None:
+    def put_order(
+        db: sqlite3.Connection, client_order_id: str, seq: int, body: dict[str, Any]
+    ) -> None:
         """Insert or update one order (inside a transaction)."""
         db.execute(
             "INSERT INTO orders (client_order_id, seq, body) VALUES (?, ?, ?) "
