@@ -185,3 +185,86 @@ def test_bench_data_imports_and_featurises_every_generated_bar(
     ]
     with BarStore(tmp_path / "b" / "bench.duckdb", read_only=True) as store:
         assert store.count() == 2 * (3 * 390 + 210)  # 2023-11-23 closed, 11-24 half
+
+
+def _spiky_store(path: Path) -> pd.Timestamp:
+    """A stored NVDA session whose bar at 11:00 is a print ten times the price."""
+    ts = cal.session_minutes("2023-11-22", "2023-11-22")
+    close = 487.0 * np.exp(np.cumsum(np.random.default_rng(4).normal(0.0, 0.0008, len(ts))))
+    frame = pd.DataFrame(
+        {
+            "symbol": "NVDA",
+            "ts": ts,
+            "open": close,
+            "high": close,
+            "low": close,
+            "close": close,
+            "volume": 1.0,
+            "vwap": np.nan,
+            "trade_count": pd.array([None] * len(ts), dtype="Int64"),
+        }
+    )
+    frame.loc[90, ["open", "high", "low", "close"]] = close[89] * 10.0
+    with BarStore(path) as store:
+        store.write_bars(frame, source="test", synthetic=False)
+    return pd.Timestamp(ts[90])
+
+
+def test_quality_lists_the_price_spikes_of_stored_bars_and_writes_them(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    store = tmp_path / "s.duckdb"
+    spike = _spiky_store(store)
+    table = tmp_path / "jumps.csv"
+    code = stairways(monkeypatch, "data", "quality", "--store", store, "--jumps-csv", table)
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "price jumps (1; limit min(0.25, max(100 robust scales, 0.05)) in log return):" in out
+    row = next(line for line in out.splitlines() if "price_spike" in line)
+    assert row.split()[:4] == ["NVDA", "2023-11-22", "11:00", "price_spike"]
+    written = pd.read_csv(table)
+    assert written["rule"].tolist() == ["price_spike"]
+    assert pd.Timestamp(written["ts"].iloc[0]) == spike
+    assert written["log_move"].iloc[0] == pytest.approx(np.log(10.0))
+
+
+def test_quality_says_so_when_no_bar_jumps(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    store = tmp_path / "s.duckdb"
+    assert stairways(monkeypatch, "data", "import", CANONICAL, "--store", store) == 0
+    capsys.readouterr()
+    assert stairways(monkeypatch, "data", "quality", "--store", store) == 0
+    assert "price jumps: none" in capsys.readouterr().out
+
+
+def test_import_of_a_spike_exits_2_naming_file_line_and_rule_and_repair_drops_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    lines = CANONICAL.read_text().splitlines()
+    fields = lines[50].split(",")  # NVDA 2023-11-22, the 50th bar
+    fields[2:6] = [f"{float(v) * 10:.2f}" for v in fields[2:6]]
+    lines[50] = ",".join(fields)
+    bad = tmp_path / "spike.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    store = tmp_path / "s.duckdb"
+    assert stairways(monkeypatch, "data", "import", bad, "--store", store) == 2
+    err = capsys.readouterr().err
+    assert "spike.csv, line 51: close" in err and "[rule price_spike]" in err
+    assert not store.exists()
+    assert stairways(monkeypatch, "data", "import", bad, "--repair", "--store", store) == 0
+    out = capsys.readouterr().out
+    assert "1199 new bars" in out and "dropped 1 rows breaking rules" in out
+
+
+def test_import_of_a_saved_polygon_error_response_exits_2_and_writes_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    error = tmp_path / "nvda_2024-01.json"
+    error.write_text('{"status": "NOT_AUTHORIZED", "request_id": "r1", "message": "Upgrade"}')
+    store = tmp_path / "s.duckdb"
+    assert stairways(monkeypatch, "data", "import", error, "--store", store) == 2
+    err = capsys.readouterr().err
+    assert f"{error}: is a Polygon error response" in err and "NOT_AUTHORIZED: Upgrade" in err
+    assert "Traceback" not in err
+    assert not store.exists()

@@ -9,11 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import pandas as pd
 import typer
 
 from stairways.cli import data_synth
 from stairways.cli.common import ConfigOption, StoreOption, build_config
 from stairways.configbase import validate_model
+from stairways.data import calendar as cal
 from stairways.data.importing import (
     ImportMode,
     ImportOptions,
@@ -21,12 +23,15 @@ from stairways.data.importing import (
     import_files,
     import_from_source,
 )
+from stairways.data.jumps import JUMP_COLUMNS
 from stairways.data.quality import (
     COMPLETENESS_COLUMNS,
     store_completeness,
     store_overview,
+    store_price_jumps,
     summarise_completeness,
 )
+from stairways.data.settings import JumpCheckConfig
 from stairways.data.sources.files import Layout, parse_mapping
 from stairways.data.sources.polygon import PolygonAggregates, PolygonConfig, polygon_api_key
 from stairways.data.store import BarStore
@@ -86,7 +91,10 @@ def _echo_summary(summary: ImportSummary) -> None:
 
 
 # Options are module-level singletons (as in cli.common) so defaults are not calls.
-_PATHS = typer.Argument(None, help="Files, directories or glob patterns (CSV, CSV.gz, Parquet).")
+_PATHS = typer.Argument(
+    None,
+    help="Files, directories or glob patterns (CSV, CSV.gz, Parquet, saved Polygon JSON).",
+)
 _SYMBOLS = typer.Option(
     None,
     "--symbol",
@@ -104,6 +112,9 @@ _QUALITY_FROM = typer.Option(None, "--from", formats=_DATE, help="First session.
 _QUALITY_TO = typer.Option(None, "--to", formats=_DATE, help="Last session.")
 _QUALITY_CSV = typer.Option(
     None, "--csv", help="Write the full per-session table to this CSV file."
+)
+_JUMPS_CSV = typer.Option(
+    None, "--jumps-csv", help="Write every bar that breaks the jump rules to this CSV file."
 )
 
 
@@ -154,7 +165,12 @@ def import_(
             raise InputError("--polygon needs --from YYYY-MM-DD and --to YYYY-MM-DD")
         options = validate_model(
             ImportOptions,
-            {"mode": mode, "replace": replace, "calendar": cfg.data.calendar},
+            {
+                "mode": mode,
+                "replace": replace,
+                "calendar": cfg.data.calendar,
+                "jumps": cfg.data.jumps,
+            },
             "import options",
         )
         pcfg = validate_model(
@@ -195,6 +211,7 @@ def import_(
             "mapping": parse_mapping(mapping or []),
             "symbol": symbol[0] if symbol else None,
             "calendar": cfg.data.calendar,
+            "jumps": cfg.data.jumps,
         },
         "import options",
     )
@@ -254,13 +271,14 @@ def quality(
     start: datetime | None = _QUALITY_FROM,
     end: datetime | None = _QUALITY_TO,
     csv_path: Path | None = _QUALITY_CSV,
+    jumps_csv: Path | None = _JUMPS_CSV,
     limit: int = typer.Option(
         50, "--limit", min=0, max=100_000, help="Incomplete sessions listed on screen."
     ),
     store: Path | None = StoreOption,
     config: Path | None = ConfigOption,
 ) -> None:
-    """Per-session completeness (bars present versus calendar minutes); lists incomplete ones."""
+    """Per-session completeness and price jumps; lists incomplete sessions and flagged bars."""
     cfg = build_config(config, store)
     lo = start.date() if start else None
     hi = end.date() if end else None
@@ -276,6 +294,11 @@ def quality(
                 f"(it holds {', '.join(sorted(stored)) or 'no symbols'})"
             )
         table = store_completeness(bar_store, cfg.data.calendar, wanted, lo, hi) if wanted else None
+        jumps = (
+            store_price_jumps(bar_store, cfg.data.jumps, cfg.data.calendar, wanted, lo, hi)
+            if wanted
+            else None
+        )
     typer.echo(f"bar store: {cfg.data.store_path}")
     if table is None:
         typer.echo("the store holds no bars; add some with `stairways data synth` or `data import`")
@@ -310,10 +333,49 @@ def quality(
             typer.echo(f"  {line}")
         if len(incomplete) > limit:
             typer.echo(f"  ... {len(incomplete) - limit} more; --csv PATH writes the full table")
+    if jumps is not None:
+        _echo_jumps(jumps, cfg.data.jumps, limit)
     if csv_path is not None:
         csv_path.parent.mkdir(parents=True, exist_ok=True)
         table.loc[:, list(COMPLETENESS_COLUMNS)].to_csv(csv_path, index=False)
         typer.echo(f"wrote {len(table)} sessions to {csv_path}")
+    if jumps_csv is not None and jumps is not None:
+        jumps_csv.parent.mkdir(parents=True, exist_ok=True)
+        jumps.loc[:, [c for c in JUMP_COLUMNS if c != "position"]].to_csv(jumps_csv, index=False)
+        typer.echo(f"wrote {len(jumps)} flagged bars to {jumps_csv}")
+
+
+def _echo_jumps(jumps: pd.DataFrame, cfg: JumpCheckConfig, limit: int) -> None:
+    """The bars that break the jump rules, as a table (the rules as set in data.jumps)."""
+    if not cfg.enabled:
+        typer.echo("price jumps: not checked (data.jumps.enabled is false)")
+        return
+    rules = (
+        f"limit min({cfg.max_log_return:g}, max({cfg.scale_multiple:g} robust scales, "
+        f"{cfg.min_log_return:g})) in log return"
+    )
+    if jumps.empty:
+        typer.echo(f"price jumps: none ({rules})")
+        return
+    typer.echo(f"price jumps ({len(jumps)}; {rules}):")
+    rows = [
+        [
+            str(r.symbol),
+            pd.Timestamp(r.ts).tz_convert(cal.EXCHANGE_TZ).strftime("%Y-%m-%d %H:%M"),
+            str(r.rule),
+            str(r.field),
+            f"{r.price:g}",
+            f"{r.reference:g}",
+            f"{r.log_move:+.3f}",
+            f"{r.limit:.3f}",
+        ]
+        for r in jumps.head(limit).itertuples(index=False)
+    ]
+    header = ["symbol", "bar (exchange time)", "rule", "field", "price", "reference"]
+    for line in _table([*header, "log move", "limit"], rows):
+        typer.echo(f"  {line}")
+    if len(jumps) > limit:
+        typer.echo(f"  ... {len(jumps) - limit} more; --jumps-csv PATH writes them all")
 
 
 app.command("synth")(data_synth.synth)

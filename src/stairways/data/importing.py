@@ -33,6 +33,7 @@ from pydantic import Field, field_validator, model_validator
 from stairways.configbase import Frozen
 from stairways.data import calendar as cal
 from stairways.data.quality import CompletenessSummary, session_completeness, summarise_completeness
+from stairways.data.settings import JumpCheckConfig
 from stairways.data.sources import BarSource
 from stairways.data.sources.files import (
     CANONICAL_COLUMNS,
@@ -73,6 +74,9 @@ class ImportOptions(Frozen):
     mapping: dict[str, str] = Field(default_factory=dict, description="canonical -> source")
     symbol: str | None = Field(default=None, description="Symbol of single-symbol files")
     calendar: str = Field(default="XNYS", description="Exchange calendar")
+    jumps: JumpCheckConfig = Field(
+        default_factory=JumpCheckConfig, description="Per-bar jump check (data.jumps)"
+    )
 
     @field_validator("tz")
     @classmethod
@@ -185,7 +189,7 @@ def import_files(
         )
         for p in paths
     ]
-    report = merge_validated(parts, opts.calendar)
+    report = merge_validated(parts, opts.calendar, opts.jumps)
     if opts.mode == ImportMode.STRICT:
         report.raise_if_invalid()
     if report.bars.empty:
@@ -303,7 +307,7 @@ def import_from_source(
                     part = validate_frame(
                         source.fetch(symbol, lo, hi), tz=None, calendar=opts.calendar
                     )
-                    report = merge_validated([part], opts.calendar)
+                    report = merge_validated([part], opts.calendar, opts.jumps)
                     if opts.mode == ImportMode.STRICT and report.issues:
                         done = len(kept)
                         raise DataValidationError(

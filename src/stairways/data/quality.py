@@ -1,10 +1,12 @@
-"""Data quality: per-session completeness against the exchange calendar, and store overviews.
+"""Data quality: per-session completeness against the exchange calendar, price jumps, overviews.
 
 Completeness is counted per (symbol, session): the bars present versus the regular-hours
 minutes the calendar expects (390 on a normal day, 210 on a half day). Sessions between a
 symbol's first and last stored bar that hold no bars at all are listed too, with zero present.
 The importers use :func:`session_completeness` to report gaps; ``stairways data info`` and
-``stairways data quality`` use it on the store.
+``stairways data quality`` use it on the store. ``data quality`` also lists the stored bars that
+break the jump rules of :mod:`stairways.data.jumps` (:func:`store_price_jumps`), the same check
+imports apply.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from stairways.data import calendar as cal
+from stairways.data.jumps import find_price_jumps
+from stairways.data.settings import JumpCheckConfig
 from stairways.data.store import BarStore, SymbolInfo
 
 log = logging.getLogger(__name__)
@@ -194,3 +198,25 @@ def store_completeness(
     table = session_completeness(bars, calendar, start, end, symbols)
     log.debug("completeness of %d sessions computed from %d bars", len(table), len(bars))
     return table
+
+
+def store_price_jumps(
+    store: BarStore,
+    jumps: JumpCheckConfig | None = None,
+    calendar: str = "XNYS",
+    symbols: list[str] | None = None,
+    start: date | None = None,
+    end: date | None = None,
+) -> pd.DataFrame:
+    """Stored bars that break the jump rules (see :func:`stairways.data.jumps.find_price_jumps`).
+
+    :param store: an open bar store
+    :param jumps: limits (``data.jumps``; the defaults when None)
+    :param symbols: restrict to these symbols (default: all stored)
+    :param start: first session (default: each symbol's first stored bar)
+    :param end: last session (default: each symbol's last stored bar)
+    """
+    bars = store.read_bars(symbols, start, end)
+    found = find_price_jumps(bars, jumps, calendar)
+    log.debug("jump check of %d stored bars: %d flagged", len(bars), len(found))
+    return found.drop(columns=["position"])

@@ -10,10 +10,11 @@ Problems come in two kinds:
 - a whole source is unusable (a required column is missing, timestamps carry no timezone and
   none was given, integer timestamps without a known unit): :class:`DataValidationError` at
   once, whatever the mode, because dropping rows cannot fix it;
-- single rows break a rule (:data:`RULES`): each becomes a :class:`RowIssue` naming the source,
-  the row and the rule. The caller decides: strict imports refuse everything
-  (:meth:`ValidationReport.raise_if_invalid`), repair imports drop exactly those rows and
-  write every issue to a report.
+- single rows break a rule (:data:`RULES`, including the per-bar jump check of
+  :mod:`stairways.data.jumps`, which judges each bar against its neighbours): each becomes a
+  :class:`RowIssue` naming the source, the row and the rule. The caller decides: strict
+  imports refuse everything (:meth:`ValidationReport.raise_if_invalid`), repair imports drop
+  exactly those rows and write every issue to a report.
 
 Bars outside regular trading hours are not an error: they are dropped and counted. The rules
 on values apply to the bars that are kept, so a vendor's odd pre-market print does not fail a
@@ -32,8 +33,10 @@ import numpy as np
 import pandas as pd
 
 from stairways.data import calendar as cal
+from stairways.data.jumps import JUMP_RULES, describe_jump, find_price_jumps
 from stairways.data.quality import CompletenessSummary, session_completeness, summarise_completeness
 from stairways.data.schema import BAR_COLUMNS, PRICE_COLUMNS, conform
+from stairways.data.settings import JumpCheckConfig
 from stairways.errors import DataValidationError, InputError
 
 log = logging.getLogger(__name__)
@@ -78,6 +81,7 @@ RULES: dict[str, str] = {
     TRADE_COUNT_INVALID: "trade_count, when given, must be a whole number not below zero",
     DUPLICATE_BAR: "each (symbol, ts) appears once",
     MALFORMED_ROW: "the row could not be parsed (wrong number of fields)",
+    **JUMP_RULES,
 }
 
 _SYMBOL_RE = r"[A-Z0-9][A-Z0-9.\-/]{0,14}"
@@ -193,6 +197,11 @@ def describe_issues(issues: Sequence[RowIssue], rejected_rows: int) -> str:
     lines.extend(f"  {i.describe()}" for i in issues[:_MAX_LISTED])
     if len(issues) > _MAX_LISTED:
         lines.append(f"  ... and {len(issues) - _MAX_LISTED} more issues")
+    if any(i.rule in JUMP_RULES for i in issues):
+        lines.append(
+            "Price jumps are judged against the previous good close of the session; the limits "
+            "are data.jumps in the config (max_log_return, scale_multiple, min_log_return)."
+        )
     lines.append(
         "Fix the source, or re-run with --repair to drop exactly these rows "
         "(a report lists every dropped row and why)."
@@ -556,11 +565,17 @@ def validate_frame(
     )
 
 
-def merge_validated(parts: Sequence[ValidatedFrame], calendar: str = "XNYS") -> ValidationReport:
-    """Check several validated sources together: duplicates across them, then gaps.
+def merge_validated(
+    parts: Sequence[ValidatedFrame],
+    calendar: str = "XNYS",
+    jumps: JumpCheckConfig | None = None,
+) -> ValidationReport:
+    """Check several validated sources together: duplicates, price jumps, then gaps.
 
     Every row of a duplicated (symbol, ts) is rejected, because nothing says which copy is
-    right; the issue names the other rows holding the same key.
+    right; the issue names the other rows holding the same key. The jump check
+    (:mod:`stairways.data.jumps`, limits ``jumps``, the defaults when None) runs on the rows
+    left, across files, so a spike at the boundary of two monthly files is still seen.
     """
     frames = [p.bars.assign(_part=k) for k, p in enumerate(parts)]
     combined = (
@@ -589,7 +604,23 @@ def merge_validated(parts: Sequence[ValidatedFrame], calendar: str = "XNYS") -> 
                         f"bar {symbol} {stamp} appears again at {others}",
                     )
                 )
-    kept = combined.loc[~dup]
+    unique = np.flatnonzero(~dup)
+    found = find_price_jumps(combined.iloc[unique], jumps, calendar)
+    jumped = np.zeros(len(combined), dtype=bool)
+    if len(found):
+        at = unique[found["position"].to_numpy(dtype=np.int64)]
+        jumped[at] = True
+        parts_of = combined["_part"].to_numpy()[at]
+        rows_of = combined[ROW_COLUMN].to_numpy()[at]
+        for finding, part, row in zip(found.to_dict("records"), parts_of, rows_of, strict=True):
+            p = parts[int(part)]
+            issues_by_part[int(part)].append(
+                RowIssue(
+                    p.origin, p.row_label, int(row), str(finding["rule"]), describe_jump(finding)
+                )
+            )
+    dropped = dup | jumped
+    kept = combined.loc[~dropped]
     part_ids = combined["_part"].to_numpy()
     stats = []
     for k, p in enumerate(parts):
@@ -601,7 +632,7 @@ def merge_validated(parts: Sequence[ValidatedFrame], calendar: str = "XNYS") -> 
                 blank_rows=p.blank_rows,
                 out_of_hours=p.out_of_hours,
                 rejected=len(rejected_rows),
-                kept=int(((part_ids == k) & ~dup).sum()),
+                kept=int(((part_ids == k) & ~dropped).sum()),
             )
         )
     bars = conform(kept.loc[:, list(BAR_COLUMNS)])
@@ -622,10 +653,14 @@ def _where(parts: Sequence[ValidatedFrame], part: int, row: int) -> str:
 
 
 def validate_one(
-    raw: RawBars, *, tz: str | None = None, calendar: str = "XNYS"
+    raw: RawBars,
+    *,
+    tz: str | None = None,
+    calendar: str = "XNYS",
+    jumps: JumpCheckConfig | None = None,
 ) -> ValidationReport:
     """Validate a single source: :func:`validate_frame` then :func:`merge_validated`."""
-    return merge_validated([validate_frame(raw, tz=tz, calendar=calendar)], calendar)
+    return merge_validated([validate_frame(raw, tz=tz, calendar=calendar)], calendar, jumps)
 
 
 def is_symbol(value: str) -> bool:

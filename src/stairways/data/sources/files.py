@@ -1,4 +1,4 @@
-"""Bar files: CSV (plain or compressed) and Parquet, in the layouts users commonly hold.
+"""Bar files: CSV (plain or compressed), Parquet and saved Polygon aggregates responses (JSON).
 
 Layouts (auto-detected from the header; ambiguous files need ``--layout``):
 
@@ -9,6 +9,11 @@ Layouts (auto-detected from the header; ambiguous files need ``--layout``):
   ``t`` in epoch milliseconds (UTC) and an optional ``symbol``/``ticker`` column;
 - anything else through ``--map canonical=source`` (applied on top of either layout), with
   ``--symbol`` for single-symbol files without a symbol column.
+
+A ``.json`` (or ``.json.gz``) file is one Polygon v2 aggregates response as the API returned
+it (``{"status": "OK", "ticker": ..., "results": [{"t", "o", "h", "l", "c", "v", "vw", "n"},
+...]}``); it is read by :func:`stairways.data.sources.polygon.read_aggs_file`, the same code that
+reads live responses, and its rows are numbered by 1-based result.
 
 Readers only rename and number rows; every check lives in :mod:`stairways.data.validation`.
 CSV rows are numbered by physical line (the header is line 1); Parquet rows by 1-based data
@@ -33,6 +38,7 @@ import pyarrow as pa
 import pyarrow.csv as pv
 import pyarrow.parquet as pq
 
+from stairways.data.sources.polygon import AGGS_SUFFIXES, read_aggs_file
 from stairways.data.validation import (
     MALFORMED_ROW,
     OPTIONAL_COLUMNS,
@@ -48,7 +54,7 @@ log = logging.getLogger(__name__)
 
 CSV_SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz", ".csv.bz2")
 PARQUET_SUFFIXES: tuple[str, ...] = (".parquet", ".pq")
-DATA_SUFFIXES: tuple[str, ...] = CSV_SUFFIXES + PARQUET_SUFFIXES
+DATA_SUFFIXES: tuple[str, ...] = CSV_SUFFIXES + PARQUET_SUFFIXES + AGGS_SUFFIXES
 CANONICAL_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
 
@@ -110,12 +116,14 @@ def parse_mapping(items: Sequence[str]) -> dict[str, str]:
 
 
 def data_file_kind(path: Path) -> str | None:
-    """``csv``, ``parquet`` or None, from the file name."""
+    """``csv``, ``parquet``, ``polygon_json`` or None, from the file name."""
     name = path.name.lower()
     if name.endswith(CSV_SUFFIXES):
         return "csv"
     if name.endswith(PARQUET_SUFFIXES):
         return "parquet"
+    if name.endswith(AGGS_SUFFIXES):
+        return "polygon_json"
     return None
 
 
@@ -418,8 +426,18 @@ def read_bar_file(
     mapping: Mapping[str, str] | None = None,
     symbol: str | None = None,
 ) -> RawBars:
-    """Read a CSV or Parquet bar file (chosen by suffix) into :class:`RawBars`."""
+    """Read a CSV, Parquet or saved Polygon JSON file (chosen by suffix) into :class:`RawBars`."""
     kind = data_file_kind(path)
+    if kind == "polygon_json":
+        if mapping:
+            raise InputError(
+                f"--map applies to CSV and Parquet files; {path} is a Polygon aggregates "
+                "response, whose fields are fixed"
+            )
+        if layout == Layout.CANONICAL:
+            raise InputError(f"--layout canonical does not apply to {path}, a Polygon response")
+        _check_symbol(symbol)
+        return read_aggs_file(path, symbol)
     if kind == "csv":
         reader = _read_csv_bars
     elif kind == "parquet":

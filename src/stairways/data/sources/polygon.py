@@ -1,4 +1,9 @@
-"""Polygon.io minute aggregates over REST, with paging, bounded retries and a redacted key.
+"""Polygon.io minute aggregates: the v2 aggs response format, over REST or from saved files.
+
+The one reader of the format is here: :func:`aggs_problem` says whether a decoded response is
+usable, :func:`aggs_records` takes its bars out, and :func:`aggs_frame` turns them into
+:class:`RawBars` for validation. The live client and :func:`read_aggs_file` (a response saved
+as ``.json`` or ``.json.gz``) both use them, so the two paths cannot disagree.
 
 ``GET {base_url}/v2/aggs/ticker/{symbol}/range/1/minute/{from}/{to}`` returns up to ``limit``
 bars per page and a ``next_url`` for the rest; the key is appended to every page. Rate limits
@@ -10,6 +15,8 @@ appears in logs or messages.
 
 from __future__ import annotations
 
+import gzip
+import json
 import logging
 import os
 import re
@@ -28,7 +35,9 @@ from stairways.configbase import Frozen
 from stairways.data.validation import ROW_COLUMN, RawBars
 from stairways.errors import (
     ConfigError,
+    DataValidationError,
     ExternalServiceError,
+    InputError,
     MissingResourceError,
     TemporaryError,
 )
@@ -49,8 +58,117 @@ _FIELDS = {
     "vw": "vwap",
     "n": "trade_count",
 }
+_REQUIRED_FIELDS = ("t", "o", "h", "l", "c", "v")
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-_OK_STATUSES = frozenset({"OK", "DELAYED"})
+OK_STATUSES = frozenset({"OK", "DELAYED"})
+"""Response statuses that carry bars; anything else (ERROR, NOT_AUTHORIZED, ...) is an error."""
+AGGS_SUFFIXES: tuple[str, ...] = (".json", ".json.gz")
+"""File names of saved aggregates responses."""
+
+ErrorFactory = Callable[[str], Exception]
+
+
+def aggs_problem(body: object) -> str | None:
+    """Why a decoded aggregates response carries no usable bars, or None when it is fine.
+
+    An object whose ``status`` is not OK or DELAYED is an error response (its ``error`` or
+    ``message`` is quoted); ``results``, when present, must be a list.
+    """
+    if not isinstance(body, dict):
+        return f"the JSON is a {type(body).__name__}, not a response object"
+    status = body.get("status")
+    if status not in OK_STATUSES:
+        message = body.get("error") or body.get("message") or "no message"
+        return f"status {status}: {message}"
+    results = body.get("results")
+    if results is not None and not isinstance(results, list):
+        return "its results are not a list"
+    return None
+
+
+def aggs_records(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The bars of a usable response (see :func:`aggs_problem`); empty when it has none."""
+    results = body.get("results")
+    return list(results) if results else []
+
+
+def aggs_frame(
+    records: list[dict[str, Any]], symbol: str, origin: str, error: ErrorFactory
+) -> RawBars:
+    """Aggregates (``t, o, h, l, c, v`` and optional ``vw, n``) as raw bars numbered by result.
+
+    :param records: the ``results`` of one or more pages, in order
+    :param symbol: the ticker the bars belong to
+    :param origin: the request or file, used in every message
+    :param error: builds the exception raised when a field is missing
+    """
+    if records:
+        if not all(isinstance(r, dict) for r in records):
+            raise error(f"{origin}: the results are not all objects")
+        frame = pd.DataFrame.from_records(records)
+        absent = [k for k in _REQUIRED_FIELDS if k not in frame.columns]
+        if absent:
+            raise error(f"{origin}: the results lack the field(s) {', '.join(absent)}")
+    else:
+        frame = pd.DataFrame({k: pd.Series([], dtype="float64") for k in _FIELDS})
+    frame = frame.loc[:, [k for k in _FIELDS if k in frame.columns]].rename(columns=_FIELDS)
+    frame.insert(0, "symbol", symbol)
+    frame[ROW_COLUMN] = np.arange(1, len(frame) + 1, dtype=np.int64)
+    return RawBars(origin=origin, frame=frame, row_label="result", epoch_unit="ms")
+
+
+def read_aggs_file(path: Path, symbol: str | None = None) -> RawBars:
+    """A saved aggregates response (``.json`` or ``.json.gz``) as raw bars.
+
+    The ticker comes from the response (``ticker``) or, when it names none, from ``symbol``.
+    An error response, a response without results and a file that is not such a response are
+    a :class:`DataValidationError` naming the file, raised before anything is written.
+
+    :param path: the file
+    :param symbol: the ``--symbol`` given by the user (must agree with the response's ticker)
+    """
+    origin = str(path)
+    try:
+        if path.name.lower().endswith(".gz"):
+            with gzip.open(path, "rt", encoding="utf-8") as fh:
+                text = fh.read()
+        else:
+            text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError, EOFError) as err:
+        raise DataValidationError(f"{origin}: cannot be read: {err}") from None
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DataValidationError(
+            f"{origin}: is not valid JSON ({err}); a saved Polygon aggregates response is one "
+            "JSON object with status, ticker and results"
+        ) from None
+    problem = aggs_problem(body)
+    if problem is not None:
+        raise DataValidationError(
+            f"{origin}: is a Polygon error response, not bars ({problem}); nothing was "
+            "written. Fetch the range again and save the successful response"
+        )
+    records = aggs_records(body)
+    if not records:
+        raise DataValidationError(
+            f"{origin}: the Polygon response holds no results (resultsCount "
+            f"{body.get('resultsCount', 0)}, status {body.get('status')}); nothing was written. "
+            "Check the ticker and date range of the request that produced it"
+        )
+    ticker = body.get("ticker")
+    if ticker is not None and not isinstance(ticker, str):
+        raise DataValidationError(f"{origin}: ticker {ticker!r} is not text")
+    if symbol is not None and ticker is not None and ticker != symbol:
+        raise InputError(f"--symbol {symbol} contradicts {origin}, which holds bars for {ticker}")
+    chosen = ticker or symbol
+    if chosen is None:
+        raise DataValidationError(
+            f"{origin}: the response names no ticker; pass --symbol TICKER for this file"
+        )
+    if body.get("next_url"):
+        log.info("%s is one page of a longer response; import its other pages too", origin)
+    return aggs_frame(records, chosen, origin, DataValidationError)
 
 
 def polygon_api_key(vault_path: Path | None = None, *, prompt: Prompt | None = None) -> str:
@@ -249,12 +367,9 @@ class PolygonAggregates:
             raise ExternalServiceError(
                 f"Polygon answered {shown} with a body that is not JSON: {response.text[:200]!r}"
             ) from None
-        if not isinstance(body, dict):
-            raise ExternalServiceError(f"Polygon answered {shown} with JSON that is not an object")
-        status = body.get("status")
-        if status not in _OK_STATUSES:
-            message = body.get("error") or body.get("message") or "no message"
-            raise ExternalServiceError(f"Polygon answered {shown} with status {status}: {message}")
+        problem = aggs_problem(body)
+        if problem is not None or not isinstance(body, dict):
+            raise ExternalServiceError(f"Polygon answered {shown}: {problem}")
         return body
 
     def _next(self, next_url: str) -> httpx.URL:
@@ -300,23 +415,8 @@ class PolygonAggregates:
                 raise ExternalServiceError(
                     f"Polygon answered a request for {symbol} with bars for {ticker}"
                 )
-            page = body.get("results") or []
-            if not isinstance(page, list):
-                raise ExternalServiceError(f"Polygon's results for {what} are not a list")
-            results.extend(page)
+            results.extend(aggs_records(body))
             link = body.get("next_url")
             next_url = self._next(link) if link else None
         log.info("Polygon %s: %d bars in %d pages", what, len(results), pages)
-        if results:
-            frame = pd.DataFrame.from_records(results)
-            absent = [k for k in ("t", "o", "h", "l", "c", "v") if k not in frame.columns]
-            if absent:
-                raise ExternalServiceError(
-                    f"Polygon's results for {what} lack the field(s) {', '.join(absent)}"
-                )
-        else:
-            frame = pd.DataFrame({k: pd.Series([], dtype="float64") for k in _FIELDS})
-        frame = frame.loc[:, [k for k in _FIELDS if k in frame.columns]].rename(columns=_FIELDS)
-        frame.insert(0, "symbol", symbol)
-        frame[ROW_COLUMN] = np.arange(1, len(frame) + 1, dtype=np.int64)
-        return RawBars(origin=f"polygon {what}", frame=frame, row_label="result", epoch_unit="ms")
+        return aggs_frame(results, symbol, f"polygon {what}", ExternalServiceError)
