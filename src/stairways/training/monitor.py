@@ -6,10 +6,10 @@ The file is SB3 Monitor format: a ``#{json}`` header line, a CSV column line sta
 One rule for a damaged file, applied by every reader (``stairways runs list``, the trace
 notebook's checkpoint ranking, the diagnostics and a resumed run):
 
-- SB3 ends every episode line with a newline and flushes it. A last line that lacks its
-  newline *and* is incomplete (fewer fields than the header, or a reward, length or time that
-  is not a number) is a write cut short by a kill: it is dropped, with a warning naming the
-  file and the line.
+- SB3 ends every episode line with a newline and flushes it, so a last line without its
+  newline is a write cut short by a kill: it is dropped, with a warning naming the file and
+  the line. It is dropped even when it looks complete, since a number cut mid-digit (a
+  timestep count of ``20`` for ``2048``) still parses.
 - Any other line that lacks fields or holds a non-number where a number belongs is damage,
   not an interrupted write: :class:`~stairways.errors.DataValidationError` names the file and
   the line, and nothing is guessed.
@@ -111,14 +111,12 @@ def _split(text: str, source: str) -> _Lines:
             raise DataValidationError(f"{source}: line 2 lacks column {col!r} (has {columns})")
     body = lines[2:]
     dropped: int | None = None
-    if body and not body[-1].endswith("\n") and _problem(body[-1], columns) is not None:
+    if body and not body[-1].endswith("\n"):
         dropped = len(lines)
         log.warning(
-            "%s: line %d was cut short (%s, and no newline: the run was killed while writing "
-            "it); it is ignored",
+            "%s: line %d has no newline: the run was killed while writing it, so it is ignored",
             source,
             dropped,
-            _problem(body[-1], columns),
         )
         body = body[:-1]
     raw: list[str] = []
@@ -181,10 +179,16 @@ def parse_monitor(text: str, source: str) -> MonitorLog:
     return MonitorLog(frame, used, parts.dropped_last_line)
 
 
+def _read(path: Path) -> str:
+    """The file's text with its line endings as written (SB3 writes \\r\\n)."""
+    with path.open(newline="") as fh:
+        return fh.read()
+
+
 def read_monitor_file(path: Path) -> MonitorLog:
     """Read one monitor file; a missing or unreadable file names the path."""
     try:
-        text = path.read_text()
+        text = _read(path)
     except FileNotFoundError:
         raise MissingResourceError(f"{path} does not exist") from None
     except UnicodeDecodeError:
@@ -224,7 +228,7 @@ def truncate_monitor(path: Path, timesteps: int) -> dict[str, Any]:
     will play again; keeping them would count them twice. The kept lines are written back as
     they were (an unfinished last line is dropped by the same rule as every reader's).
     """
-    text = path.read_text()
+    text = _read(path)
     parts = _split(text, str(path))
     expected = ["r", "l", "t", *MONITOR_KEYS]
     if parts.columns != expected:
@@ -240,8 +244,7 @@ def truncate_monitor(path: Path, timesteps: int) -> dict[str, Any]:
         except ValueError:
             raise InputError(f"{path}: timesteps {row[idx]!r} is not a number") from None
         if ended <= timesteps:
-            # The resumed run appends: every kept line must end in its newline.
-            kept.append(raw if raw.endswith("\n") else raw.rstrip("\r") + "\r\n")
+            kept.append(raw)
     rewritten = parts.head + "".join(kept)
     if rewritten != text:
         log.info(

@@ -77,14 +77,14 @@ def test_a_timestep_column_is_preferred_over_summed_lengths() -> None:
 
 
 def test_monitor_rows_are_taken_in_time_order() -> None:
-    text = "\n".join(['#{"t_start": 0}', "r,l,t", "5.0,10,2.0", "1.0,10,1.0"])
+    text = "\n".join(['#{"t_start": 0}', "r,l,t", "5.0,10,2.0", "1.0,10,1.0", ""])
     monitor = parse_monitor(text, "m.csv")
     assert monitor.episodes["r"].tolist() == [1.0, 5.0]
     assert reward_at(monitor, 10, window=5) == (1.0, 1)
 
 
 def test_malformed_monitor_names_the_file_line_and_column() -> None:
-    text = "\n".join(['#{"t_start": 0}', "r,l,t", "1.0,10,1.0", "oops,10,2.0", "3.0,10,3.0"])
+    text = "\n".join(['#{"t_start": 0}', "r,l,t", "1.0,10,1.0", "oops,10,2.0", ""])
     with pytest.raises(DataValidationError, match=r"m\.csv: line 4 column 'r'"):
         parse_monitor(text, "m.csv")
     with pytest.raises(DataValidationError, match="header"):
