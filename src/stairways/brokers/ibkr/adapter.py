@@ -229,8 +229,12 @@ class IbkrBroker:
     def _emit(self, event: BrokerEvent) -> None:
         self._events.append(event)
 
-    def events(self, timeout: float = 0.0) -> list[BrokerEvent]:
-        """Run the network for up to ``timeout`` seconds (reconnecting if needed); drain."""
+    def pump(self, timeout: float = 0.0, until_event: bool = False) -> None:
+        """Run the network for up to ``timeout`` seconds, reconnecting when disconnected.
+
+        Events stay queued for :meth:`events`; with ``until_event`` it returns as soon as one
+        is queued.
+        """
         waited = 0.0
         step = 0.05
         while True:
@@ -238,11 +242,15 @@ class IbkrBroker:
                 self._ib.sleep(0)
             else:
                 self._try_reconnect()
-            if self._events or waited >= timeout:
-                break
+            if (until_event and self._events) or waited >= timeout:
+                return
             pause = min(step, timeout - waited)
             IB.sleep(pause)
             waited += pause
+
+    def events(self, timeout: float = 0.0) -> list[BrokerEvent]:
+        """Run the network for up to ``timeout`` seconds (reconnecting if needed); drain."""
+        self.pump(timeout, until_event=True)
         out = list(self._events)
         self._events.clear()
         return out
@@ -466,6 +474,10 @@ class IbkrBroker:
     def open_orders(self) -> list[OrderSnapshot]:
         """Working orders IB reported to this client."""
         return [snapshot(t) for t in self.ib.openTrades()]
+
+    def all_open_orders(self) -> list[OrderSnapshot]:
+        """Working orders of every client and of TWS itself (an all-open-orders request)."""
+        return [snapshot(t) for t in self.ib.reqAllOpenOrders()]
 
     def positions(self) -> list[Position]:
         """IB's positions of the account (authoritative)."""
