@@ -148,6 +148,12 @@ def import_(
     refetch: bool = typer.Option(
         False, "--refetch", help="Polygon: fetch windows even when complete in the store."
     ),
+    ibkr: bool = typer.Option(
+        False, "--ibkr", help="Fetch IB historical bars from your IB Gateway/TWS (see README)."
+    ),
+    broker_config: Path | None = typer.Option(
+        None, "--broker-config", help="IBKR: broker YAML (host, port, client ids, pacing)."
+    ),
     store: Path | None = StoreOption,
     config: Path | None = ConfigOption,
 ) -> None:
@@ -156,6 +162,28 @@ def import_(
     mode = ImportMode.STRICT if strict else ImportMode.REPAIR
     if report is not None and mode == ImportMode.STRICT:
         raise InputError("--report names the repair report; use it with --repair")
+    if ibkr:
+        if polygon or paths or mapping or tz or layout != Layout.AUTO or polygon_url:
+            raise InputError("--ibkr fetches from IB; it takes --symbol, --from and --to only")
+        if start is None or end is None:
+            raise InputError("--ibkr needs --from YYYY-MM-DD and --to YYYY-MM-DD")
+        from stairways.cli.broker import import_from_ibkr
+
+        opts = {"mode": mode, "replace": replace, "calendar": cfg.data.calendar}
+        summary = import_from_ibkr(
+            broker_config,
+            list(symbol) if symbol else list(cfg.data.symbols),
+            start.date(),
+            end.date(),
+            cfg.data.store_path,
+            validate_model(ImportOptions, {**opts, "jumps": cfg.data.jumps}, "import options"),
+            skip_complete=not refetch,
+            report_path=report,
+        )
+        _echo_summary(summary)
+        return
+    if broker_config is not None:
+        raise InputError("--broker-config applies to --ibkr imports")
     if polygon:
         if paths:
             raise InputError("--polygon fetches from the service; do not name files as well")

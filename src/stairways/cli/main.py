@@ -14,6 +14,7 @@ import typer
 
 from stairways.cli import audit as audit_cli
 from stairways.cli import bench, data, demo
+from stairways.cli import broker as broker_cli
 from stairways.cli import diagnose as diagnose_cli
 from stairways.cli import evaluate as evaluate_cli
 from stairways.cli import journal as journal_cli
@@ -37,6 +38,7 @@ app = typer.Typer(
 )
 app.add_typer(data.app, name="data")
 app.add_typer(bench.app, name="bench")
+app.add_typer(broker_cli.app, name="broker")
 app.command("demo")(demo.demo)
 app.command("diagnose")(diagnose_cli.diagnose)
 app.command("evaluate")(evaluate_cli.evaluate)
