@@ -6,6 +6,11 @@
   model, a run directory). Create it (the message says how) and run again. Exit code 1.
 - :class:`TemporaryError`: an outside service failed in a way that may pass (rate limit, network).
   Retry later; importers retry with backoff before raising it. Exit code 1.
+- :class:`StoppedBySignalError`: the operator stopped the command (Ctrl-C, SIGTERM) and it
+  stopped cleanly; the message says how to resume. Exit code 128 + the signal number (130 for
+  Ctrl-C).
+- :class:`InternalError`: an invariant of Stairways itself broke (a bug, or files changed under a
+  running command). Nothing the user typed is wrong; report it with the message. Exit code 1.
 - :class:`StairwaysError`: anything else the system detected and refuses to continue past.
 """
 
@@ -50,3 +55,19 @@ class TemporaryError(StairwaysError):
 
 class ExternalServiceError(StairwaysError):
     """An outside service answered with a permanent error (for example a bad API key)."""
+
+
+class InternalError(StairwaysError):
+    """An internal invariant failed: a bug or a file changed under a running command, not input."""
+
+
+class StoppedBySignalError(StairwaysError):
+    """The command was stopped by a signal and wound down cleanly; the message says how to resume.
+
+    :param signum: the signal that stopped it (its exit code is 128 + signum, as a shell reports)
+    """
+
+    def __init__(self, message: str, signum: int = 2) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from stairways.config import dump_config, load_config
+from stairways.errors import StoppedBySignalError
 from stairways.tuning.backends import make_backend
 from stairways.tuning.objective import Objective, assert_validation_split
 from stairways.tuning.report import (
@@ -34,18 +36,17 @@ from stairways.tuning.report import (
     write_results_html,
 )
 from stairways.tuning.space import SearchSpace, check_values, decode, trial_config
+from stairways.tuning.storage import default_storage_url
 from stairways.tuning.study import (
     StudyProgress,
     StudySetup,
-    WorkerSummary,
     all_trials,
-    default_storage_url,
     fingerprint_text,
-    jobs_for,
     load_study,
     prepare_study,
     progress,
 )
+from stairways.tuning.worker import WorkerSummary, jobs_for
 
 log = logging.getLogger(__name__)
 
@@ -131,11 +132,37 @@ def run_search(request: SearchRequest, objective: Objective) -> SearchOutcome:
             "use --storage postgresql://... for a multi-machine cluster",
             setup.storage_url,
         )
+    backend = make_backend(request.backend, request.address, request.workers)
+    backend.check()
     request.out_dir.mkdir(parents=True, exist_ok=True)
     prepare_study(setup, reclaim_running=request.reclaim_running)
-    backend = make_backend(request.backend, request.address, request.workers)
     summaries = backend.run(jobs_for(setup, objective, request.workers, backend.name))
-    return write_reports(request, setup, summaries)
+    outcome = write_reports(request, setup, summaries)
+    stopped = [s for s in summaries if s.interrupted]
+    if stopped:
+        raise _interrupted(outcome, stopped)
+    return outcome
+
+
+def _interrupted(outcome: SearchOutcome, stopped: Sequence[WorkerSummary]) -> StoppedBySignalError:
+    """The error that ends an interrupted search: what was kept and how to resume."""
+    requeued = sorted(n for s in stopped for n in s.requeued)
+    signals = {s.interrupted for s in stopped}
+    signum = signal.SIGTERM if "SIGTERM" in signals else signal.SIGINT
+    p = outcome.progress
+    kept = (
+        f"trial{'s' if len(requeued) > 1 else ''} {', '.join(map(str, requeued))} went back to "
+        "the queue (not failed)"
+        if requeued
+        else "no trial was running"
+    )
+    return StoppedBySignalError(
+        f"the search was interrupted ({', '.join(sorted(str(x) for x in signals))}): {kept}; "
+        f"the study holds {p.complete} complete, {p.pruned} pruned, {p.failed} failed and "
+        f"{p.waiting} queued trials, and the reports in {outcome.files['csv'].parent} show "
+        "them. Run the same command again to resume",
+        signum=int(signum),
+    )
 
 
 def write_best_config(

@@ -9,7 +9,7 @@ from pathlib import Path
 import optuna
 
 from stairways.tuning.settings import HeartbeatConfig
-from stairways.tuning.study import default_storage_url, open_storage
+from stairways.tuning.storage import default_storage_url, open_storage
 
 QUEUED = 40
 PROCESSES = 4
