@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 __all__ = ["EXCHANGE_TZ", "Clock", "ExchangeClock", "ManualClock", "exchange_time"]
 
 EXCHANGE_TZ = ZoneInfo("America/New_York")
+UTC_TZ = ZoneInfo("UTC")
 
 
 class Clock(Protocol):
@@ -59,7 +60,8 @@ class ManualClock:
     """A clock that shows a set instant until it is moved (tests, replays, simulations).
 
     Its monotonic reading follows the instant it shows, so moving the clock forward by 12 ms
-    makes a measured duration 12 ms. It never moves backwards.
+    makes a measured duration 12 ms. It never moves backwards. Arithmetic is done in UTC, so
+    an hour across a daylight-saving change is a real hour.
 
     :param at: the starting instant (timezone-aware)
     :param tz: IANA timezone the instants are shown in
@@ -67,30 +69,35 @@ class ManualClock:
 
     def __init__(self, at: datetime, tz: str = "America/New_York") -> None:
         self.tz = ZoneInfo(tz)
-        self.at = exchange_time(at, self.tz)
-        self._origin = self.at
+        self._utc = exchange_time(at, UTC_TZ)
+        self._origin = self._utc
+
+    @property
+    def at(self) -> datetime:
+        """The instant the clock shows, in its timezone."""
+        return self._utc.astimezone(self.tz)
 
     def now(self) -> datetime:
         """The set instant, in the clock's timezone."""
-        return self.at
+        return self._utc.astimezone(self.tz)
 
     def monotonic(self) -> float:
         """Seconds since the clock was created, following :meth:`advance` and :meth:`set`."""
-        return (self.at - self._origin).total_seconds()
+        return (self._utc - self._origin).total_seconds()
 
     def advance(self, delta: timedelta | float) -> None:
         """Move the clock forward by ``delta`` (a timedelta, or seconds)."""
         step = delta if isinstance(delta, timedelta) else timedelta(seconds=float(delta))
         if step < timedelta(0):
             raise ValueError(f"a clock never moves backwards (asked to move by {step})")
-        self.at = self.at + step
+        self._utc = self._utc + step
 
     def set(self, at: datetime) -> None:
         """Move the clock to ``at`` (not earlier than the instant it shows)."""
-        target = exchange_time(at, self.tz)
-        if target < self.at:
+        target = exchange_time(at, UTC_TZ)
+        if target < self._utc:
             raise ValueError(
                 f"a clock never moves backwards ({target.isoformat()} is before "
-                f"{self.at.isoformat()})"
+                f"{self._utc.isoformat()})"
             )
-        self.at = target
+        self._utc = target

@@ -714,7 +714,8 @@ class Governor:
         if equity > mem.peak_equity:
             mem.peak_equity = equity
             self._dirty = True
-        drawdown = 1.0 - equity / mem.peak_equity
+        # the tolerance makes $9,900 off an $11,000 peak exactly 10%, as a person counts it
+        drawdown = 1.0 - equity / mem.peak_equity + _EPS
         layer = LAYER_NONE
         if drawdown >= self._dd[2]:
             layer = LAYER_HALT
