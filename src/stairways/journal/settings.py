@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from stairways.configbase import Frozen
 from stairways.errors import InputError
 from stairways.security.names import JOURNAL_MAC_KEY, check_name
+from stairways.security.secret import remember
 
 __all__ = ["JournalConfig"]
 
@@ -53,7 +54,10 @@ class JournalConfig(Frozen):
                 f"journal.url is for PostgreSQL (postgresql://...), got {url.drivername}://; "
                 "an SQLite journal is set with journal.path"
             )
-        if url.password is not None:
+        password = url.password if url.password is not None else url.query.get("password")
+        if password is not None:
+            # Remembered so that the error (which echoes the given URL) shows it as ***.
+            remember(str(password))
             raise ValueError(
                 "the URL holds a password: remove it, store it with `stairways secrets set "
                 "journal_db_password` and set journal.password_secret: journal_db_password"

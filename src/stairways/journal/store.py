@@ -355,10 +355,21 @@ class Journal(JournalReader):
         :param payload: JSON-like data (see :func:`~stairways.journal.chain.encode_payload`)
         :param ts: the event's exchange time, timezone-aware (from the clock, never ``now()``)
         """
-        event_kind: EventKind = parse_kind(kind)
-        check_payload_keys(event_kind, payload)
-        payload_json = encode_payload(payload)
-        ts_us = to_us(ts)
+        return self.append_many([(kind, payload, ts)])[0]
+
+    def append_many(
+        self, events: Iterable[tuple[str, Mapping[str, Any], datetime]]
+    ) -> list[JournalRecord]:
+        """Append several events in one transaction: all are stored, or none.
+
+        Every event is checked before anything is written (see :meth:`append`).
+        """
+        prepared = []
+        for kind, payload, ts in events:
+            event_kind: EventKind = parse_kind(kind)
+            check_payload_keys(event_kind, payload)
+            prepared.append((event_kind.value, encode_payload(payload), to_us(ts)))
+        stored: list[JournalRecord] = []
         with (
             self._lock,
             _database(self.location, "append to"),
@@ -369,25 +380,34 @@ class Journal(JournalReader):
             last = conn.execute(
                 select(EVENTS.c.seq, EVENTS.c.mac).order_by(EVENTS.c.seq.desc()).limit(1)
             ).first()
-            seq = int(last.seq) + 1 if last is not None else 1
+            seq = int(last.seq) if last is not None else 0
             prev = str(last.mac) if last is not None else self._genesis
-            mac = record_mac(self._key, ts_us, event_kind.value, payload_json, prev)
-            conn.execute(
-                EVENTS.insert().values(
-                    seq=seq,
-                    ts_us=ts_us,
-                    kind=event_kind.value,
-                    payload=payload_json,
-                    prev_mac=prev,
-                    mac=mac,
+            rows = []
+            for kind_value, payload_json, ts_us in prepared:
+                seq += 1
+                mac = record_mac(self._key, ts_us, kind_value, payload_json, prev)
+                rows.append(
+                    {
+                        "seq": seq,
+                        "ts_us": ts_us,
+                        "kind": kind_value,
+                        "payload": payload_json,
+                        "prev_mac": prev,
+                        "mac": mac,
+                    }
                 )
-            )
-        return JournalRecord(
-            seq=seq,
-            ts=from_us(ts_us, EXCHANGE_TZ),
-            kind=event_kind.value,
-            payload=json.loads(payload_json),
-            payload_json=payload_json,
-            prev_mac=prev,
-            mac=mac,
-        )
+                stored.append(
+                    JournalRecord(
+                        seq=seq,
+                        ts=from_us(ts_us, EXCHANGE_TZ),
+                        kind=kind_value,
+                        payload=json.loads(payload_json),
+                        payload_json=payload_json,
+                        prev_mac=prev,
+                        mac=mac,
+                    )
+                )
+                prev = mac
+            if rows:
+                conn.execute(EVENTS.insert(), rows)
+        return stored

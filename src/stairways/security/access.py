@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from stairways.errors import InputError
 from stairways.security.passphrase import Prompt, passphrase_from_environment
 from stairways.security.secret import Secret
 from stairways.security.settings import resolve_vault_path
@@ -44,7 +45,12 @@ def open_vault(
         if reading is not None:
             message = f"cannot read secret {reading!r}: {message}"
         raise VaultNotFoundError(message)
-    passphrase = passphrase_from_environment(path, prompt=prompt, environ=environ)
+    try:
+        passphrase = passphrase_from_environment(path, prompt=prompt, environ=environ)
+    except InputError as err:
+        if reading is None:
+            raise
+        raise InputError(f"cannot read secret {reading!r}: {err}") from None
     return Vault.open(path, passphrase, reading=reading)
 
 
