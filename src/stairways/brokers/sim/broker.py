@@ -248,7 +248,10 @@ class SimBroker:
         return max(starts) + BAR if starts else _EPOCH
 
     def _emit(self, event: BrokerEvent) -> None:
-        if self._acct.disconnected and not isinstance(event, (Disconnected, Connected)):
+        # While disconnected, what the broker does (status changes, fills, rejects) reaches us
+        # only after the reconnect; what we decide ourselves (refusals, halts) is immediate.
+        ours = (Disconnected, Connected, OrderRefused, TradingHalted)
+        if self._acct.disconnected and not isinstance(event, ours):
             self._held.append(event)
         else:
             self._events.append(event)
