@@ -6,10 +6,10 @@
   order id, which a restart reassigns).
 - Whole shares only. The TWS API carries quantities as decimals (server version 163 and later
   accept fractional sizes), but IB executes fractional stock orders only for accounts with
-  fractional trading permission, and then with restrictions (no SMART-routed fractional
-  limit orders outside IB's own venue rules, no fractional shorts). Stairways sends whole
-  shares: a quantity is rounded toward zero, and an intent that rounds to zero shares is
-  refused with an :class:`~stairways.brokers.base.OrderRefused` event.
+  fractional trading permission, and then only for the order types and venues IB lists for
+  fractions. Stairways sends whole shares: a quantity is rounded toward zero, and an intent
+  that rounds to zero shares is refused with an :class:`~stairways.brokers.base.OrderRefused`
+  event.
 - Idempotency: before sending, the adapter checks the client order id against everything the
   broker reported (open orders, completed orders, executions, synchronised at every connect)
   and everything it sent itself; a known id is refused, never sent twice.
