@@ -13,6 +13,7 @@ Lookups are cached per exchange-calendar day, so the per-check cost is a few flo
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 
 from stairways.clock import EXCHANGE_TZ
 from stairways.data.calendar import sessions
@@ -20,6 +21,15 @@ from stairways.risk.limits import SessionRules
 from stairways.risk.types import SessionPhase
 
 __all__ = ["SessionCalendar"]
+
+
+@lru_cache(maxsize=1024)
+def _session_bounds(calendar: str, day: date) -> tuple[float, float] | None:
+    """(open, close) in epoch seconds of the session on ``day``, or None (cached per day)."""
+    s = sessions(day, day, calendar)
+    if len(s) != 1:
+        return None
+    return s.opens[0].timestamp(), s.closes[0].timestamp()
 
 
 class SessionCalendar:
@@ -46,11 +56,10 @@ class SessionCalendar:
         end = datetime.combine(day + timedelta(days=1), time(0, 0), EXCHANGE_TZ)
         self._lo, self._hi = start.timestamp(), end.timestamp()
         self._day = day
-        s = sessions(day, day, self.calendar)
-        self._is_session = len(s) == 1
-        if self._is_session:
-            self._open = s.opens[0].timestamp()
-            self._close = s.closes[0].timestamp()
+        bounds = _session_bounds(self.calendar, day)
+        self._is_session = bounds is not None
+        if bounds is not None:
+            self._open, self._close = bounds
 
     def day(self, ts: float) -> date:
         """The exchange-calendar date of the instant ``ts`` (epoch seconds)."""
