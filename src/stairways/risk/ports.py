@@ -31,6 +31,7 @@ __all__ = [
     "KIND_VERDICT",
     "EventLog",
     "EventRecord",
+    "EventSource",
     "InMemoryEventLog",
     "InMemoryStateStore",
     "RecordedEvent",
@@ -64,17 +65,21 @@ class EventRecord(Protocol):
         ...
 
 
-class EventLog(Protocol):
-    """Append-only record of events (the journal) that can be read back in order."""
-
-    def append(self, kind: str, payload: Mapping[str, Any], ts: datetime) -> object:
-        """Record one event of ``kind`` at exchange time ``ts``; payload is JSON-ready."""
-        ...
+class EventSource(Protocol):
+    """Events read back in order (a journal reader)."""
 
     def records(
         self, *, after_seq: int = 0, kinds: Iterable[str] | None = None
     ) -> Iterator[EventRecord]:
         """Events after ``after_seq`` (of ``kinds``, if given), in order."""
+        ...
+
+
+class EventLog(EventSource, Protocol):
+    """Append-only record of events (the journal) that can be read back in order."""
+
+    def append(self, kind: str, payload: Mapping[str, Any], ts: datetime) -> object:
+        """Record one event of ``kind`` at exchange time ``ts``; payload is JSON-ready."""
         ...
 
 

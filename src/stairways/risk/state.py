@@ -30,7 +30,7 @@ from enum import StrEnum
 from typing import Any
 
 from stairways.errors import InputError, StairwaysError
-from stairways.risk.ports import KIND_STATE, EventLog
+from stairways.risk.ports import KIND_STATE, EventLog, EventSource
 from stairways.risk.types import TradingState
 
 __all__ = [
@@ -42,6 +42,8 @@ __all__ = [
     "StateStoreError",
     "TradingStateMachine",
     "TransitionError",
+    "read_state",
+    "replay",
 ]
 
 log = logging.getLogger(__name__)
@@ -165,6 +167,36 @@ def _continues(current: StateRecord, nxt: StateRecord) -> bool:
     return not (current.state is TradingState.EMERGENCY_STOP and nxt.role is not Role.OPERATOR)
 
 
+def replay(
+    source: EventSource, start: StateRecord = INITIAL, after_seq: int = 0
+) -> tuple[StateRecord, int, list[StateRecord]]:
+    """Apply the ``governor_state`` events after ``after_seq`` to ``start``.
+
+    Returns the state in force, the last event position read and the records that did not
+    continue the chain (writers that lost a race, or records that break the rules).
+    """
+    record, cursor, void = start, after_seq, []
+    for event in source.records(after_seq=after_seq, kinds=(KIND_STATE,)):
+        cursor = event.seq
+        rec = StateRecord.from_dict(event.payload)
+        if _continues(record, rec):
+            record = rec
+        else:
+            void.append(rec)
+            log.info(
+                "governor_state event %d does not continue the chain (state %s #%d); ignored",
+                event.seq,
+                record.state.value,
+                record.seq,
+            )
+    return record, cursor, void
+
+
+def read_state(source: EventSource) -> StateRecord:
+    """The state in force according to a journal (read-only: for the CLI and dashboards)."""
+    return replay(source)[0]
+
+
 class TradingStateMachine:
     """The state machine whose state is the chain of ``governor_state`` events in ``log``.
 
@@ -186,21 +218,9 @@ class TradingStateMachine:
     def sync(self) -> StateRecord:
         """Read the transitions appended since the last read (by any process) and apply them."""
         before = self.record
-        for event in self.log.records(after_seq=self._cursor, kinds=(KIND_STATE,)):
-            self._cursor = event.seq
-            rec = StateRecord.from_dict(event.payload)
-            if _continues(self.record, rec):
-                self.record = rec
-            else:
-                # A writer that lost a race (it will retry) or a record that breaks the rules.
-                self.void.append(rec)
-                log.info(
-                    "governor_state event %d does not continue the chain (state %s #%d); ignored",
-                    event.seq,
-                    self.record.state.value,
-                    self.record.seq,
-                )
-        if self.record is not before and self.record.state is not before.state:
+        self.record, self._cursor, void = replay(self.log, self.record, self._cursor)
+        self.void.extend(void)
+        if self.record.state is not before.state:
             log.info(
                 "governor state is %s (#%d, by %s: %s)",
                 self.record.state.value,

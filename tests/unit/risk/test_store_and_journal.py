@@ -1,0 +1,100 @@
+"""The governor on the real journal and its memory in the journal's database."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from stairways.journal import EventKind, Journal, JournalLocation, MacKey, verify_journal
+from stairways.risk import ports
+from stairways.risk.governor import MEMORY_KEY, Governor
+from stairways.risk.limits import load_stage
+from stairways.risk.operator import halt, resume
+from stairways.risk.state import StateStoreError, TransitionError
+from stairways.risk.store import SqlStateStore
+from stairways.risk.types import Check, TradingState
+from tests.unit.risk.helpers import DAY, OPERATOR, account, intent
+
+KEY = MacKey(b"risk-store-test-journal-mac-key-0123456789")
+
+
+def test_every_kind_the_governor_writes_is_a_journal_kind() -> None:
+    kinds = {v for k, v in vars(ports).items() if k.startswith("KIND_")}
+    assert kinds == {"governor_state", "verdict", "alert", "config", "operator_action"}
+    assert kinds <= {k.value for k in EventKind}
+
+
+def test_memory_round_trips_and_survives_reopening(tmp_path: Path) -> None:
+    location = JournalLocation.sqlite(tmp_path / "journal.sqlite")
+    store = SqlStateStore(location)
+    assert store.load_state("risk.memory") is None
+    store.save_state("risk.memory", {"peak_equity": 10_250.5, "accepted": ["a", "b"]}, DAY)
+    store.save_state("risk.memory", {"peak_equity": 10_300.0, "accepted": ["a", "b", "c"]}, DAY)
+    store.close()
+    again = SqlStateStore(location)
+    assert again.load_state("risk.memory") == {"peak_equity": 10_300.0, "accepted": ["a", "b", "c"]}
+    again.close()
+
+
+def test_a_damaged_memory_document_fails_loudly(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    SqlStateStore(JournalLocation.sqlite(path)).save_state("risk.memory", {"x": 1}, DAY)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE risk_memory SET document = '{not json'")
+    with pytest.raises(StateStoreError, match=r"risk\.memory.*not valid JSON"):
+        SqlStateStore(JournalLocation.sqlite(path)).load_state("risk.memory")
+
+
+def test_governor_on_the_journal_restarts_with_its_state_and_memory(tmp_path: Path) -> None:
+    location = JournalLocation.sqlite(tmp_path / "journal.sqlite")
+    limits = load_stage("paper")
+    with Journal.open(location, KEY) as journal:
+        store = SqlStateStore(location)
+        gov = Governor(limits, journal=journal, store=store)
+        gov.announce(DAY)
+        gov.transition(TradingState.RUNNING, OPERATOR, "open", DAY)
+        gov.submit(intent(target=10, intent_id="once"), account())
+        gov.assess(account(realised=-600.0))  # 6% drawdown: sizes halve
+        store.close()
+    with Journal.open(location, KEY) as journal:
+        store = SqlStateStore(location)
+        gov = Governor(limits, journal=journal, store=store)
+        assert gov.state is TradingState.RUNNING
+        assert gov.mem.layer == 1 and gov.memory()["accepted"] == ["once"]
+        v = gov.check(intent(target=10, intent_id="once"), account())
+        assert Check.DUPLICATE_INTENT in {r.check for r in v.reasons}
+        halt(journal, "alice", "end of test", DAY)
+        assert store.load_state(MEMORY_KEY) is not None
+        report = verify_journal(journal, KEY)
+        store.close()
+    assert report.ok, report
+    with Journal.open(location, KEY) as journal:
+        kinds = [r.kind for r in journal.records()]
+    assert kinds[:2] == ["config", "governor_state"]
+    assert "verdict" in kinds and "alert" in kinds and kinds[-1] == "governor_state"
+
+
+def test_operator_actions_refused_by_the_table_leave_no_operator_event() -> None:
+    log = ports.InMemoryEventLog()
+    resume(log, "alice", "open", DAY)  # PAUSED -> RUNNING
+    n = len(log.events)
+    with pytest.raises(TransitionError, match="already RUNNING.*nothing to resume"):
+        resume(log, "alice", "again", DAY)
+    assert len(log.events) == n
+    halt(log, "alice", "stop", DAY)
+    with pytest.raises(TransitionError, match="already EMERGENCY_STOP"):
+        halt(log, "bob", "stop again", DAY)
+    with pytest.raises(TransitionError, match="operator's name"):
+        resume(log, " ", "nameless", DAY)
+    assert [e.kind for e in log.events][-2:] == ["operator_action", "governor_state"]
+
+
+def test_memory_in_postgresql(postgres_url: str) -> None:
+    location = JournalLocation.postgres(postgres_url)
+    store = SqlStateStore(location)
+    store.save_state("risk.memory.test", {"layer": 2}, DAY)
+    store.save_state("risk.memory.test", {"layer": 3}, DAY)
+    assert SqlStateStore(location).load_state("risk.memory.test") == {"layer": 3}
+    store.close()
