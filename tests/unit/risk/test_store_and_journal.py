@@ -80,7 +80,7 @@ def test_operator_actions_refused_by_the_table_leave_no_operator_event() -> None
     log = ports.InMemoryEventLog()
     resume(log, "alice", "open", DAY)  # PAUSED -> RUNNING
     n = len(log.events)
-    with pytest.raises(TransitionError, match="already RUNNING.*nothing to resume"):
+    with pytest.raises(TransitionError, match=r"already RUNNING.*nothing to resume"):
         resume(log, "alice", "again", DAY)
     assert len(log.events) == n
     halt(log, "alice", "stop", DAY)
