@@ -208,6 +208,10 @@ class FakeIBGateway:
 
         self.run(cut)
 
+    def broadcast_error(self, code: int, text: str) -> None:
+        """Send a system message (for example 1100 connectivity lost, 1102 restored)."""
+        self.run(lambda: [self._error(c, -1, code, text) for c in list(self._conns)])
+
     def fill_working(self, order_ref: str, shares: float, price: float) -> None:
         """Fill part of a working order now (the client may be disconnected)."""
         self.run(lambda: self._fill(self._by_ref(order_ref), shares, price, Accept()))

@@ -231,6 +231,36 @@ def test_reconnect_when_position_changed_unexplained_then_trading_halts_with_dif
     assert not refused.sent and "halted" in refused.reason
 
 
+def test_gateway_losing_ib_servers_then_orders_refused_until_restored_and_reconciled(
+    gateway: FakeIBGateway, broker: IbkrBroker
+) -> None:
+    broker.connect()
+    broker.events()
+    gateway.broadcast_error(1100, "Connectivity between IB and Trader Workstation has been lost.")
+    events = collect(broker, lambda ev: any(isinstance(e, Disconnected) for e in ev))
+    assert "1100" in next(e for e in events if isinstance(e, Disconnected)).reason
+    refused = broker.place(OrderRequest.from_decision("d-link", "NVDA", 1))
+    assert not refused.sent and "lost its connection to IB" in refused.reason
+    gateway.broadcast_error(1102, "Connectivity restored - data maintained.")
+    events = collect(broker, lambda ev: any(isinstance(e, ReconciliationDone) for e in ev))
+    assert any(isinstance(e, Connected) for e in events)
+    assert broker.place(OrderRequest.from_decision("d-link2", "NVDA", 1)).sent
+
+
+def test_gateway_gone_for_good_then_bounded_reconnects_and_halt_naming_endpoint() -> None:
+    gw = FakeIBGateway()
+    gw.start()
+    broker = IbkrBroker(broker_config(gw.port, reconnect_max_attempts=3))
+    broker.connect()
+    broker.events()
+    gw.stop()  # the gateway process is gone, its port closed
+    events = collect(broker, lambda ev: any(isinstance(e, TradingHalted) for e in ev), 10.0)
+    halt = next(e for e in events if isinstance(e, TradingHalted))
+    assert f"127.0.0.1:{gw.port}" in halt.reason and "after 3 reconnect attempts" in halt.reason
+    assert broker.events(0.3) == []  # no more attempts
+    assert not broker.place(OrderRequest.from_decision("d-gone", "NVDA", 1)).sent
+
+
 class Journal:
     """A minimal journal: positions and execution ids from the fill events it recorded."""
 
@@ -336,7 +366,7 @@ def test_connect_when_client_id_in_use_then_clear_error() -> None:
     with FakeIBGateway() as gw:
         first = IbkrBroker(broker_config(gw.port))
         first.connect()
-        second = IbkrBroker(broker_config(gw.port))
+        second = IbkrBroker(broker_config(gw.port, connect_timeout_seconds=1.0))
         with pytest.raises(BrokerConnectionError) as err:
             second.connect()
         first.close()

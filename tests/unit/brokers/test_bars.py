@@ -82,3 +82,16 @@ def test_bar_off_the_five_second_grid_or_without_zone_is_refused() -> None:
     with pytest.raises(InputError, match="no timezone"):
         agg.add(datetime(2024, 3, 4, 14, 30), 1, 1, 1, 1, 1)
     assert agg.add(OPEN.astimezone(UTC), 1, 1, 1, 1, 1) == []
+
+
+def test_feeds_satisfy_the_bar_feed_protocol() -> None:
+    from stairways.brokers.base import BarFeed, MinuteBar
+    from stairways.brokers.ibkr.adapter import IbkrBroker
+    from stairways.brokers.ibkr.feed import IbkrBarFeed
+    from stairways.brokers.settings import BrokerConfig
+    from stairways.brokers.sim import ReplayBarFeed
+
+    bar = MinuteBar("NVDA", OPEN, 1, 1, 1, 1, 1)
+    assert isinstance(ReplayBarFeed([[bar]]), BarFeed)
+    unconnected = IbkrBroker(BrokerConfig(kind="ibkr"))
+    assert isinstance(IbkrBarFeed(unconnected, ["NVDA"]), BarFeed)

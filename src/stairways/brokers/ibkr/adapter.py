@@ -54,7 +54,7 @@ from stairways.brokers.base import (
     ReconciliationDone,
     TradingHalted,
 )
-from stairways.brokers.errors import BrokerConnectionError, BrokerStateError
+from stairways.brokers.errors import BrokerConfigError, BrokerConnectionError, BrokerStateError
 from stairways.brokers.ibkr.connection import Endpoint, is_paper_account, open_ib
 from stairways.brokers.orders import (
     TERMINAL_STATES,
@@ -140,6 +140,7 @@ class IbkrBroker:
         self._syncing = False
         self._attempt = 0
         self._next_retry = 0.0
+        self._gave_up = False
         self.connects = 0
 
     # connection --------------------------------------------------------------------------
@@ -201,7 +202,7 @@ class IbkrBroker:
         return float(min(c.reconnect_initial_seconds * 2.0**attempt, c.reconnect_max_seconds))
 
     def _try_reconnect(self) -> None:
-        if self._connected or self._closing or self._halted_for_good():
+        if self._connected or self._closing or self._gave_up:
             return
         now = self.clock.monotonic()
         if now < self._next_retry:
@@ -211,18 +212,20 @@ class IbkrBroker:
             if self._ib is not None:
                 self._ib.disconnectedEvent -= self._on_disconnect
             self._open()
+        except BrokerConfigError as err:
+            # the gateway came back logged in to another account or mode: never trade on it
+            self._gave_up = True
+            self.halt(f"reconnecting stopped: {err}")
         except BrokerConnectionError as err:
             log.warning("reconnect attempt %d to %s failed: %s", self._attempt, self.endpoint, err)
             if self._attempt >= self.cfg.ibkr.reconnect_max_attempts:
+                self._gave_up = True
                 self.halt(
                     f"IB at {self.endpoint} unreachable after {self._attempt} reconnect "
                     f"attempts: {err}"
                 )
                 return
             self._next_retry = self.clock.monotonic() + self._backoff(self._attempt)
-
-    def _halted_for_good(self) -> bool:
-        return self._halted is not None and "reconnect attempts" in self._halted
 
     # events ------------------------------------------------------------------------------
 
