@@ -133,7 +133,12 @@ class LocalBackend:
                 "; ".join(c.lost for c in lost if c.lost) + ". Its running trial is failed "
                 "once its heartbeat goes stale and queued again when you rerun the search"
             )
-        return [c.summary or _lost_summary(c.job, c.process.pid, c.lost, guard) for c in children]
+        return [
+            _as_stopped_by(c.summary, guard)
+            if c.summary is not None
+            else _lost_summary(c.job, c.process.pid, c.lost, guard)
+            for c in children
+        ]
 
     @staticmethod
     def _start(context: Any, jobs: Sequence[WorkerJob], level: int, stop: Any) -> list[_Child]:
@@ -213,6 +218,13 @@ def _receive(child: _Child) -> None:
         child.summary = payload
     else:
         child.error = payload
+
+
+def _as_stopped_by(summary: WorkerSummary, guard: InterruptGuard) -> WorkerSummary:
+    """The summary, naming the driver's signal when the driver was the one interrupted."""
+    if guard.signum is None:
+        return summary
+    return replace(summary, interrupted=signal_name(guard.signum))
 
 
 def _lost_summary(
@@ -437,9 +449,7 @@ def _task_result(ray: Any, ref: Any, job: WorkerJob, guard: InterruptGuard) -> W
     except TaskCancelledError:
         # Cancelled before it ran, or Ray reports the cancel in place of the task's own result.
         return _lost_summary(job, None, "cancelled", guard)
-    if guard.stopped and summary.interrupted is None:
-        summary = replace(summary, interrupted="stop request")
-    return summary
+    return _as_stopped_by(summary, guard)
 
 
 def make_backend(name: str, address: str | None, workers: int) -> Backend:
