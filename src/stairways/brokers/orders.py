@@ -36,6 +36,7 @@ import math
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from stairways.errors import InputError
 
@@ -43,11 +44,13 @@ __all__ = [
     "ACTIVE_STATES",
     "IBKR_STATUS_MAP",
     "TERMINAL_STATES",
+    "ApprovedOrder",
     "OrderRequest",
     "OrderState",
     "OrderType",
     "client_order_id",
     "ibkr_order_state",
+    "order_request_from_verdict",
     "whole_shares",
 ]
 
@@ -205,3 +208,33 @@ class OrderRequest:
     def side(self) -> str:
         """``BUY`` or ``SELL``."""
         return "BUY" if self.quantity > 0 else "SELL"
+
+
+class ApprovedOrder(Protocol):
+    """What a governor verdict offers the broker boundary (``stairways.risk`` Verdict has it).
+
+    Brokers do not import the governor; any object with these attributes converts.
+    """
+
+    @property
+    def decision_id(self) -> str: ...
+
+    @property
+    def symbol(self) -> str: ...
+
+    @property
+    def approved(self) -> float: ...
+
+
+def order_request_from_verdict(
+    verdict: ApprovedOrder, limit_price: float | None = None
+) -> OrderRequest:
+    """The order for an approved verdict: its signed approved quantity, market unless a limit
+    price is given, and the client order id derived from its decision id and symbol."""
+    return OrderRequest.from_decision(
+        verdict.decision_id,
+        verdict.symbol,
+        float(verdict.approved),
+        OrderType.MARKET if limit_price is None else OrderType.LIMIT,
+        limit_price,
+    )

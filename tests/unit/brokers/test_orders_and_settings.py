@@ -15,6 +15,7 @@ from stairways.brokers.orders import (
     OrderType,
     client_order_id,
     ibkr_order_state,
+    order_request_from_verdict,
     whole_shares,
 )
 from stairways.brokers.settings import (
@@ -130,3 +131,21 @@ def test_unknown_broker_key_when_loaded_then_refused_with_path(tmp_path) -> None
     path.write_text("kind: ibkr\nibkr:\n  hots: 1.2.3.4\n")
     with pytest.raises(ConfigError, match=r"ibkr\.hots"):
         load_broker_config(path)
+
+
+def test_verdict_when_converted_then_request_carries_approved_quantity_and_derived_id() -> None:
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Approved:
+        decision_id: str
+        symbol: str
+        approved: float
+
+    v = Approved("2024-03-04T10:31-0007", "MSFT", -12.0)
+    market = order_request_from_verdict(v)
+    assert (market.symbol, market.quantity, market.order_type) == ("MSFT", -12.0, OrderType.MARKET)
+    assert market.client_order_id == client_order_id(v.decision_id, "MSFT")
+    assert market.decision_id == v.decision_id
+    limit = order_request_from_verdict(v, limit_price=401.5)
+    assert (limit.order_type, limit.limit_price) == (OrderType.LIMIT, 401.5)
