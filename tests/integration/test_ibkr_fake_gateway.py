@@ -139,6 +139,10 @@ def test_order_when_filled_in_two_parts_then_states_fills_and_commissions_echo_o
         "STK", "SMART", "USD", "BUY", "10", "MKT"
     )  # fmt: skip
     assert [(p.symbol, p.quantity) for p in broker.positions()] == [("NVDA", 10.0)]
+    reported = broker.executions()  # an executions request: the same two, not four
+    assert [(e.exec_id, e.commission) for e in reported] == [
+        (f.exec_id, f.commission) for f in fills
+    ]
     # the same decision again is never sent
     again = broker.place(req)
     assert not again.sent and "already known" in again.reason

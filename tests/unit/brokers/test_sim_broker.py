@@ -190,6 +190,7 @@ def test_stale_feed_then_withheld_bars_are_lost_or_arrive_late() -> None:
     got = [late.poll() for _ in range(6)]
     assert [len(g) for g in got] == [2, 2, 0, 0, 6, 2]
     assert late.last_bar_start("NVDA") == T0 + timedelta(minutes=5)
+    assert str(got[-1][0].start.tzinfo) == "America/New_York"
 
 
 def test_restart_when_state_file_kept_then_orders_fills_positions_recovered_no_duplicate(

@@ -493,9 +493,12 @@ class IbkrBroker:
     def executions(self, since: datetime | None = None) -> list[Execution]:
         """Executions IB reports for today (an executions request), at or after ``since``."""
         fills = self.ib.reqExecutions()
+        # ib_async answers with fresh fill objects; the commission report updates the fill it
+        # stored first, so commissions are read from there
+        stored = {f.execution.execId: f for f in self.ib.fills()}
         seen: dict[str, Execution] = {}
         for f in fills:
-            ex = to_execution(f)
+            ex = to_execution(stored.get(f.execution.execId, f))
             if since is None or ex.time >= since:
                 seen.setdefault(ex.exec_id, ex)
         return sorted(seen.values(), key=lambda e: (e.time, e.exec_id))

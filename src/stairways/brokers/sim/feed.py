@@ -7,12 +7,16 @@ they are lost, or delivered together when the feed recovers (``late=True``).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from stairways.brokers.base import MinuteBar
 from stairways.brokers.sim.faults import StaleFeed
 from stairways.errors import InputError
+
+EXCHANGE_TZ = ZoneInfo("America/New_York")
 
 
 class ReplayBarFeed:
@@ -33,7 +37,13 @@ class ReplayBarFeed:
                 raise InputError(f"minute {k} has symbols {[b.symbol for b in minute]}")
             if len({b.start for b in minute}) != 1:
                 raise InputError(f"minute {k} mixes bar start times")
-        self._minutes = list(minutes)
+            if minute[0].start.tzinfo is None:
+                raise InputError(f"minute {k}: bar start {minute[0].start} has no timezone")
+        # delivered in exchange time, whatever zone the stored bars were given in
+        self._minutes = [
+            [dataclasses.replace(b, start=b.start.astimezone(EXCHANGE_TZ)) for b in minute]
+            for minute in minutes
+        ]
         self._stale = tuple(stale)
         self._next = 0
         self._withheld: list[MinuteBar] = []
