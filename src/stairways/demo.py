@@ -174,19 +174,23 @@ def evaluation_stage(
         f"out-of-sample replay of {which} on '{split}' written to {report.out_dir} "
         "(traces.parquet, metrics.json, gates.json, baselines/)",
         report.data_label,
-        f"agent: total return {agent.total_return:+.2%}, Sharpe {_num(agent.sharpe)}, "
-        f"max drawdown {agent.max_drawdown:.2%}, {agent.trades_per_day:.1f} trades/day, "
+        f"agent: mean daily net P&L ${agent.mean_daily_pnl:+,.2f}, sum of daily returns on "
+        f"fixed capital {agent.sum_daily_returns:+.2%}, {agent.sharpe_text()}, "
+        f"max drawdown {agent.max_drawdown:.2%} of capital at risk, "
+        f"{agent.trades_per_day:.1f} trades/day, "
         f"episode reward mean {agent.episode_reward_mean:+.3f}, "
         f"mean episode length {agent.mean_episode_length:.0f} steps",
     ]
     for name, base in report.baselines.items():
         lines.append(
-            f"baseline {name}: total return {base.total_return:+.2%}, Sharpe {_num(base.sharpe)}"
+            f"baseline {name}: mean daily net P&L ${base.mean_daily_pnl:+,.2f}, "
+            f"{base.sharpe_text()}"
         )
     for gate in report.verdict.results:
         lines.append(
-            f"gate {gate.metric}: {_num(gate.value)} vs threshold {gate.threshold:+.3f}: "
+            f"gate {gate.metric}: {_num(gate.value)} {gate.op} {gate.threshold:+.3f}: "
             f"{'PASS' if gate.passed else 'FAIL'}"
+            + ("" if gate.informative else " (not informative: a baseline passes it too)")
         )
     lines.append(
         "verdict: "

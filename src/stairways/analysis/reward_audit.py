@@ -58,6 +58,7 @@ from pydantic import Field, model_validator
 
 from stairways.configbase import Frozen
 from stairways.errors import InputError, MissingResourceError
+from stairways.evaluation.reward_pnl import sign_disagreement
 from stairways.evaluation.traces import TRACE_FILE, Trace, component_column, read_trace
 
 log = logging.getLogger(__name__)
@@ -365,10 +366,9 @@ def _flags(
             )
         )
 
-    decided = (reward != 0.0) & (pnl != 0.0)
-    disagree = decided & (np.sign(reward) != np.sign(pnl))
-    n_decided = int(decided.sum())
-    if n_decided == 0:
+    check = sign_disagreement(reward, pnl)
+    n_decided = check.decided
+    if check.share is None:
         flags.append(
             AuditFlag(
                 "reward_hacking",
@@ -380,7 +380,7 @@ def _flags(
             )
         )
     else:
-        share = int(disagree.sum()) / n_decided
+        share = check.share
         level = _level(share, cfg.disagreement_warning, cfg.disagreement_critical)
         what = (
             "possible reward hacking: the agent is paid for episodes that lose money (or "
@@ -397,7 +397,7 @@ def _flags(
                 share,
                 cfg.disagreement_warning,
                 cfg.disagreement_critical,
-                f"reward and P&L disagree in sign in {int(disagree.sum())} of {n_decided} "
+                f"reward and P&L disagree in sign in {check.disagreeing} of {n_decided} "
                 f"episodes ({share:.1%}): {what}",
             )
         )

@@ -11,9 +11,11 @@ from pathlib import Path
 import typer
 
 from stairways.cli.common import StoreOption
+from stairways.cli.task_backend import AddressOption, BackendOption, task_backend
 from stairways.config import load_config
 from stairways.errors import InputError
 from stairways.evaluation.gates import GatesFailedError
+from stairways.evaluation.metrics import sharpe_text
 
 
 def split_greedy(
@@ -67,11 +69,14 @@ def seeds(
     out: Path | None = _OUT,
     workers: int | None = _WORKERS,
     store: Path | None = StoreOption,
+    backend: BackendOption = "local",
+    address: AddressOption = None,
 ) -> None:
-    """Train the seeds in parallel processes, evaluate each, write stats CSV, plot and verdict."""
+    """Train the seeds in parallel (processes or Ray), evaluate each, write stats and verdict."""
     from stairways.evaluation.seeds import run_seed_sweep
 
     seed_list, split_list = split_greedy(seed_values, split_values, list(ctx.args))
+    runner = task_backend(backend, address, workers)
     overrides = {"data.store_path": str(store)} if store is not None else {}
     cfg = load_config(config, overrides)
     report = run_seed_sweep(
@@ -81,13 +86,15 @@ def seeds(
         splits=split_list or None,
         out_dir=out,
         workers=workers,
+        backend=runner,
     )
     for r in report.results:
-        sharpe = r.metrics.get("sharpe")
+        pnl = r.metrics.get("mean_daily_pnl")
         typer.echo(
-            f"seed {r.seed} {r.split}: episode reward mean "
-            f"{r.metrics['episode_reward_mean']}, Sharpe "
-            f"{'undefined' if sharpe is None else f'{float(sharpe):.3f}'}, gates "
+            f"seed {r.seed} {r.split}: mean daily net P&L "
+            f"{'undefined' if pnl is None else f'${float(pnl):+.2f}'}, "
+            f"{sharpe_text(dict(r.metrics))}, episode reward mean "
+            f"{r.metrics['episode_reward_mean']}, gates "
             f"{'PASS' if r.gates_passed else 'FAIL'}  ({r.run_dir})"
         )
     typer.echo(report.verdict.summary())
@@ -95,5 +102,5 @@ def seeds(
     typer.echo(f"plot: {report.plot_path}")
     if not report.verdict.passed:
         raise GatesFailedError(
-            f"seed variance of {report.verdict.metric} is above the limits (see {report.csv_path})"
+            f"the seeds do not agree on {report.verdict.metric} (see {report.csv_path})"
         )

@@ -1,17 +1,21 @@
-"""``stairways validate temporal``: walk-forward validation over the configured temporal pairs.
+"""``stairways validate``: walk-forward validation (``temporal``) and the power study (``power``).
 
-Exit codes: 0 every pair passed every success gate; 3 at least one did not (outputs were
-written); 2 bad input; 1 any other failure.
+Exit codes of ``temporal``: 0 every pair passed every success gate; 3 at least one did not
+(outputs were written). Of ``power``: 0 the false-positive rate at strength 0 is within its goal;
+3 it is not. Both: 2 bad input; 1 any other failure.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from stairways.cli.common import StoreOption
+from stairways.cli.task_backend import AddressOption, BackendOption, task_backend
 from stairways.config import load_config
+from stairways.errors import InputError
 from stairways.evaluation.gates import GatesFailedError
 
 app = typer.Typer(help="Out-of-sample validation.", no_args_is_help=True)
@@ -28,6 +32,9 @@ _OUT = typer.Option(
     None, "--out", help="Output directory (default runs/temporal_<config>_<UTC time>)."
 )
 _WORKERS = typer.Option(None, "--workers", min=1, help="Cap on worker processes.")
+_OUT_POWER = typer.Option(
+    None, "--out", help="Output directory (default runs/power_<config>_<UTC time>)."
+)
 
 
 @app.command("temporal")
@@ -52,3 +59,99 @@ def temporal(
     if not report.passed:
         failed = [p.name for p in report.pairs if not p.gates_passed]
         raise GatesFailedError(f"success gates failed for pairs {failed} (see {report.json_path})")
+
+
+_POWER_CONFIG = typer.Option(
+    None,
+    "--config",
+    "-c",
+    help="YAML config: gates, training, market and the evaluation.power grid "
+    "(config/power.yaml ships one with a validation split).",
+)
+
+
+def _floats(text: str | None, what: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise InputError(f"{what} must be comma-separated numbers, got {text!r}") from None
+
+
+def _ints(text: str | None, what: str) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise InputError(f"{what} must be comma-separated whole numbers, got {text!r}") from None
+
+
+@app.command("power")
+def power(
+    config: Path | None = _POWER_CONFIG,
+    strengths: Annotated[
+        str | None,
+        typer.Option("--strengths", help="Signal strengths, e.g. 0,0.1,0.2 (0 is required)."),
+    ] = None,
+    market_seeds: Annotated[
+        str | None, typer.Option("--market-seeds", help="Synthetic market seeds, e.g. 101,102.")
+    ] = None,
+    training_seeds: Annotated[
+        str | None, typer.Option("--training-seeds", help="Training seeds per market, e.g. 0,1.")
+    ] = None,
+    total_timesteps: Annotated[
+        int | None, typer.Option("--total-timesteps", min=1, help="Timesteps per run.")
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option("--split", help="Split every run is judged on (not test).")
+    ] = None,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick", help="Smoke size: strength 0 and the strongest, one market and seed."
+        ),
+    ] = False,
+    out: Path | None = _OUT_POWER,
+    workers: int | None = _WORKERS,
+    backend: BackendOption = "local",
+    address: AddressOption = None,
+) -> None:
+    """Gate pass rates with and without a planted signal: false-positive rate and power.
+
+    Exits 0 when the false-positive rate at strength 0 is within
+    evaluation.power.max_false_positive_rate, 3 when it is not.
+    """
+    from stairways.configbase import validate_model
+    from stairways.evaluation.power import markdown_table, quick_settings, run_power_study
+    from stairways.evaluation.settings import PowerConfig
+
+    runner = task_backend(backend, address, workers)
+    cfg = load_config(config)
+    changes: dict[str, object] = {
+        "strengths": _floats(strengths, "--strengths"),
+        "market_seeds": _ints(market_seeds, "--market-seeds"),
+        "training_seeds": _ints(training_seeds, "--training-seeds"),
+        "total_timesteps": total_timesteps,
+        "split": split,
+    }
+    data = cfg.evaluation.power.model_dump(mode="json")
+    data.update({k: v for k, v in changes.items() if v is not None})
+    settings = validate_model(PowerConfig, data, "evaluation.power (command line)")
+    if quick:
+        settings = quick_settings(settings)
+    report = run_power_study(cfg, settings=settings, out_dir=out, workers=workers, backend=runner)
+    typer.echo(markdown_table(report))
+    fp = report.false_positive
+    typer.echo(
+        f"false-positive rate at strength 0: {fp.text()} (goal at most "
+        f"{settings.max_false_positive_rate:.0%}): {'PASS' if report.passed else 'FAIL'}"
+    )
+    for what, path in report.files.items():
+        typer.echo(f"{what}: {path}")
+    if not report.passed:
+        raise GatesFailedError(
+            f"the gates pass {fp.text()} of runs without a signal, above the "
+            f"{settings.max_false_positive_rate:.0%} goal (see {report.files['markdown']})"
+        )

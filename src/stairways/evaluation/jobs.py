@@ -6,9 +6,11 @@ method) plus the splits to evaluate. Each worker process uses one torch thread, 
 speed-bump stopped the run early, its last checkpoint, which the outcome records) on every
 split with :func:`stairways.evaluation.runner.evaluate_run`.
 
-The pool is :class:`concurrent.futures.ProcessPoolExecutor` with the ``spawn`` context and
-``min(jobs, os.cpu_count())`` workers. No home-made scheduler: a failed job is reported with
-its error and the other jobs still finish.
+Jobs run on local processes by default: :class:`concurrent.futures.ProcessPoolExecutor` with
+the ``spawn`` context and ``min(jobs, os.cpu_count())`` workers. Given a :class:`TaskBackend`
+(the tuner's Ray backend, :class:`stairways.tuning.backends.RayBackend`, chosen by the command
+line) they run as one task each on it instead. No home-made scheduler: a failed job is reported
+with its error and the other jobs still finish.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from stairways.errors import StairwaysError
 
@@ -122,6 +124,28 @@ def run_job(job: Job) -> JobOutcome:
     )
 
 
+def guarded_run_job(job: Job) -> JobOutcome | JobFailure:
+    """:func:`run_job`, with a failure returned as a :class:`JobFailure` naming the job.
+
+    A remote backend gives back only the first task error; returning failures keeps every
+    other job's result and reports each failure with its job, as the local pool does.
+    """
+    try:
+        return run_job(job)
+    except Exception as err:  # noqa: BLE001 - reported with its job by the caller, not hidden
+        log.error("%s failed: %s: %s", job.key, type(err).__name__, err)
+        return JobFailure(job.key, f"{type(err).__name__}: {err}")
+
+
+class TaskBackend(Protocol):
+    """Runs a module-level function on every item somewhere else (for example Ray tasks)."""
+
+    name: str
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        """Results of ``fn`` on every item, in item order."""
+
+
 def worker_count(n_jobs: int, limit: int | None = None) -> int:
     """``min(n_jobs, os.cpu_count())``, optionally capped by ``limit``."""
     n = min(n_jobs, os.cpu_count() or 1)
@@ -130,14 +154,24 @@ def worker_count(n_jobs: int, limit: int | None = None) -> int:
     return max(1, n)
 
 
-def run_jobs(jobs: Sequence[Job], workers: int | None = None) -> PoolResult:
-    """Run ``jobs`` in spawned worker processes; outcomes come back in job order.
+def run_jobs(
+    jobs: Sequence[Job], workers: int | None = None, backend: TaskBackend | None = None
+) -> PoolResult:
+    """Run ``jobs`` in spawned worker processes (or on ``backend``); outcomes in job order.
 
     :param jobs: the jobs
-    :param workers: cap on worker processes (default ``min(len(jobs), os.cpu_count())``)
+    :param workers: cap on local worker processes (default ``min(len(jobs), os.cpu_count())``)
+    :param backend: run every job as a task on this backend instead of local processes
     """
     if not jobs:
         raise StairwaysError("no jobs to run")
+    if backend is not None:
+        log.info("running %d jobs on the %s backend", len(jobs), backend.name)
+        results = backend.map(guarded_run_job, list(jobs))
+        return PoolResult(
+            outcomes=[r for r in results if isinstance(r, JobOutcome)],
+            failures=[r for r in results if isinstance(r, JobFailure)],
+        )
     n = worker_count(len(jobs), workers)
     log.info("running %d jobs on %d worker processes", len(jobs), n)
     ctx = multiprocessing.get_context("spawn")
@@ -157,6 +191,30 @@ def run_jobs(jobs: Sequence[Job], workers: int | None = None) -> PoolResult:
             log.info("%s finished in %.1f s: %s", job.key, outcome.seconds, outcome.run_dir)
             done[job.key] = outcome
     return PoolResult(outcomes=[done[j.key] for j in jobs if j.key in done], failures=failures)
+
+
+def map_tasks(
+    fn: Callable[[Any], Any],
+    items: Sequence[Any],
+    workers: int | None = None,
+    backend: TaskBackend | None = None,
+) -> list[Any]:
+    """Results of the module-level ``fn`` on every item, in item order.
+
+    Local runs use spawned processes (at most ``workers``); with ``backend`` every item is one
+    task on it. The first failure is raised once the others have finished.
+    """
+    items = list(items)
+    if not items:
+        return []
+    if backend is not None:
+        return backend.map(fn, items)
+    n = worker_count(len(items), workers)
+    if n == 1:
+        return [fn(item) for item in items]
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
+        return list(pool.map(fn, items))
 
 
 def stamp(when: float | None = None) -> str:

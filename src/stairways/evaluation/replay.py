@@ -249,7 +249,7 @@ def target_policy(desired: np.ndarray, action_set: str) -> PolicyFactory:
         t = core.n_tickers
         if want.shape != (t,):
             raise StairwaysError(f"desired targets {want} do not match {t} tickers")
-        table = _best_actions(want, action_set, t)
+        table = best_actions(want, action_set, t)
         powers = 3 ** np.arange(t - 1, -1, -1, dtype=np.int64)
 
         def act(obs: np.ndarray, episode_start: np.ndarray) -> np.ndarray:
@@ -262,7 +262,7 @@ def target_policy(desired: np.ndarray, action_set: str) -> PolicyFactory:
     return make
 
 
-def _best_actions(want: np.ndarray, action_set: str, t: int) -> np.ndarray:
+def best_actions(want: np.ndarray, action_set: str, t: int) -> np.ndarray:
     """Best action for every target state, indexed by the base-3 code of targets + 1."""
     states = np.array(
         [[(code // 3 ** (t - 1 - j)) % 3 - 1 for j in range(t)] for code in range(3**t)],

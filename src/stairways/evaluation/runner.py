@@ -36,8 +36,8 @@ from stairways.data.store import BarStore
 from stairways.errors import InputError, MissingResourceError, StairwaysError
 from stairways.evaluation import metrics as metrics_mod
 from stairways.evaluation.baselines import run_baselines
-from stairways.evaluation.gates import GateVerdict, evaluate_gates, write_verdict
-from stairways.evaluation.metrics import Metrics, compute_metrics
+from stairways.evaluation.gates import GateVerdict, judge_traces, write_verdict
+from stairways.evaluation.metrics import LABELS, Metrics
 from stairways.evaluation.replay import BatchPolicy, ReplayResult, eval_env, replay
 from stairways.evaluation.settings import EvaluationConfig
 from stairways.evaluation.traces import TraceMeta, trace_path, write_trace
@@ -348,20 +348,11 @@ def evaluate_run(
     timings["baselines_seconds"] = time.perf_counter() - t3
 
     out_dir = trace_path(run.path, split, ref.name).parent
-    agent_metrics = compute_metrics(
-        agent.trace,
-        window_minutes=ev.sharpe_window_minutes,
-        trading_days_per_year=ev.trading_days_per_year,
+    own, base, verdict = judge_traces(
+        agent.trace, {name: r.trace for name, r in baselines.items()}, ev
     )
-    base_metrics = {
-        name: compute_metrics(
-            r.trace,
-            window_minutes=ev.sharpe_window_minutes,
-            trading_days_per_year=ev.trading_days_per_year,
-        )
-        for name, r in baselines.items()
-    }
-    verdict = evaluate_gates(agent_metrics, ev.gates)
+    agent_metrics = own.metrics
+    base_metrics = {name: b.metrics for name, b in base.items()}
 
     t4 = time.perf_counter()
     # Everything is written into a staging folder that then replaces the report folder, so a
@@ -431,7 +422,13 @@ def _write_metrics(
         "synthetic": panel.synthetic,
         "sharpe_window_minutes": ev.sharpe_window_minutes,
         "trading_days_per_year": ev.trading_days_per_year,
+        "bootstrap": {
+            "confidence": ev.confidence,
+            "resamples": ev.bootstrap_resamples,
+            "seed": ev.bootstrap_seed,
+        },
         "definitions": (metrics_mod.__doc__ or "").strip(),
+        "labels": LABELS,
         "agent": report.agent.to_dict(),
         "baselines": {k: v.to_dict() for k, v in report.baselines.items()},
         "gates_passed": report.verdict.passed,
@@ -444,11 +441,17 @@ def _write_metrics(
 
 COMPARISON_ROWS: tuple[str, ...] = (
     "total_pnl",
-    "total_return",
+    "mean_daily_pnl",
+    "mean_daily_pnl_lower_bound",
+    "sum_daily_returns",
     "annualised_return",
     "sharpe",
+    "daily_sharpe",
+    "daily_sharpe_low",
+    "daily_sharpe_high",
     "sortino",
     "max_drawdown",
+    "negative_equity_steps",
     "win_rate",
     "trades_per_day",
     "hold_rate",
@@ -458,17 +461,19 @@ COMPARISON_ROWS: tuple[str, ...] = (
     "mean_episode_length",
     "episode_reward_mean",
     "episode_reward_std",
+    "earned_reward_mean",
+    "reward_pnl_disagreement",
 )
 
 
 def comparison_table(report: EvaluationReport) -> str:
-    """Plain-text table of the agent's metrics next to every baseline's."""
+    """Plain-text table of the agent's metrics next to every baseline's, each row labelled."""
     columns = {"agent": report.agent.to_dict()}
     columns.update({k: v.to_dict() for k, v in report.baselines.items()})
     header = ["metric", *columns]
     rows = [header]
     for key in COMPARISON_ROWS:
-        cells = [key]
+        cells = [LABELS[key]]
         for values in columns.values():
             v = values[key]
             cells.append("undefined" if v is None else f"{float(v):.4f}")
@@ -481,4 +486,12 @@ def comparison_table(report: EvaluationReport) -> str:
         for r in rows
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    exhausted = report.agent.capital_exhausted_after_sessions
+    if report.agent.negative_equity_steps or exhausted is not None:
+        lines.append(
+            f"EVENT: equity went negative ({report.agent.negative_equity_steps} steps at or "
+            "below zero; cumulative losses used up the capital "
+            + ("never" if exhausted is None else f"after {exhausted} sessions")
+            + ")"
+        )
     return "\n".join(lines)

@@ -1,15 +1,30 @@
-"""Seed variance: train one config with several seeds, evaluate each, judge the spread.
+"""Seed variance: train one config with several seeds, evaluate each, judge the agreement.
 
-A sweep passes when, for the chosen metric (``evaluation.seeds.metric``, episode reward mean by
-default) on the first evaluated split, the sample standard deviation across seeds (ddof=1) is
-below ``max_relative_std`` (30 %) times the absolute mean and below ``max_std`` (0.5) in absolute
-terms. A mean of exactly zero makes the relative spread infinite, so it fails. The Sharpe ratio
-is reported next to it. The verdict is the pure function :func:`seed_verdict`.
+The verdict (:func:`seed_verdict`) is on one metric (``evaluation.seeds.metric``, the mean daily
+net P&L by default) of the first evaluated split, compared with that metric's gate:
 
-:func:`run_seed_sweep` trains the seeds in parallel worker processes (see
-:mod:`stairways.evaluation.jobs`) and writes into the output directory: the seeds' run
-directories, ``seed_comparison_stats.csv`` (one row per seed and split, then mean and std rows
-per split, then the verdict), ``seed_comparison.png`` and ``seed_sweep.json``.
+============================ ====================================== =====
+metric                        gate threshold                         pass
+============================ ====================================== =====
+mean_daily_pnl                0 (makes money)                        >
+daily_sharpe                  0                                      >
+earned_reward_mean            gates.min_earned_reward_mean (0.1)     >=
+sharpe                        gates.min_sharpe (0.3)                 >=
+episode_reward_mean           gates.min_episode_reward_mean (0.1)    >=
+============================ ====================================== =====
+
+A sweep passes when (1) the mean across seeds is on the passing side of the threshold, (2) at
+least ``min_agreement`` (all, by default) of the seeds are on that side (seeds agree in sign),
+and (3) the spread is small against the distance from the threshold:
+``std / |mean - threshold| < max_relative_std`` (0.30), a coefficient of variation that does
+not depend on the metric's scale. Seeds that all lose consistently therefore fail. The mean,
+the sample standard deviation (ddof=1) and a Student-t confidence interval of the mean are
+reported.
+
+:func:`run_seed_sweep` trains the seeds in parallel worker processes, or as tasks on the Ray
+backend (see :mod:`stairways.evaluation.jobs`), and writes into the output directory: the
+seeds' run directories, ``seed_comparison_stats.csv`` (one row per seed and split, then mean
+and std rows per split, then the verdict), ``seed_comparison.png`` and ``seed_sweep.json``.
 """
 
 from __future__ import annotations
@@ -25,9 +40,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from stairways.errors import InputError, StairwaysError
-from stairways.evaluation.jobs import Job, default_out_dir, run_jobs
-from stairways.evaluation.settings import SeedVarianceConfig
+from stairways.errors import ConfigError, InputError, StairwaysError
+from stairways.evaluation.jobs import Job, TaskBackend, default_out_dir, run_jobs
+from stairways.evaluation.settings import GateConfig, SeedVarianceConfig
+from stairways.evaluation.stats import t_interval
 
 if TYPE_CHECKING:
     from stairways.config import StairwaysConfig
@@ -35,10 +51,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REPORTED_METRICS: tuple[str, ...] = (
-    "episode_reward_mean",
+    "mean_daily_pnl",
+    "daily_sharpe",
     "sharpe",
-    "sortino",
-    "total_return",
+    "earned_reward_mean",
+    "episode_reward_mean",
+    "sum_daily_returns",
     "max_drawdown",
     "win_rate",
     "trades_per_day",
@@ -57,26 +75,58 @@ class SeedResult:
     split: str = "test"
 
 
+def metric_gate(metric: str, gates: GateConfig) -> tuple[float, str]:
+    """The threshold and comparison (``>`` or ``>=``) a seed metric is judged against."""
+    if metric in ("mean_daily_pnl", "daily_sharpe"):
+        return 0.0, ">"
+    if metric == "earned_reward_mean":
+        if gates.min_earned_reward_mean is None:
+            raise ConfigError(
+                "evaluation.seeds.metric is earned_reward_mean but the earned-reward gate is "
+                "off (evaluation.gates.min_earned_reward_mean: null); choose another metric"
+            )
+        return gates.min_earned_reward_mean, ">="
+    if metric == "sharpe":
+        return gates.min_sharpe, ">="
+    if metric == "episode_reward_mean":
+        return gates.min_episode_reward_mean, ">="
+    raise ConfigError(f"evaluation.seeds.metric {metric!r} has no gate")
+
+
+def _on_passing_side(value: float, threshold: float, op: str) -> bool:
+    return value > threshold if op == ">" else value >= threshold
+
+
 @dataclass(frozen=True)
 class SeedVerdict:
-    """Spread of the chosen metric across seeds and whether it is within the limits."""
+    """Agreement of the chosen metric across seeds and whether it passes."""
 
     metric: str
     n: int
     mean: float
     std: float
+    ci_low: float
+    ci_high: float
+    confidence: float
+    threshold: float
+    op: str
+    mean_passes: bool
+    agreement: float
+    min_agreement: float
     relative_std: float
     max_relative_std: float
-    max_std: float
     passed: bool
 
     def summary(self) -> str:
         """One line for the terminal."""
         word = "PASS" if self.passed else "FAIL"
         return (
-            f"seed variance of {self.metric} over {self.n} seeds: mean {self.mean:.4f}, "
-            f"std {self.std:.4f}, std/|mean| {self.relative_std:.1%} "
-            f"(limits < {self.max_relative_std:.0%} and < {self.max_std:g}): {word}"
+            f"seeds: {self.metric} over {self.n} seeds: mean {self.mean:.4f} "
+            f"({self.confidence:.0%} CI [{self.ci_low:.4f}, {self.ci_high:.4f}]), std "
+            f"{self.std:.4f}; mean {self.op} {self.threshold:g}: "
+            f"{'yes' if self.mean_passes else 'no'}; seeds on the passing side "
+            f"{self.agreement:.0%} (need {self.min_agreement:.0%}); std/|mean - threshold| "
+            f"{self.relative_std:.1%} (limit < {self.max_relative_std:.0%}): {word}"
         )
 
 
@@ -93,23 +143,35 @@ def _values(results: Sequence[SeedResult], metric: str) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
-def seed_verdict(results: Sequence[SeedResult], cfg: SeedVarianceConfig) -> SeedVerdict:
-    """Judge the spread of ``cfg.metric`` across ``results`` (at least two seeds)."""
+def seed_verdict(
+    results: Sequence[SeedResult], cfg: SeedVarianceConfig, gates: GateConfig
+) -> SeedVerdict:
+    """Judge ``cfg.metric`` across ``results`` (at least two seeds) against its gate."""
     if len(results) < 2:
         raise InputError(f"seed variance needs at least two seeds, got {len(results)}")
     values = _values(results, cfg.metric)
-    mean = float(values.mean())
-    std = float(values.std(ddof=1))
-    relative = std / abs(mean) if mean != 0.0 else math.inf
-    passed = relative < cfg.max_relative_std and std < cfg.max_std
+    threshold, op = metric_gate(cfg.metric, gates)
+    ci = t_interval(values, cfg.confidence)
+    distance = abs(ci.mean - threshold)
+    relative = ci.std / distance if distance > 0.0 else math.inf
+    mean_passes = _on_passing_side(ci.mean, threshold, op)
+    agreement = float(np.mean([_on_passing_side(v, threshold, op) for v in values]))
+    passed = mean_passes and agreement >= cfg.min_agreement and relative < cfg.max_relative_std
     return SeedVerdict(
         metric=cfg.metric,
         n=len(values),
-        mean=mean,
-        std=std,
+        mean=ci.mean,
+        std=ci.std,
+        ci_low=ci.low,
+        ci_high=ci.high,
+        confidence=ci.confidence,
+        threshold=threshold,
+        op=op,
+        mean_passes=mean_passes,
+        agreement=agreement,
+        min_agreement=cfg.min_agreement,
         relative_std=relative,
         max_relative_std=cfg.max_relative_std,
-        max_std=cfg.max_std,
         passed=passed,
     )
 
@@ -152,7 +214,10 @@ def write_seed_csv(results: Sequence[SeedResult], verdict: SeedVerdict, path: Pa
                 "verdict",
                 splits[0] if splits else "",
                 "",
-                f"{verdict.metric}: std/|mean|={verdict.relative_std:.4f} std={verdict.std:.4f}",
+                f"{verdict.metric}: mean={verdict.mean:.6g} "
+                f"CI=[{verdict.ci_low:.6g}, {verdict.ci_high:.6g}] std={verdict.std:.6g} "
+                f"agreement={verdict.agreement:.4f} "
+                f"std/|mean-threshold|={verdict.relative_std:.4f}",
                 *([""] * len(REPORTED_METRICS)),
                 "PASS" if verdict.passed else "FAIL",
             ]
@@ -161,7 +226,7 @@ def write_seed_csv(results: Sequence[SeedResult], verdict: SeedVerdict, path: Pa
 
 
 def plot_seeds(results: Sequence[SeedResult], verdict: SeedVerdict, path: Path) -> Path:
-    """Bar chart of the chosen metric and the Sharpe ratio per seed, with the mean marked."""
+    """Bar chart of the chosen metric (with its gate and mean) and a Sharpe ratio per seed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -169,18 +234,24 @@ def plot_seeds(results: Sequence[SeedResult], verdict: SeedVerdict, path: Path) 
 
     seeds = [str(r.seed) for r in results]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for ax, metric in zip(axes, (verdict.metric, "sharpe"), strict=True):
+    second = "daily_sharpe" if verdict.metric != "daily_sharpe" else "sharpe"
+    for ax, metric in zip(axes, (verdict.metric, second), strict=True):
         # An undefined value (None) is drawn as a missing bar, not as zero.
         vals = [float(v) if (v := r.metrics.get(metric)) is not None else math.nan for r in results]
         ax.bar(seeds, vals, color="#4477aa")
+        if metric == verdict.metric:
+            ax.axhline(verdict.threshold, color="#222222", linestyle=":", label="gate")
         if not any(math.isnan(v) for v in vals):
             ax.axhline(float(np.mean(vals)), color="#cc3311", linestyle="--", label="mean")
+        if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="best")
         ax.set_xlabel("seed")
         ax.set_title(metric)
     word = "PASS" if verdict.passed else "FAIL"
     fig.suptitle(
-        f"seed variance of {verdict.metric}: std/|mean| {verdict.relative_std:.1%} ({word})"
+        f"seeds: {verdict.metric} mean {verdict.mean:.4g} "
+        f"[{verdict.ci_low:.4g}, {verdict.ci_high:.4g}], agreement {verdict.agreement:.0%} "
+        f"({word})"
     )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -222,6 +293,7 @@ def run_seed_sweep(
     splits: Sequence[str] | None = None,
     out_dir: Path | None = None,
     workers: int | None = None,
+    backend: TaskBackend | None = None,
 ) -> SeedSweepReport:
     """Train every seed in parallel processes, evaluate each, write stats, plot and verdict.
 
@@ -231,7 +303,8 @@ def run_seed_sweep(
     :param splits: splits to evaluate on, the first decides the verdict (default
         ``evaluation.split``)
     :param out_dir: output directory (default ``<training.runs_dir>/seeds_<config>_<UTC>``)
-    :param workers: cap on worker processes
+    :param workers: cap on local worker processes
+    :param backend: run the seeds as tasks on this backend (Ray) instead of local processes
     """
     sc = cfg.evaluation.seeds
     seeds = list(sc.seeds if seeds is None else seeds)
@@ -249,7 +322,8 @@ def run_seed_sweep(
     cfg = _with_timesteps(cfg, steps)
     out = out_dir or default_out_dir(cfg.training.runs_dir, "seeds", cfg.name)
     out.mkdir(parents=True, exist_ok=True)
-    pool = run_jobs(seed_jobs(cfg, seeds, splits, out), workers)
+    metric_gate(sc.metric, cfg.evaluation.gates)  # a metric without a gate fails before training
+    pool = run_jobs(seed_jobs(cfg, seeds, splits, out), workers, backend)
     if pool.failures:
         lines = "; ".join(f"{f.key}: {f.error}" for f in pool.failures)
         raise StairwaysError(f"seed sweep in {out}: {len(pool.failures)} seeds failed: {lines}")
@@ -265,7 +339,7 @@ def run_seed_sweep(
         for o in pool.outcomes
     ]
     primary = [r for r in results if r.split == splits[0]]
-    verdict = seed_verdict(primary, sc)
+    verdict = seed_verdict(primary, sc, cfg.evaluation.gates)
     csv_path = write_seed_csv(results, verdict, out / "seed_comparison_stats.csv")
     plot_path = plot_seeds(primary, verdict, out / "seed_comparison.png")
     summary = {
@@ -273,6 +347,7 @@ def run_seed_sweep(
         "seeds": seeds,
         "total_timesteps": steps,
         "splits": splits,
+        "backend": "local" if backend is None else backend.name,
         "verdict": asdict(verdict),
         "outcomes": [asdict(o) for o in pool.outcomes],
     }

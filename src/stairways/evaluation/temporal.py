@@ -43,9 +43,13 @@ class PairResult:
     run_dir: str
     checkpoint: str
     sharpe: float | None
+    daily_sharpe: float | None
+    daily_sharpe_low: float | None
+    daily_sharpe_high: float | None
+    mean_daily_pnl: float
     episode_reward_mean: float
     mean_episode_length: float
-    total_return: float
+    sum_daily_returns: float
     gates_passed: bool
     gates: dict[str, Any]
 
@@ -146,6 +150,11 @@ def _num(metrics: Any, key: str) -> float:
     return float(value)
 
 
+def _opt(metrics: Any, key: str) -> float | None:
+    value = metrics[key]
+    return None if value is None else float(value)
+
+
 def _pair_result(pair: TemporalPair, o: JobOutcome) -> PairResult:
     m = o.metrics[TEST_SPLIT]
     sharpe = m["sharpe"]
@@ -156,9 +165,13 @@ def _pair_result(pair: TemporalPair, o: JobOutcome) -> PairResult:
         run_dir=o.run_dir,
         checkpoint=o.checkpoint,
         sharpe=None if sharpe is None else float(sharpe),
+        daily_sharpe=_opt(m, "daily_sharpe"),
+        daily_sharpe_low=_opt(m, "daily_sharpe_low"),
+        daily_sharpe_high=_opt(m, "daily_sharpe_high"),
+        mean_daily_pnl=_num(m, "mean_daily_pnl"),
         episode_reward_mean=_num(m, "episode_reward_mean"),
         mean_episode_length=_num(m, "mean_episode_length"),
-        total_return=_num(m, "total_return"),
+        sum_daily_returns=_num(m, "sum_daily_returns"),
         gates_passed=o.gates_passed[TEST_SPLIT],
         gates=dict(o.gates[TEST_SPLIT]),
     )
@@ -170,9 +183,13 @@ def _write_csv(results: Sequence[PairResult], path: Path) -> Path:
         "train",
         "test",
         "sharpe",
+        "daily_sharpe",
+        "daily_sharpe_low",
+        "daily_sharpe_high",
+        "mean_daily_pnl",
         "episode_reward_mean",
         "mean_episode_length",
-        "total_return",
+        "sum_daily_returns",
         "gates_passed",
         "run_dir",
         "checkpoint",
@@ -187,9 +204,11 @@ def _write_csv(results: Sequence[PairResult], path: Path) -> Path:
                     p.train,
                     p.test,
                     "" if p.sharpe is None else repr(p.sharpe),
+                    *("" if v is None else repr(v) for v in _daily(p)),
+                    repr(p.mean_daily_pnl),
                     repr(p.episode_reward_mean),
                     repr(p.mean_episode_length),
-                    repr(p.total_return),
+                    repr(p.sum_daily_returns),
                     "PASS" if p.gates_passed else "FAIL",
                     p.run_dir,
                     p.checkpoint,
@@ -198,9 +217,29 @@ def _write_csv(results: Sequence[PairResult], path: Path) -> Path:
     return path
 
 
+def _daily(p: PairResult) -> tuple[float | None, float | None, float | None]:
+    return (p.daily_sharpe, p.daily_sharpe_low, p.daily_sharpe_high)
+
+
+def _fmt_opt(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.2f}"
+
+
 def summary_table(report: TemporalReport) -> str:
     """Plain-text table: one row per pair with the gate metrics and the verdict."""
-    rows = [("pair", "train", "test", "sharpe", "ep_reward", "ep_length", "gates")]
+    rows = [
+        (
+            "pair",
+            "train",
+            "test",
+            "sharpe (30-min)",
+            "daily sharpe [interval]",
+            "$/day",
+            "ep_reward",
+            "ep_length",
+            "gates",
+        )
+    ]
     for p in report.pairs:
         rows.append(
             (
@@ -208,6 +247,9 @@ def summary_table(report: TemporalReport) -> str:
                 p.train,
                 p.test,
                 "undefined" if p.sharpe is None else f"{p.sharpe:.3f}",
+                f"{_fmt_opt(p.daily_sharpe)} [{_fmt_opt(p.daily_sharpe_low)}, "
+                f"{_fmt_opt(p.daily_sharpe_high)}]",
+                f"{p.mean_daily_pnl:+.2f}",
                 f"{p.episode_reward_mean:.3f}",
                 f"{p.mean_episode_length:.1f}",
                 "PASS" if p.gates_passed else "FAIL",

@@ -61,16 +61,86 @@ def test_flat_pnl_then_sharpe_zero_and_no_wins() -> None:
     assert m.fees_share_of_gross is None
 
 
-def test_drawdown_when_equity_rises_then_falls_across_sessions_then_measured_on_chain() -> None:
-    # Chained equity: 100000 -> 101000 -> 100500 | -> 99500 -> 100200.
+def test_drawdown_is_measured_on_cumulative_pnl_against_the_capital_at_risk() -> None:
+    # Cumulative P&L: +1000 -> +500 | -500 -> +200; the worst fall is 1000 -> -500 = 1500.
     trace = make_trace([[1000.0, -500.0], [-1000.0, 700.0]])
     m = compute_metrics(trace)
-    assert m.max_drawdown == pytest.approx(1500.0 / 101_000.0)
+    assert m.max_drawdown == pytest.approx(1500.0 / CAPITAL)
     # Within a session the second one falls 1000 from its starting capital.
     assert m.max_session_drawdown == pytest.approx(1000.0 / CAPITAL)
     assert m.total_pnl == pytest.approx(200.0)
-    assert m.total_return == pytest.approx(0.002)
+    assert m.sum_daily_returns == pytest.approx(0.002)
     assert m.annualised_return == pytest.approx(0.002 * 252 / 2)
+    assert m.mean_daily_pnl == pytest.approx(100.0)
+
+
+def test_drawdown_counts_from_the_start_when_the_first_day_loses() -> None:
+    m = compute_metrics(make_trace([[-300.0], [100.0], [-50.0]]))
+    assert m.max_drawdown == pytest.approx(300.0 / CAPITAL)
+
+
+def test_losses_beyond_the_capital_are_an_explicit_event_and_drawdown_exceeds_one() -> None:
+    capital = 1_000.0
+    # Session 1 loses 800, session 2 loses 400 (cumulative -1200: the capital is gone), and
+    # session 3's equity dips below zero inside the session.
+    trace = make_trace([[-800.0], [-400.0], [-600.0, -500.0, 1000.0]], capital=capital)
+    m = compute_metrics(trace)
+    assert m.capital_exhausted_after_sessions == 2
+    assert m.negative_equity_steps == 1  # 1000 - 600 - 500 = -100 at the second step
+    assert m.max_drawdown == pytest.approx(2300.0 / capital)
+    healthy = compute_metrics(make_trace([[100.0], [-50.0]]))
+    assert healthy.capital_exhausted_after_sessions is None
+    assert healthy.negative_equity_steps == 0
+
+
+def test_daily_sharpe_uses_session_pnl_and_comes_with_a_seeded_interval() -> None:
+    daily = [120.0, -40.0, 75.0, 10.0, -5.0, 60.0]
+    trace = make_trace([[d / 2, d / 2] for d in daily])
+    m = compute_metrics(trace, resamples=2_000, seed=7)
+    r = np.array(daily) / CAPITAL
+    assert m.daily_sharpe == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(252))
+    assert m.daily_sharpe_low is not None and m.daily_sharpe_high is not None
+    assert m.daily_sharpe_low < m.daily_sharpe < m.daily_sharpe_high
+    again = compute_metrics(trace, resamples=2_000, seed=7)
+    assert (again.daily_sharpe_low, again.daily_sharpe_high) == (
+        m.daily_sharpe_low,
+        m.daily_sharpe_high,
+    )
+    other = compute_metrics(trace, resamples=2_000, seed=8)
+    assert other.daily_sharpe_low != m.daily_sharpe_low
+    assert m.mean_daily_pnl_lower_bound is not None
+    assert m.mean_daily_pnl_lower_bound < m.mean_daily_pnl
+    assert m.daily_pnl_std == pytest.approx(float(np.std(daily, ddof=1)))
+
+
+def test_windows_inside_a_session_that_move_together_overstate_the_daily_sharpe() -> None:
+    rng = np.random.default_rng(3)
+    sessions = []
+    for _ in range(60):
+        day = rng.normal(50.0, 100.0)
+        # 13 windows sharing the day's drift plus independent noise
+        sessions.append(spread(list(day / 13 + rng.normal(0.0, 5.0, 13))))
+    m = compute_metrics(make_trace(sessions), resamples=500)
+    assert m.sharpe is not None and m.daily_sharpe is not None
+    assert m.sharpe > m.daily_sharpe * 1.5
+
+
+def test_earned_reward_sums_only_the_money_component() -> None:
+    trace = make_trace([[10.0, -4.0], [0.0, 0.0]], reward=[[1.0, 2.0], [0.5, 0.5]])
+    m = compute_metrics(trace)
+    # The factory's only component is "pnl", equal to the reward.
+    assert m.earned_reward_mean == pytest.approx((3.0 + 1.0) / 2)
+    missing = compute_metrics(trace, earned_component="hold")
+    assert missing.earned_reward_mean is None
+
+
+def test_reward_pnl_disagreement_counts_sessions_with_opposite_signs() -> None:
+    pnl = [[5.0], [-5.0], [5.0], [0.0]]
+    reward = [[1.0], [1.0], [-1.0], [1.0]]  # agree, disagree, disagree, undecided
+    m = compute_metrics(make_trace(pnl, reward=reward))
+    assert m.reward_pnl_disagreement == pytest.approx(2 / 3)
+    flat = compute_metrics(make_trace([[0.0], [0.0]], reward=[[0.1], [0.1]]))
+    assert flat.reward_pnl_disagreement is None
 
 
 def test_win_rate_counts_only_strictly_positive_sessions() -> None:
@@ -117,15 +187,16 @@ pnl_lists = st.lists(
 
 @settings(max_examples=60, deadline=None)
 @given(pnl_lists)
-def test_window_returns_sum_to_total_return(pnl: list[list[float]]) -> None:
-    m = compute_metrics(make_trace(pnl))
+def test_window_returns_sum_to_the_sum_of_daily_returns(pnl: list[list[float]]) -> None:
+    m = compute_metrics(make_trace(pnl), resamples=200)
     trace = make_trace(pnl)
     f = trace.frame
     ts = ts_ns(f)
     returns, n = window_returns(f["session"].to_numpy(), ts, f["step_pnl"].to_numpy(), CAPITAL, 30)
     assert n == len(pnl)
-    assert returns.sum() == pytest.approx(m.total_return, abs=1e-9)
+    assert returns.sum() == pytest.approx(m.sum_daily_returns, abs=1e-9)
     assert m.total_pnl == pytest.approx(sum(sum(p) for p in pnl), abs=1e-6)
+    assert m.mean_daily_pnl == pytest.approx(m.total_pnl / len(pnl), abs=1e-9)
     assert 0.0 <= m.max_drawdown < 1.0
     assert 0.0 <= m.win_rate <= 1.0
 
@@ -135,20 +206,23 @@ def test_window_returns_sum_to_total_return(pnl: list[list[float]]) -> None:
 def test_sharpe_is_unchanged_when_pnl_scaled_by_positive_factor(
     pnl: list[list[float]], factor: float
 ) -> None:
-    base = compute_metrics(make_trace(pnl)).sharpe
-    scaled = compute_metrics(make_trace([[x * factor for x in p] for p in pnl])).sharpe
-    if base is None:
-        assert scaled is None or math.isfinite(scaled)
-    else:
-        assert scaled == pytest.approx(base, rel=1e-6, abs=1e-9)
+    base = compute_metrics(make_trace(pnl), resamples=200)
+    scaled = compute_metrics(make_trace([[x * factor for x in p] for p in pnl]), resamples=200)
+    for a, b in ((base.sharpe, scaled.sharpe), (base.daily_sharpe, scaled.daily_sharpe)):
+        if a is None:
+            assert b is None or math.isfinite(b)
+        else:
+            assert b == pytest.approx(a, rel=1e-6, abs=1e-9)
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.floats(1.0, 1e6, allow_nan=False), min_size=1, max_size=50))
-def test_max_drawdown_equals_brute_force_over_all_pairs(equity: list[float]) -> None:
-    eq = np.array(equity)
+@given(st.lists(st.floats(-1e5, 1e5, allow_nan=False), min_size=1, max_size=50))
+def test_max_drawdown_equals_brute_force_over_all_pairs(daily: list[float]) -> None:
+    path = np.concatenate([[0.0], np.cumsum(daily)])
     brute = max(
-        ((eq[i] - eq[j]) / eq[i] for i in range(len(eq)) for j in range(i, len(eq))),
+        (path[i] - path[j] for i in range(len(path)) for j in range(i, len(path))),
         default=0.0,
     )
-    assert max_drawdown(eq) == pytest.approx(max(brute, 0.0), abs=1e-12)
+    assert max_drawdown(np.cumsum(daily), CAPITAL) == pytest.approx(
+        max(brute, 0.0) / CAPITAL, abs=1e-9
+    )

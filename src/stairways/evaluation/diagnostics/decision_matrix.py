@@ -29,6 +29,7 @@ class Verdict(StrEnum):
     PASS = "pass"
     FAIL = "fail"
     AUDIT_BROKEN = "audit broken"
+    INSUFFICIENT = "insufficient budget"
     NOT_RUN = "not run"
 
 

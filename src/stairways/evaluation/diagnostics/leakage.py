@@ -1,8 +1,8 @@
 """Data-leakage audit: lagged features, a planted look-ahead control and shuffled starts.
 
-Three arms train and evaluate with the same seed, timesteps and sessions; only the features
-they see differ, built as modified :class:`~stairways.data.panel.SessionPanel` objects (the
-production feature function is never touched):
+Three arms train and evaluate on the same sessions; only the features they see differ, built as
+modified :class:`~stairways.data.panel.SessionPanel` objects (the production feature function is
+never touched):
 
 - ``baseline``: the production features;
 - ``lagged``: every feature one more bar old (``lag_bars``); the agent must not do better with
@@ -10,10 +10,20 @@ production feature function is never touched):
 - ``lookahead`` (positive control): features taken from ``lookahead_bars`` bars in the future;
   on any market with short-term structure this is a large edge and must be detected.
 
-Detection statistic: the paired t-statistic of ``arm - baseline`` per-session outcomes (net
-P&L by default) on the evaluation split. The control is detected when ``t > control_z`` and
-the lagged arm does better when ``t > lag_z``. An audit whose control is not detected cannot
-fail, so its verdict is "audit broken" whatever the lagged arm did.
+Every arm trains once per seed of ``leakage.seeds`` (the same seeds for every arm). Two
+separately trained agents differ even on identical features, so one run per arm compared
+session by session measures the difference between two trained policies, not leakage (a clean
+pipeline was once called "leakage suspected" at t = 3.6). The audit therefore compares arms
+*across training seeds*: each run's outcome is its mean per-session outcome on the evaluation
+split (net P&L by default), and the statistic is the t-statistic of the per-seed differences
+``arm - baseline`` (paired by seed), with ``seeds - 1`` degrees of freedom. The control is
+detected when that t exceeds the one-sided Student-t critical value at ``control_confidence``;
+the lagged arm does better when its t exceeds the critical value at ``lag_confidence``.
+
+Verdicts: below ``min_seeds`` seeds per arm or ``min_total_timesteps`` of training per run the
+audit refuses a verdict ("insufficient budget", naming both minimums); an audit whose control
+is not detected cannot fail, so its verdict is "audit broken" whatever the lagged arm did; a
+lagged arm that does better is a FAIL; otherwise PASS.
 
 Shuffled starts: when enabled every arm's training and evaluation sessions start at a random
 offset within the session (the same offsets for every arm, drawn from the suite seed), so no
@@ -25,19 +35,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from stairways.data.panel import SessionPanel
 from stairways.errors import InputError
 from stairways.evaluation.diagnostics.decision_matrix import Verdict
-from stairways.evaluation.diagnostics.outcomes import (
-    PairedDifference,
-    Record,
-    SessionOutcomes,
-    paired_difference,
-)
+from stairways.evaluation.diagnostics.outcomes import OutcomeMetric, Record, SessionOutcomes
 from stairways.evaluation.diagnostics.settings import LeakageConfig
+from stairways.evaluation.stats import student_t_quantile
 
 log = logging.getLogger(__name__)
 
@@ -156,12 +164,31 @@ def transform_panel(
 
 
 class LeakageArm(Record):
-    """One trained and evaluated audit arm."""
+    """One trained and evaluated audit run: an arm trained with one seed."""
 
     name: str
+    seed: int
     description: str
     run_dir: str
     outcomes: SessionOutcomes
+
+
+class SeedDifference(Record):
+    """``arm - baseline`` of per-run mean outcomes, paired by training seed.
+
+    ``t`` is ``mean / se`` with ``se = std(ddof=1) / sqrt(n)``; identical differences (se 0)
+    give +inf, -inf or 0 by the sign of the mean. ``critical`` is the one-sided Student-t
+    value with ``n - 1`` degrees of freedom that ``t`` must exceed.
+    """
+
+    metric: str
+    n: int
+    mean: float
+    se: float
+    t: float
+    critical: float
+    baseline_mean: float
+    treatment_mean: float
 
 
 class LeakageVerdict(Record):
@@ -169,10 +196,10 @@ class LeakageVerdict(Record):
 
     verdict: Verdict
     metric: str
-    control: PairedDifference
-    control_detected: bool
-    lag: PairedDifference
-    lagged_does_better: bool
+    control: SeedDifference
+    control_detected: bool | None
+    lag: SeedDifference
+    lagged_does_better: bool | None
     message: str
 
 
@@ -185,29 +212,98 @@ class LeakageResult(Record):
     lookahead_bars: int
     shuffled_offsets: bool
     max_start_offset: int
+    total_timesteps: int
+    seeds: tuple[int, ...]
     arms: tuple[LeakageArm, ...]
     judgement: LeakageVerdict
 
 
+def run_means(arms: Sequence[LeakageArm], arm: str, metric: OutcomeMetric) -> dict[int, float]:
+    """Mean per-session ``metric`` of every run of ``arm``, by training seed."""
+    return {a.seed: a.outcomes.mean(metric) for a in arms if a.name == arm}
+
+
+def seed_difference(
+    baseline: Mapping[int, float],
+    treatment: Mapping[int, float],
+    metric: str,
+    confidence: float,
+) -> SeedDifference:
+    """Paired-by-seed comparison of per-run means (the seeds of both arms must match)."""
+    if sorted(baseline) != sorted(treatment):
+        raise InputError(
+            f"leakage arms were trained with different seeds: {sorted(baseline)} and "
+            f"{sorted(treatment)}"
+        )
+    seeds = sorted(baseline)
+    if len(seeds) < 2:
+        raise InputError(f"comparing arms across seeds needs at least 2 seeds, got {len(seeds)}")
+    base = np.array([baseline[k] for k in seeds])
+    treat = np.array([treatment[k] for k in seeds])
+    d = treat - base
+    mean = float(d.mean())
+    se = float(d.std(ddof=1) / math.sqrt(len(d)))
+    constant = math.copysign(math.inf, mean) if mean != 0 else 0.0
+    return SeedDifference(
+        metric=metric,
+        n=len(d),
+        mean=mean,
+        se=se,
+        t=mean / se if se > 0 else constant,
+        critical=student_t_quantile(confidence, len(d) - 1),
+        baseline_mean=float(base.mean()),
+        treatment_mean=float(treat.mean()),
+    )
+
+
 def judge_leakage(
-    baseline: SessionOutcomes,
-    lagged: SessionOutcomes,
-    lookahead: SessionOutcomes,
-    cfg: LeakageConfig,
+    arms: Sequence[LeakageArm], cfg: LeakageConfig, total_timesteps: int
 ) -> LeakageVerdict:
-    """Audit verdict: broken if the control is missed, FAIL if lagging helps, else PASS."""
-    control = paired_difference(baseline, lookahead, cfg.metric)
-    lag = paired_difference(baseline, lagged, cfg.metric)
-    detected = control.t > cfg.control_z
-    better = lag.t > cfg.lag_z
+    """Audit verdict across seeds: insufficient budget, broken control, FAIL or PASS."""
+    base = run_means(arms, "baseline", cfg.metric)
+    control = seed_difference(
+        base, run_means(arms, "lookahead", cfg.metric), cfg.metric, cfg.control_confidence
+    )
+    lag = seed_difference(
+        base, run_means(arms, "lagged", cfg.metric), cfg.metric, cfg.lag_confidence
+    )
+    detected = control.t > control.critical
+    better = lag.t > lag.critical
     control_text = (
-        f"look-ahead control ({cfg.lookahead_bars} bar) vs baseline: mean {cfg.metric} change "
-        f"{control.mean:+.4g} per session, t = {control.t:.2f} (detected above {cfg.control_z:g})"
+        f"look-ahead control ({cfg.lookahead_bars} bar) vs baseline over {control.n} seeds: "
+        f"mean {cfg.metric} change {control.mean:+.4g} per session, t = {control.t:.2f} "
+        f"(detected above {control.critical:.2f}, one-sided {cfg.control_confidence:.0%})"
     )
     lag_text = (
-        f"lagged ({cfg.lag_bars} bar) vs baseline: mean {cfg.metric} change {lag.mean:+.4g} "
-        f"per session, t = {lag.t:.2f} (better beyond noise above {cfg.lag_z:g})"
+        f"lagged ({cfg.lag_bars} bar) vs baseline over {lag.n} seeds: mean {cfg.metric} change "
+        f"{lag.mean:+.4g} per session, t = {lag.t:.2f} (better beyond noise above "
+        f"{lag.critical:.2f}, one-sided {cfg.lag_confidence:.0%})"
     )
+    short = []
+    if control.n < cfg.min_seeds:
+        short.append(f"{control.n} seeds per arm (minimum {cfg.min_seeds}, leakage.min_seeds)")
+    if total_timesteps < cfg.min_total_timesteps:
+        short.append(
+            f"{total_timesteps} training timesteps per run (minimum {cfg.min_total_timesteps}, "
+            "leakage.min_total_timesteps)"
+        )
+    if short:
+        message = (
+            "INSUFFICIENT BUDGET: no leakage verdict with "
+            + " and ".join(short)
+            + "; differences between briefly trained agents are noise, not leakage. "
+            f"Measured anyway: {lag_text}. {control_text}."
+        )
+        log.warning(message)
+        return LeakageVerdict(
+            verdict=Verdict.INSUFFICIENT,
+            metric=cfg.metric,
+            control=control,
+            control_detected=None,
+            lag=lag,
+            lagged_does_better=None,
+            message=message,
+        )
     if not detected:
         verdict = Verdict.AUDIT_BROKEN
         message = (

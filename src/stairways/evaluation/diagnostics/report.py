@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -244,6 +244,15 @@ def _freeze_blocks(f: FreezeEarlyResult | None) -> list[Block]:
     return blocks
 
 
+def _daily_sharpe(metrics: Mapping[str, float | int | None]) -> str:
+    """Daily Sharpe ratio with its bootstrap interval, as ``1.2 [-0.5, 2.9]``."""
+    low, high = metrics.get("daily_sharpe_low"), metrics.get("daily_sharpe_high")
+    text = _num(metrics.get("daily_sharpe"), 3)
+    if low is None or high is None:
+        return text
+    return f"{text} [{_num(low, 3)}, {_num(high, 3)}]"
+
+
 def _abc_blocks(a: RewardABCResult | None) -> list[Block]:
     if a is None:
         return []
@@ -260,6 +269,7 @@ def _abc_blocks(a: RewardABCResult | None) -> list[Block]:
             _num(arm.outcomes.mean("reward")),
             _num(arm.outcomes.mean("net_pnl")),
             _num(arm.metrics.get("sharpe")),
+            _daily_sharpe(arm.metrics),
         )
         for arm in a.arms
     )
@@ -277,7 +287,8 @@ def _abc_blocks(a: RewardABCResult | None) -> list[Block]:
                 "training reward (last 100)",
                 "eval mean reward",
                 "eval mean net P&L",
-                "eval Sharpe",
+                "eval Sharpe (30-min)",
+                "eval daily Sharpe [interval]",
             ),
             rows=rows,
         ),
@@ -291,15 +302,21 @@ def _leakage_blocks(lk: LeakageResult | None) -> list[Block]:
     j = lk.judgement
     stats = {"lagged": j.lag, "lookahead": j.control}
     rows = []
-    for arm in lk.arms:
-        d = stats.get(arm.name)
+    for name in dict.fromkeys(a.name for a in lk.arms):
+        runs = [a for a in lk.arms if a.name == name]
+        per_seed = ", ".join(
+            f"seed {a.seed}: {_num(a.outcomes.mean(j.metric))}"  # type: ignore[arg-type]
+            for a in runs
+        )
+        d = stats.get(name)
         rows.append(
             (
-                arm.name,
-                arm.description,
-                _num(arm.outcomes.mean(j.metric)),  # type: ignore[arg-type]
+                name,
+                runs[0].description,
+                per_seed,
                 "-" if d is None else _num(d.mean),
                 "-" if d is None else _num(d.t, 3),
+                "-" if d is None else _num(d.critical, 3),
             )
         )
     offsets = (
@@ -310,11 +327,20 @@ def _leakage_blocks(lk: LeakageResult | None) -> list[Block]:
     return [
         Heading(2, "Data-leakage audit"),
         Paragraph(
-            f"Metric: per-session {j.metric} on {lk.eval_split}; {offsets}. Differences are "
-            "paired by session against the baseline arm."
+            f"Metric: per-session {j.metric} on {lk.eval_split}; {offsets}. Every arm trained "
+            f"with seeds {', '.join(str(s) for s in lk.seeds)} for {lk.total_timesteps} "
+            "timesteps; each run's mean is compared with the baseline run of the same seed, "
+            "and the t-statistic is taken across seeds."
         ),
         Table(
-            header=("arm", "features", f"mean {j.metric}", "paired change", "t"),
+            header=(
+                "arm",
+                "features",
+                f"mean {j.metric} per run",
+                "change vs baseline",
+                "t (across seeds)",
+                "critical t",
+            ),
             rows=tuple(rows),
         ),
         Paragraph(j.message),
@@ -353,6 +379,7 @@ _STATUS_CLASSES = {
     "FAIL": "fail",
     "TRIGGERED": "fail",
     "AUDIT BROKEN": "broken",
+    "INSUFFICIENT BUDGET": "broken",
     "NOT RUN": "muted",
     "undetermined": "muted",
 }

@@ -1,7 +1,7 @@
 """Run the diagnostic suite: plan the jobs, run them in parallel processes, resume, report.
 
 Every training run of the suite is one *job* (freeze-early: one run; reward A/B/C: one per
-arm; leakage audit: one per arm). A job trains, replays what it needs and writes
+arm; leakage audit: one per arm and training seed). A job trains, replays what it needs and writes
 ``OUT/<part>/<arm>/job.json`` holding its spec (everything that decides its numbers) and its
 result. With ``resume`` a job whose job.json exists with the same spec is read instead of
 recomputed; a job interrupted before writing it starts again from a clean folder. Part verdicts
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stairways.config import CONFIG_DIR, StairwaysConfig, load_config
+from stairways.config import StairwaysConfig, load_config
 from stairways.configbase import validate_model
 from stairways.errors import InputError, MissingResourceError, StairwaysError
 from stairways.evaluation.diagnostics.freeze_early import FreezeEarlyResult, scaled_checkpoints
@@ -90,6 +90,11 @@ class SuiteRequest:
     resume: bool = False
 
 
+def leakage_job_name(arm: str, seed: int) -> str:
+    """Folder and job name of one leakage run: ``<arm>-seed<seed>``."""
+    return f"{arm}-seed{seed}"
+
+
 def parse_parts(text: str) -> tuple[str, ...]:
     """Parse ``freeze,abc,leakage`` (any subset, any order) into suite order."""
     names = [p.strip() for p in text.split(",") if p.strip()]
@@ -105,10 +110,6 @@ def _dump(cfg: StairwaysConfig) -> dict[str, Any]:
     data = cfg.model_dump(mode="json")
     data.pop("diagnostics", None)
     return data
-
-
-def _arm_config_path(arm_path: Path) -> Path:
-    return arm_path if arm_path.is_absolute() else CONFIG_DIR / arm_path
 
 
 def plan_jobs(cfg: StairwaysConfig, request: SuiteRequest) -> list[Job]:
@@ -141,7 +142,7 @@ def plan_jobs(cfg: StairwaysConfig, request: SuiteRequest) -> list[Job]:
         )
     if "abc" in request.parts:
         for arm in d.abc.arms:
-            path = _arm_config_path(arm.config)
+            path = arm.config
             reward = load_config(path).reward
             if reward == cfg.reward and arm.name not in (d.abc.shim, d.abc.internal):
                 log.info("reward A/B/C arm %s uses the suite's own reward", arm.name)
@@ -161,18 +162,21 @@ def plan_jobs(cfg: StairwaysConfig, request: SuiteRequest) -> list[Job]:
             )
     if "leakage" in request.parts:
         for arm_name in LEAKAGE_ARMS:
-            jobs.append(
-                Job(
-                    "leakage",
-                    arm_name,
-                    {
-                        **base,
-                        "kind": "leakage",
-                        "leakage": d.leakage.model_dump(mode="json"),
-                        "total_timesteps": timesteps,
-                    },
+            for train_seed in d.leakage.seeds:
+                jobs.append(
+                    Job(
+                        "leakage",
+                        leakage_job_name(arm_name, train_seed),
+                        {
+                            **base,
+                            "kind": "leakage",
+                            "arm": arm_name,
+                            "train_seed": train_seed,
+                            "leakage": d.leakage.model_dump(mode="json"),
+                            "total_timesteps": timesteps,
+                        },
+                    )
                 )
-            )
     return jobs
 
 
@@ -217,7 +221,7 @@ def execute_job(part: str, arm: str, spec: dict[str, Any], job_dir: str) -> dict
     elif part == "abc":
         result = backend.run_abc_job(arm, spec, folder).model_dump(mode="json")
     elif part == "leakage":
-        result = backend.run_leakage_job(arm, spec, folder).model_dump(mode="json")
+        result = backend.run_leakage_job(spec["arm"], spec, folder).model_dump(mode="json")
     else:
         raise InputError(f"unknown diagnostic part {part!r}")
     payload = {"spec": spec, "result": result, "seconds": time.monotonic() - started}
@@ -362,23 +366,21 @@ def assemble(
         )
         _write_part(request.out_dir, "abc", abc)
     if "leakage" in request.parts:
-        arms_lk = {
-            a: validate_model(LeakageArm, results[f"leakage/{a}"], f"leakage/{a} job")
-            for a in LEAKAGE_ARMS
-        }
+        runs = tuple(
+            validate_model(LeakageArm, results[f"leakage/{name}"], f"leakage/{name} job")
+            for name in (leakage_job_name(a, s) for a in LEAKAGE_ARMS for s in d.leakage.seeds)
+        )
+        timesteps = request.total_timesteps or d.total_timesteps
         leakage = LeakageResult(
             eval_split=d.eval_split,
             lag_bars=d.leakage.lag_bars,
             lookahead_bars=d.leakage.lookahead_bars,
             shuffled_offsets=d.leakage.shuffle_offsets,
             max_start_offset=d.leakage.max_start_offset,
-            arms=tuple(arms_lk.values()),
-            judgement=judge_leakage(
-                arms_lk["baseline"].outcomes,
-                arms_lk["lagged"].outcomes,
-                arms_lk["lookahead"].outcomes,
-                d.leakage,
-            ),
+            total_timesteps=timesteps,
+            seeds=d.leakage.seeds,
+            arms=runs,
+            judgement=judge_leakage(runs, d.leakage, timesteps),
         )
         _write_part(request.out_dir, "leakage", leakage)
     notes = []

@@ -7,12 +7,11 @@ mean evaluation reward of at least 0.5 with episodes longer than 40 steps.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
-from stairways.configbase import Frozen
+from stairways.configbase import CONFIG_DIR, ConfigFileRef, Frozen
 
 LeakageMetric = Literal["net_pnl", "reward"]
 
@@ -56,19 +55,19 @@ class RewardArm(Frozen):
     """One arm of the reward A/B/C comparison: a name and the config file of its reward.
 
     Only the ``reward`` section of that file is used; data, market, env and training come from
-    the suite's config so the arms differ in nothing else. A relative path is taken from the
-    shipped config/ folder (whichever file declared it), an absolute one as it is.
+    the suite's config so the arms differ in nothing else. A relative path written in a YAML
+    file is taken from that file's folder; the default arms are the shipped configs.
     """
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    config: Path
+    config: ConfigFileRef
 
 
 def _default_arms() -> tuple[RewardArm, ...]:
     return (
-        RewardArm(name="reward_v3", config=Path("reward_v3.yaml")),
-        RewardArm(name="reward_shim", config=Path("reward_shim.yaml")),
-        RewardArm(name="reward_internal", config=Path("reward_internal.yaml")),
+        RewardArm(name="reward_v3", config=CONFIG_DIR / "reward_v3.yaml"),
+        RewardArm(name="reward_shim", config=CONFIG_DIR / "reward_shim.yaml"),
+        RewardArm(name="reward_internal", config=CONFIG_DIR / "reward_internal.yaml"),
     )
 
 
@@ -99,35 +98,60 @@ class RewardABCConfig(Frozen):
 
 
 class LeakageConfig(Frozen):
-    """The leakage audit: lagged features, planted look-ahead, shuffled episode starts."""
+    """The leakage audit: lagged features, planted look-ahead, shuffled episode starts.
+
+    Every arm trains once per seed of ``seeds``; arms are compared across those seeds, so the
+    noise of a comparison is how much separately trained agents differ. Below ``min_seeds``
+    seeds or ``min_total_timesteps`` of training per run the audit refuses a verdict.
+    """
 
     lag_bars: int = Field(default=1, ge=1, le=60, description="Extra bars of lag applied")
     lookahead_bars: int = Field(
         default=1, ge=1, le=60, description="Bars of future the positive control plants"
     )
     metric: LeakageMetric = Field(default="net_pnl", description="Per-session outcome compared")
-    control_z: float = Field(
-        default=3.0,
-        gt=0.0,
-        le=100.0,
-        description="Paired t-statistic the look-ahead control must exceed to be detected",
+    seeds: tuple[int, ...] = Field(
+        default=(0, 1, 2), min_length=2, description="Training seeds of every arm"
     )
-    lag_z: float = Field(
-        default=2.0,
-        gt=0.0,
-        le=100.0,
-        description="Paired t-statistic above which the lagged arm does better beyond noise",
+    min_seeds: int = Field(
+        default=3, ge=2, le=100, description="Fewer seeds per arm: no verdict (insufficient)"
+    )
+    min_total_timesteps: int = Field(
+        default=10_000,
+        ge=1,
+        le=10_000_000_000,
+        description="Fewer training timesteps per run: no verdict (insufficient)",
+    )
+    control_confidence: float = Field(
+        default=0.95,
+        ge=0.5,
+        lt=1.0,
+        description="One-sided confidence at which the look-ahead control must beat baseline",
+    )
+    lag_confidence: float = Field(
+        default=0.95,
+        ge=0.5,
+        lt=1.0,
+        description="One-sided confidence above which the lagged arm does better",
     )
     shuffle_offsets: bool = Field(default=True, description="Start sessions at random offsets")
     max_start_offset: int = Field(
         default=60, ge=0, le=300, description="Largest start offset in bars"
     )
 
+    @model_validator(mode="after")
+    def _distinct_seeds(self) -> Self:
+        if len(set(self.seeds)) != len(self.seeds) or any(s < 0 for s in self.seeds):
+            raise ValueError(f"seeds must be distinct and non-negative, got {list(self.seeds)}")
+        return self
+
 
 class DiagnosticsConfig(Frozen):
     """The diagnostic suite as a whole."""
 
-    eval_split: str = Field(default="eval_feb2024", description="Split every part evaluates on")
+    eval_split: str = Field(
+        default="validation", description="Split every part evaluates on (never test)"
+    )
     seed: int = Field(default=0, ge=0, le=2**31 - 1, description="Training seed of every run")
     total_timesteps: int = Field(
         default=15_000, ge=1, le=10_000_000_000, description="Training length of A/B/C and leakage"

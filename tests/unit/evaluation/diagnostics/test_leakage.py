@@ -8,6 +8,7 @@ from stairways.data.panel import SessionPanel
 from stairways.errors import InputError
 from stairways.evaluation.diagnostics.decision_matrix import Verdict
 from stairways.evaluation.diagnostics.leakage import (
+    LeakageArm,
     judge_leakage,
     lag_features,
     lead_features,
@@ -18,7 +19,7 @@ from stairways.evaluation.diagnostics.leakage import (
 from stairways.evaluation.diagnostics.settings import LeakageConfig
 from tests.unit.evaluation.diagnostics.helpers import outcomes
 
-CFG = LeakageConfig()  # net_pnl, control_z 3, lag_z 2
+CFG = LeakageConfig()  # net_pnl, seeds 0-2, one-sided 95 % across seeds
 
 
 def _panel(lengths: tuple[int, ...] = (6, 4), width: int = 6) -> SessionPanel:
@@ -103,44 +104,97 @@ def test_lagged_arm_is_lagged_before_the_offset() -> None:
         transform_panel(p, "shuffled", CFG, None)
 
 
-def test_when_lookahead_does_markedly_better_and_lag_does_not_then_pass() -> None:
-    base = outcomes([0] * 5, [1.0, -1.0, 0.5, -0.5, 0.0])
-    lagged = outcomes([0] * 5, [0.8, -1.1, 0.6, -0.7, 0.1])
-    ahead = outcomes([0] * 5, [50.0, 48.0, 52.0, 49.0, 51.0])
-    v = judge_leakage(base, lagged, ahead, CFG)
+def _runs(arm: str, per_seed: dict[int, list[float]]) -> list[LeakageArm]:
+    """One audit run per seed whose per-session net P&L is given."""
+    return [
+        LeakageArm(
+            name=arm,
+            seed=seed,
+            description=arm,
+            run_dir=f"{arm}-{seed}",
+            outcomes=outcomes([0.0] * len(pnl), pnl),
+        )
+        for seed, pnl in per_seed.items()
+    ]
+
+
+def _audit(
+    base: dict[int, list[float]],
+    lagged: dict[int, list[float]],
+    ahead: dict[int, list[float]],
+    cfg: LeakageConfig = CFG,
+    steps: int = 15_000,
+):  # type: ignore[no-untyped-def]
+    arms = [*_runs("baseline", base), *_runs("lagged", lagged), *_runs("lookahead", ahead)]
+    return judge_leakage(arms, cfg, steps)
+
+
+# Three seeds; per-run means: baseline 0.0, 2.0, -1.0.
+BASE = {0: [1.0, -1.0], 1: [3.0, 1.0], 2: [-2.0, 0.0]}
+NOISE = {0: [0.5, -0.3], 1: [2.5, 1.3], 2: [-2.4, 0.6]}  # means 0.1, 1.9, -0.9
+AHEAD = {0: [50.0, 48.0], 1: [55.0, 51.0], 2: [47.0, 49.0]}
+
+
+def test_when_lookahead_does_markedly_better_across_seeds_and_lag_does_not_then_pass() -> None:
+    v = _audit(BASE, NOISE, AHEAD)
     assert v.verdict == Verdict.PASS
-    assert v.control_detected and not v.lagged_does_better
-    assert v.control.mean == pytest.approx(50.0)
+    assert v.control_detected is True and v.lagged_does_better is False
+    # per-seed control differences 49, 51, 49.3...: mean of (49, 51, 48) - baseline
+    assert v.control.n == 3
+    assert v.control.mean == pytest.approx((49.0 - 0.0 + 53.0 - 2.0 + 48.0 + 1.0) / 3)
+    assert v.control.critical == pytest.approx(2.919986, abs=1e-5)  # t(0.95, df=2)
 
 
 def test_when_control_is_not_detected_then_audit_broken_whatever_lag_did() -> None:
-    base = outcomes([0] * 5, [1.0, -1.0, 0.5, -0.5, 0.0])
-    ahead = outcomes([0] * 5, [1.2, -1.3, 0.4, -0.2, 0.1])
-    for lagged in (base, outcomes([0] * 5, [9.0, 9.0, 9.5, 9.0, 9.2])):
-        v = judge_leakage(base, lagged, ahead, CFG)
+    weak = {0: [1.5, -0.5], 1: [2.0, 2.0], 2: [-2.5, 0.5]}
+    for lagged in (NOISE, {0: [9.0, 9.0], 1: [9.5, 9.5], 2: [9.2, 9.2]}):
+        v = _audit(BASE, lagged, weak)
         assert v.verdict == Verdict.AUDIT_BROKEN
-        assert "AUDIT BROKEN" in v.message and not v.control_detected
+        assert "AUDIT BROKEN" in v.message and v.control_detected is False
 
 
-def test_when_lagged_features_do_better_beyond_noise_then_fail() -> None:
-    base = outcomes([0] * 5, [1.0, -1.0, 0.5, -0.5, 0.0])
-    lagged = outcomes([0] * 5, [3.0, 1.1, 2.4, 1.6, 2.0])
-    ahead = outcomes([0] * 5, [50.0, 48.0, 52.0, 49.0, 51.0])
-    v = judge_leakage(base, lagged, ahead, CFG)
-    assert v.verdict == Verdict.FAIL and v.lagged_does_better
+def test_when_lagged_features_do_better_in_every_seed_then_fail() -> None:
+    better = {0: [3.0, 1.0], 1: [5.1, 2.9], 2: [0.2, 1.8]}  # +2.0, +2.0, +2.0 (about)
+    v = _audit(BASE, better, AHEAD)
+    assert v.verdict == Verdict.FAIL and v.lagged_does_better is True
     assert "LEAKAGE SUSPECTED" in v.message
 
 
+def test_one_seed_that_happens_to_do_better_is_noise_across_seeds() -> None:
+    # Seed 0's lagged run beats its baseline by 10 a session (a paired t over sessions would
+    # call that leakage); the other seeds do worse, so across seeds it is noise.
+    lucky = {0: [11.0, 9.0], 1: [0.0, 1.0], 2: [-5.0, -3.0]}
+    v = _audit(BASE, lucky, AHEAD)
+    assert v.verdict == Verdict.PASS and v.lagged_does_better is False
+    assert v.lag.t < v.lag.critical
+
+
+def test_below_the_minimum_budget_the_audit_refuses_a_verdict_and_names_it() -> None:
+    short = _audit(BASE, NOISE, AHEAD, steps=1_500)
+    assert short.verdict == Verdict.INSUFFICIENT
+    assert short.control_detected is None and short.lagged_does_better is None
+    assert "1500 training timesteps per run (minimum 10000" in short.message
+    two = {k: v for k, v in BASE.items() if k < 2}
+    v = _audit(two, {k: NOISE[k] for k in two}, {k: AHEAD[k] for k in two})
+    assert v.verdict == Verdict.INSUFFICIENT
+    assert "2 seeds per arm (minimum 3, leakage.min_seeds)" in v.message
+
+
+def test_leakage_budget_defaults_are_pinned() -> None:
+    assert CFG.seeds == (0, 1, 2)
+    assert CFG.min_seeds == 3
+    assert CFG.min_total_timesteps == 10_000
+    assert CFG.control_confidence == 0.95 and CFG.lag_confidence == 0.95
+
+
 def test_a_constant_edge_has_infinite_t_and_is_detected() -> None:
-    base = outcomes([0] * 3, [1.0, 2.0, 3.0])
-    ahead = outcomes([0] * 3, [11.0, 12.0, 13.0])
-    v = judge_leakage(base, base, ahead, CFG)
+    ahead = {k: [x + 10.0 for x in v] for k, v in BASE.items()}
+    v = _audit(BASE, BASE, ahead)
     assert math.isinf(v.control.t) and v.control_detected
     assert v.lag.t == 0.0
 
 
-def test_arms_on_different_sessions_cannot_be_paired() -> None:
-    base = outcomes([0] * 3, [1.0, 2.0, 3.0])
-    other = base.model_copy(update={"sessions": ("2024-03-01", "2024-03-02", "2024-03-03")})
-    with pytest.raises(InputError, match="same sessions"):
-        judge_leakage(base, base, other, CFG)
+def test_arms_trained_with_other_seeds_cannot_be_compared() -> None:
+    other = {5: [1.0, 2.0], 6: [0.0, 0.0], 7: [1.0, 1.0]}
+    with pytest.raises(InputError, match="different seeds"):
+        _audit(BASE, NOISE, other)

@@ -82,12 +82,28 @@ def _freeze(rewards: list[float], training: float, in_sample: bool, oos: bool) -
     )
 
 
-def _leakage(control_edge: float) -> LeakageResult:
+def _leakage(control_edge: float, timesteps: int = 15_000) -> LeakageResult:
     cfg = LeakageConfig()
-    base = outcomes([0.0] * 4, [1.0, -1.0, 0.5, 0.0])
-    lagged = outcomes([0.0] * 4, [0.9, -1.2, 0.4, 0.1])
-    ahead = outcomes(
-        [0.0] * 4, [1.0 + control_edge, -0.9 + control_edge, 0.6 + control_edge, control_edge]
+    base = {0: [1.0, -1.0], 1: [0.5, 0.0], 2: [2.0, -0.5]}
+    lagged = {0: [0.9, -1.2], 1: [0.4, 0.1], 2: [1.9, -0.3]}
+    wobble = {0: 0.3, 1: -0.2, 2: 0.1}
+    arms = tuple(
+        LeakageArm(
+            name=name,
+            seed=seed,
+            description=name,
+            run_dir=f"{name}-{seed}",
+            outcomes=outcomes([0.0] * 2, pnl),
+        )
+        for name, runs in (
+            ("baseline", base),
+            ("lagged", lagged),
+            (
+                "lookahead",
+                {k: [x + control_edge + wobble[k] for x in v] for k, v in base.items()},
+            ),
+        )
+        for seed, pnl in runs.items()
     )
     return LeakageResult(
         eval_split="eval_feb2024",
@@ -95,14 +111,10 @@ def _leakage(control_edge: float) -> LeakageResult:
         lookahead_bars=1,
         shuffled_offsets=True,
         max_start_offset=60,
-        arms=(
-            LeakageArm(
-                name="baseline", description="production features", run_dir="b", outcomes=base
-            ),
-            LeakageArm(name="lagged", description="lagged", run_dir="l", outcomes=lagged),
-            LeakageArm(name="lookahead", description="look-ahead", run_dir="a", outcomes=ahead),
-        ),
-        judgement=judge_leakage(base, lagged, ahead, cfg),
+        total_timesteps=timesteps,
+        seeds=(0, 1, 2),
+        arms=arms,
+        judgement=judge_leakage(arms, cfg, timesteps),
     )
 
 
@@ -173,3 +185,18 @@ def test_parts_not_run_are_marked_and_leave_rules_undetermined() -> None:
 def test_html_escapes_cell_text() -> None:
     page = render_html(build_blocks(_suite(abc=_abc([0.1], [0.1]))), "<title>")
     assert "&lt;title&gt;" in page and "<title><title>" not in page
+
+
+def test_leakage_table_shows_every_seed_and_the_t_across_seeds() -> None:
+    text = render_markdown(build_blocks(_suite(leakage=_leakage(50.0))))
+    assert "seed 0: 0 , seed 1: 0.25, seed 2: 0.75" not in text  # numbers are formatted plainly
+    assert "| lookahead | lookahead | seed 0: 50.3, seed 1: 50.05, seed 2: 50.85 |" in text
+    assert "t (across seeds)" in text and "critical t" in text
+
+
+def test_a_short_leakage_run_reports_insufficient_budget_and_the_suite_does_not_pass() -> None:
+    suite = _suite(leakage=_leakage(50.0, timesteps=1_500))
+    assert not suite_passed(suite)
+    text = render_markdown(build_blocks(suite))
+    assert "| leakage audit | INSUFFICIENT BUDGET | INSUFFICIENT BUDGET" in text
+    assert '<td class="broken">INSUFFICIENT BUDGET</td>' in render_html(build_blocks(suite), "r")

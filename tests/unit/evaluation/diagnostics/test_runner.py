@@ -33,11 +33,18 @@ def test_plan_has_one_job_per_run_with_same_seed_and_data(tmp_path: Path) -> Non
         "abc/reward_v3",
         "abc/reward_shim",
         "abc/reward_internal",
-        "leakage/baseline",
-        "leakage/lagged",
-        "leakage/lookahead",
+        *(
+            f"leakage/{arm}-seed{seed}"
+            for arm in ("baseline", "lagged", "lookahead")
+            for seed in (0, 1, 2)
+        ),
     ]
     assert {j.spec["seed"] for j in jobs} == {cfg.diagnostics.seed}
+    # every leakage arm trains with every seed; start offsets share the suite seed
+    leak = [j for j in jobs if j.part == "leakage"]
+    assert {(j.spec["arm"], j.spec["train_seed"]) for j in leak} == {
+        (a, s) for a in ("baseline", "lagged", "lookahead") for s in (0, 1, 2)
+    }
     assert jobs[0].spec["checkpoints"] == [5000, 10000, 15000]
     trained = {j.arm: j.spec["train_config"] for j in jobs if j.part == "abc"}
     # arms differ in the reward section only
@@ -84,7 +91,7 @@ def test_resume_reads_a_finished_job_with_the_same_spec_and_refuses_a_changed_on
     lines: list[str] = []
     results = run_jobs(jobs, request, workers=2, progress=lines.append)
     assert results == {j.name: {"arm": j.arm} for j in jobs}
-    assert len(lines) == 3 and all("reusing" in line for line in lines)
+    assert len(lines) == 9 and all("reusing" in line for line in lines)
     changed = plan_jobs(
         cfg,
         SuiteRequest(config_path=None, out_dir=tmp_path, parts=("leakage",), total_timesteps=99),
