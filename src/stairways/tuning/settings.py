@@ -26,7 +26,9 @@ ObjectiveMetric = Literal[
     "episode_reward_mean",
     "sharpe",
     "sortino",
-    "total_return",
+    "sum_daily_returns",
+    "mean_daily_pnl",
+    "daily_sharpe",
     "win_rate",
     "max_drawdown",
 ]
