@@ -35,7 +35,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 from stairways.data.panel import SessionPanel
 from stairways.env import kernels as kn
 from stairways.env.settings import EnvConfig
-from stairways.errors import DataValidationError, InputError
+from stairways.errors import DataValidationError, InputError, InternalError
 from stairways.market.actions import action_set_id, n_actions
 from stairways.market.costs import cost_params, parkinson_sigma
 from stairways.market.portfolio import PF_EQUITY, PF_WIDTH
@@ -574,7 +574,7 @@ class BatchedTradingEnv(CoreControls, VecEnv):
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
         """Set an attribute of the batch; every env shares it, so indices must cover all."""
         if sorted(self._indices(indices)) != list(range(self.num_envs)):
-            raise InputError("the batched env shares its attributes: set them on every env")
+            raise InternalError("the batched env shares its attributes: set them on every env")
         setattr(self, attr_name, value)
 
     def env_method(
@@ -587,7 +587,7 @@ class BatchedTradingEnv(CoreControls, VecEnv):
         """Call a method of the batch once; the result is repeated for every requested env."""
         idx = self._indices(indices)
         if method_name in ("set_drawdown_cap",) and sorted(idx) != list(range(self.num_envs)):
-            raise InputError(f"{method_name} applies to the whole batch: call it on every env")
+            raise InternalError(f"{method_name} applies to the whole batch: call it on every env")
         result = getattr(self, method_name)(*method_args, **method_kwargs)
         return [result for _ in idx]
 
@@ -608,7 +608,7 @@ class BatchedTradingEnv(CoreControls, VecEnv):
         :param policy: maps observations (N, obs_dim) to actions (N,)
         """
         if self.core.mode != "evaluation":
-            raise InputError("run_evaluation needs an env built with mode='evaluation'")
+            raise InternalError("run_evaluation needs an env built with mode='evaluation'")
         obs = self.reset()
         results: dict[int, dict[str, Any]] = {}
         # each env plays at most ceil(S / N) sessions of at most L steps
@@ -623,10 +623,10 @@ class BatchedTradingEnv(CoreControls, VecEnv):
                 info = infos[int(i)]
                 results[int(info["session"])] = info
         else:
-            raise InputError(f"evaluation did not finish within {bound} steps")
+            raise InternalError(f"evaluation did not finish within {bound} steps")
         missing = sorted(set(range(self.core.n_sessions)) - set(results))
         if missing:
-            raise InputError(f"evaluation finished without sessions {missing}")
+            raise InternalError(f"evaluation finished without sessions {missing}")
         log.info("evaluated %d sessions on %d envs", len(results), self.num_envs)
         return [results[s] for s in range(self.core.n_sessions)]
 

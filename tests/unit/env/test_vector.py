@@ -6,7 +6,7 @@ from stairways.data.panel import SessionPanel
 from stairways.env.settings import EnvConfig
 from stairways.env.trading_env import TradingEnv
 from stairways.env.vector import BatchedTradingEnv
-from stairways.errors import InputError
+from stairways.errors import InputError, InternalError
 from stairways.market.settings import MarketConfig
 from stairways.rewards.registry import build_reward
 from stairways.rewards.settings import RewardConfig
@@ -89,7 +89,8 @@ def test_vecenv_interface(short_panel: SessionPanel) -> None:
     venv.env_method("set_drawdown_cap", 0.05)
     assert venv.drawdown_cap == 0.05
     assert venv.env_is_wrapped(VecMonitor) == [False, False, False]
-    with pytest.raises(InputError, match="every env"):
+    # Calling it on part of the batch is a programming error, not the user's input.
+    with pytest.raises(InternalError, match="every env"):
         venv.env_method("set_drawdown_cap", 0.05, indices=[0])
     with pytest.raises(InputError, match=r"outside \[0, 8\]"):
         venv.step(np.array([0, 9, 0]))

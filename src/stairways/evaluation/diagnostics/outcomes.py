@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from stairways.errors import InputError
+from stairways.errors import InputError, InternalError
 from stairways.evaluation.traces import Trace
 
 OutcomeMetric = Literal["reward", "net_pnl", "length"]
@@ -97,12 +97,12 @@ def paired_difference(
 ) -> PairedDifference:
     """Paired comparison of two evaluations on the same sessions.
 
-    :raises InputError: when the two evaluations did not replay the same sessions
+    :raises InternalError: when the two evaluations did not replay the same sessions
     """
     if baseline.sessions != treatment.sessions:
         only_a = sorted(set(baseline.sessions) - set(treatment.sessions))
         only_b = sorted(set(treatment.sessions) - set(baseline.sessions))
-        raise InputError(
+        raise InternalError(
             "paired comparison needs the same sessions in both evaluations; "
             f"only in baseline: {only_a[:5]}, only in treatment: {only_b[:5]}"
         )
