@@ -213,3 +213,42 @@ def bench_tune(
             f"{r.workers} worker(s): {r.trials} trials in {r.seconds:7.1f} s  "
             f"{r.trials_per_hour:8,.0f} trials/hour  (speed-up {base / r.seconds:4.2f}x)"
         )
+
+
+@app.command("governor")
+def bench_governor(
+    sessions: int = typer.Option(
+        251, "--sessions", min=2, help="Sessions replayed, the first a warm-up (251: a year)."
+    ),
+    extra_intents: int = typer.Option(
+        0, "--extra-intents", min=0, help="Random quantity intents per bar beyond the policy's."
+    ),
+    stage: str = typer.Option("paper", "--stage", help="Risk stage whose limits are used."),
+    seed: int = typer.Option(0, "--seed", help="Seed of prices and actions."),
+) -> None:
+    """Microseconds per risk-governor check (p50/p99) over a replay of real sessions."""
+    from stairways.bench.governor_bench import GOAL_P99_US, run_governor_bench
+
+    r = run_governor_bench(
+        sessions_count=sessions, extra_intents=extra_intents, stage=stage, seed=seed
+    )
+    typer.echo(
+        f"governor latency, stage {r.stage}: {r.sessions} session{'s' * (r.sessions != 1)}, "
+        f"{r.bars:,} bars, "
+        f"wall clock per call on this machine; {r.load}"
+    )
+    typer.echo(f"{'call':34s} {'count':>8s} {'p50 us':>9s} {'p99 us':>9s} {'max us':>10s}")
+    labels = {
+        "all": "check, every verdict",
+        "approve": "check, approved",
+        "reduce": "check, reduced",
+        "reject": "check, rejected",
+        "assess": "assess (once per bar)",
+        "submit": "submit (check + journal + memory)",
+    }
+    for p in r.paths:
+        typer.echo(
+            f"{labels[p.name]:34s} {p.count:8,d} {p.p50_us:9.1f} {p.p99_us:9.1f} {p.max_us:10.1f}"
+        )
+    verdict = "meets" if r.meets_goal else "MISSES"
+    typer.echo(f"goal p99 under {GOAL_P99_US:.0f} us per check: {verdict}")
