@@ -706,8 +706,7 @@ class Governor:
         mem = self.mem
         pnl = account.day_pnl
         equity = self.limits.allocated_capital + pnl
-        day = self.sessions.day(ts)
-        key = day.isoformat()
+        key = self.sessions.day_key(ts)
         if mem.session != key:
             mem.new_session(key, self.limits.allocated_capital)
             self._dirty = True

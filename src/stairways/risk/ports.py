@@ -17,6 +17,7 @@ Event kinds are the journal's (:class:`stairways.journal.EventKind` values).
 
 from __future__ import annotations
 
+import bisect
 import copy
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -110,25 +111,38 @@ class InMemoryEventLog:
 
     def __init__(self) -> None:
         self.events: list[RecordedEvent] = []
+        self._by_kind: dict[str, list[RecordedEvent]] = {}
 
     def append(self, kind: str, payload: Mapping[str, Any], ts: datetime) -> RecordedEvent:
         """Keep a deep copy of the event, so later changes to the payload do not leak in."""
         event = RecordedEvent(len(self.events) + 1, kind, copy.deepcopy(dict(payload)), ts)
         self.events.append(event)
+        self._by_kind.setdefault(kind, []).append(event)
         return event
 
     def records(
         self, *, after_seq: int = 0, kinds: Iterable[str] | None = None
     ) -> Iterator[RecordedEvent]:
-        """Events after ``after_seq`` of ``kinds``, in order."""
-        wanted = None if kinds is None else set(kinds)
-        for event in self.events[max(after_seq, 0) :]:
-            if wanted is None or event.kind in wanted:
-                yield event
+        """Events after ``after_seq`` (of ``kinds``, if given), in order."""
+        if kinds is None:
+            yield from self.events[max(after_seq, 0) :]
+            return
+        chosen = [
+            e
+            for kind in set(kinds)
+            for e in self._by_kind.get(kind, ())[
+                bisect.bisect_right(self._by_kind.get(kind, ()), after_seq, key=_seq) :
+            ]
+        ]
+        yield from sorted(chosen, key=_seq)
 
     def of_kind(self, kind: str) -> list[RecordedEvent]:
         """The events of one kind, in order."""
-        return [e for e in self.events if e.kind == kind]
+        return list(self._by_kind.get(kind, ()))
+
+
+def _seq(event: RecordedEvent) -> int:
+    return event.seq
 
 
 class InMemoryStateStore:

@@ -45,6 +45,7 @@ class SessionCalendar:
         self._lo = 1.0  # [lo, hi): epoch seconds of the cached exchange-calendar day
         self._hi = 0.0
         self._day: date | None = None
+        self._key = ""
         self._open = 0.0
         self._close = 0.0
         self._is_session = False
@@ -56,6 +57,7 @@ class SessionCalendar:
         end = datetime.combine(day + timedelta(days=1), time(0, 0), EXCHANGE_TZ)
         self._lo, self._hi = start.timestamp(), end.timestamp()
         self._day = day
+        self._key = day.isoformat()
         bounds = _session_bounds(self.calendar, day)
         self._is_session = bounds is not None
         if bounds is not None:
@@ -67,6 +69,12 @@ class SessionCalendar:
             self._load(ts)
         assert self._day is not None
         return self._day
+
+    def day_key(self, ts: float) -> str:
+        """The exchange-calendar date of ``ts`` as ``YYYY-MM-DD`` (the session's memory key)."""
+        if not (self._lo <= ts < self._hi):
+            self._load(ts)
+        return self._key
 
     def window(self, ts: float) -> tuple[float, float] | None:
         """(open, close) in epoch seconds of the session on the day of ``ts``, or None."""
