@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from stairways.analysis.trace_report import SECTION_HEADINGS
+from tests.browser import assert_first_screen_shows_ranking_and_charts, open_report
 from tests.cli_helpers import stairways
 from tests.integration.diagnostics_helpers import tiny_suite_config
 
@@ -58,8 +59,15 @@ def test_notebook_executes_on_a_tiny_run_and_writes_the_html_report(
     for heading in SECTION_HEADINGS:
         assert html_lib.escape(heading) in html
     assert "data:image/png;base64" in html  # the plots are embedded
+    # Read as a reader would: verdict, ranking and a chart first, no log line anywhere, and
+    # the notebook's own code stays in the executed notebook.
+    shown = open_report(out, screenshot=tmp_path / "first_screen.png")
+    assert_first_screen_shows_ranking_and_charts(shown)
+    assert "Top-ranked checkpoint #1" in shown.text and "$" in shown.text
+    assert "import " not in html and "tv.show(" not in html
+    assert "tv.show(" in out.with_suffix(".ipynb").read_text()
     # the three best checkpoints were replayed (traces written where evaluate writes them)
-    assert len(list((run / "eval" / "eval_feb2024").glob("checkpoint_*/traces.parquet"))) == 3
+    assert len(list((run / "eval" / "validation").glob("checkpoint_*/traces.parquet"))) == 3
     tables = out.with_name("traces_tables")
     assert {p.name for p in tables.iterdir()} == {"ranking.csv", "episodes.csv", "flip_flops.csv"}
     ranking = (tables / "ranking.csv").read_text().splitlines()

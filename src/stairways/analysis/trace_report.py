@@ -1,12 +1,19 @@
-"""Execute the action-trace notebook headlessly (papermill) and export it as HTML (nbconvert).
+"""The action-trace report: execute the notebook headlessly (papermill), render it as HTML.
 
-The notebook is notebooks/action_trace_analysis.ipynb; its ``parameters`` cell is overridden
-by papermill. Errors raised inside the notebook by Stairways code come back as the same typed
-error (a missing run stays a MissingResourceError naming the run), so the CLI exit codes hold.
+The notebook is the shipped ``action_trace_analysis.ipynb`` (:mod:`stairways.resources`); its
+``parameters`` cell is overridden by papermill. Errors raised inside the notebook by Stairways
+code come back as the same typed error (a missing run stays a MissingResourceError naming the
+run), so the CLI exit codes hold.
+
+The HTML report is written for a reader, not as a notebook dump: the verdict and the ranking
+come first, and only what the notebook *shows* is copied, its Markdown text, tables and charts
+(:mod:`stairways.reports.html`). Code, printed text and log output (stdout and stderr streams)
+stay in the executed notebook written next to the report, never in the report itself.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import sys
 from dataclasses import dataclass
@@ -17,16 +24,19 @@ from stairways import errors, resources
 from stairways.analysis.action_traces import require_run
 from stairways.analysis.checkpoints import rank_run_checkpoints
 from stairways.errors import StairwaysError
+from stairways.reports.html import Block, Figure, Markup, write_page
 
 log = logging.getLogger(__name__)
 
 NOTEBOOK_NAME = "action_trace_analysis.ipynb"
 KERNEL_NAME = "python3"
+# Cells tagged with this are for readers of the notebook only (its introduction).
+SKIP_TAG = "report-skip"
 SECTION_HEADINGS: tuple[str, ...] = (
     "Checkpoint ranking",
+    "P&L and drawdown",
     "Position patterns",
     "Trade timeline",
-    "P&L and drawdown",
     "Holding time and turnover",
     "Good versus bad episodes",
     "Flip-flop detection",
@@ -79,16 +89,57 @@ def _typed_error(ename: str, evalue: str, notebook: Path) -> StairwaysError:
     )
 
 
+def report_blocks(notebook: Any) -> list[Block]:
+    """The report's blocks from an executed notebook: Markdown cells and displayed outputs.
+
+    Cells tagged ``report-skip`` are left out, and so are code, stream outputs (printed text,
+    log lines, warnings) and error outputs. A displayed output contributes its HTML (tables),
+    its PNG image (charts) or its Markdown, in that order of preference; an output with none of
+    these (only plain text) is left out too.
+    """
+    from nbconvert.filters.markdown import markdown2html
+
+    blocks: list[Block] = []
+    section = "the analysis"
+    for cell in notebook.cells:
+        if SKIP_TAG in cell.get("metadata", {}).get("tags", []):
+            continue
+        if cell.cell_type == "markdown":
+            blocks.append(Markup(html=markdown2html(cell.source), markdown=cell.source))
+            first = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
+            section = first.lstrip("#").strip() if first.startswith("#") else section
+            continue
+        if cell.cell_type != "code":
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("output_type") not in ("display_data", "execute_result"):
+                continue
+            data = output.get("data", {})
+            if "text/html" in data:
+                blocks.append(Markup(html=_text(data["text/html"])))
+            elif "image/png" in data:
+                png = base64.b64decode(_text(data["image/png"]))
+                blocks.append(Figure(png=png, alt=f"chart of {section}"))
+            elif "text/markdown" in data:
+                source = _text(data["text/markdown"])
+                blocks.append(Markup(html=markdown2html(source), markdown=source))
+    return blocks
+
+
+def _text(value: Any) -> str:
+    """Notebook output data as one string (nbformat may store it as a list of lines)."""
+    return "".join(value) if isinstance(value, list) else str(value)
+
+
 def execute_trace_notebook(
     run_dir: Path,
     *,
-    split: str = "eval_feb2024",
+    split: str = "validation",
     top_k: int = 10,
     flip_window: int = 5,
-    flip_threshold: float = 2.0,
+    flip_share: float = 0.25,
     out_html: Path | None = None,
     store: Path | None = None,
-    exclude_input: bool = False,
     timeout: int = 3600,
 ) -> TraceReport:
     """Execute the notebook on ``run_dir`` and write the HTML report.
@@ -97,18 +148,19 @@ def execute_trace_notebook(
     :param split: split the checkpoints are replayed on
     :param top_k: checkpoints to analyse, best rolling training reward first
     :param flip_window: bars within which a sign reversal counts as a flip
-    :param flip_threshold: flips per 60 bars above which an episode is flagged
+    :param flip_share: episodes above this share of a random policy's flip rate are flagged
     :param out_html: report file (default ``RUN_DIR/analysis/action_traces_<split>.html``)
     :param store: bar store for replays (default: the store in the run's config.yaml)
-    :param exclude_input: leave code cells out of the HTML
     :param timeout: seconds any one cell may run
     """
     import nbformat
     import papermill
-    from nbconvert import HTMLExporter
     from papermill.exceptions import PapermillExecutionError
 
+    from stairways.analysis.flipflop import FlipFlopRule
+
     run_dir = require_run(Path(run_dir)).resolve()
+    FlipFlopRule(window=flip_window, share=flip_share)  # bad values fail before a kernel starts
     # Fail before a kernel starts when the run has nothing to rank (monitor.csv, checkpoints).
     rank_run_checkpoints(run_dir, top_k=top_k)
     notebook = resources.notebook(NOTEBOOK_NAME)
@@ -125,7 +177,7 @@ def execute_trace_notebook(
         "split": split,
         "top_k": int(top_k),
         "flip_window": int(flip_window),
-        "flip_threshold": float(flip_threshold),
+        "flip_share": float(flip_share),
         "output_dir": str(tables),
         "store": None if store is None else str(Path(store).resolve()),
     }
@@ -138,6 +190,7 @@ def execute_trace_notebook(
             parameters=parameters,
             kernel_name=kernel,
             progress_bar=False,
+            log_output=False,
             execution_timeout=timeout,
             # The caller's directory: relative paths in the run's config (its bar store) then
             # mean what they mean to every other command the user runs from there.
@@ -145,10 +198,7 @@ def execute_trace_notebook(
         )
     except PapermillExecutionError as err:
         raise _typed_error(err.ename, err.evalue, executed) from None
-    exporter = HTMLExporter(exclude_input=exclude_input)
-    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
-    tmp = html_path.with_name(html_path.name + ".tmp")
-    tmp.write_text(body, encoding="utf-8")
-    tmp.replace(html_path)
+    blocks = report_blocks(nbformat.read(executed, as_version=4))
+    write_page(html_path, f"Action traces: {run_dir.name} on {split}", blocks)
     log.info("wrote the action-trace report %s", html_path)
     return TraceReport(html=html_path, notebook=executed, tables=tables)

@@ -13,8 +13,11 @@ from stairways.analysis.trace_report import execute_trace_notebook
 def trace(
     run_dir: Annotated[Path, typer.Argument(help="Run directory written by `stairways train`.")],
     split: Annotated[
-        str, typer.Option("--split", help="Split the checkpoints are replayed on.")
-    ] = "eval_feb2024",
+        str,
+        typer.Option(
+            "--split", help="Split the checkpoints are replayed on (a development split)."
+        ),
+    ] = "validation",
     top_k: Annotated[
         int, typer.Option("--top-k", min=1, help="Checkpoints analysed, best first.")
     ] = 10,
@@ -28,19 +31,18 @@ def trace(
             "--flip-window", min=1, help="Bars within which a sign reversal counts as a flip."
         ),
     ] = 5,
-    flip_threshold: Annotated[
+    flip_share: Annotated[
         float,
         typer.Option(
-            "--flip-threshold", min=0.0, help="Flips per 60 bars above which an episode is flagged."
+            "--flip-share",
+            help="Flag episodes that reverse positions more often than this share of a policy "
+            "picking positions at random (0.25: 10 flips per 60 bars with the default window).",
         ),
-    ] = 2.0,
+    ] = 0.25,
     store: Annotated[
         Path | None,
         typer.Option(help="Bar store for replays (default: the one in the run's config)."),
     ] = None,
-    no_input: Annotated[
-        bool, typer.Option("--no-input", help="Leave code cells out of the HTML.")
-    ] = False,
 ) -> None:
     """Replay the run's top checkpoints and write the action-trace report (HTML)."""
     report = execute_trace_notebook(
@@ -48,11 +50,10 @@ def trace(
         split=split,
         top_k=top_k,
         flip_window=flip_window,
-        flip_threshold=flip_threshold,
+        flip_share=flip_share,
         out_html=out,
         store=store,
-        exclude_input=no_input,
     )
     typer.echo(f"report: {report.html}")
-    typer.echo(f"executed notebook: {report.notebook}")
+    typer.echo(f"executed notebook (with code and log output): {report.notebook}")
     typer.echo(f"tables: {report.tables}")

@@ -30,10 +30,12 @@ __all__ = [
     "Block",
     "Figure",
     "Heading",
+    "Level",
     "Markup",
     "Paragraph",
     "TableBlock",
     "Verdict",
+    "block_html",
     "render_markdown",
     "render_page",
     "table_html",
@@ -119,7 +121,7 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans
        color: var(--fg); max-width: 78em; margin: 1.5em auto; padding: 0 1.5em;
        line-height: 1.45; }
 h1 { font-size: 1.6em; margin: 0 0 0.4em 0; }
-h2 { font-size: 1.25em; margin: 1.6em 0 0.5em 0; border-bottom: 1px solid var(--rule);
+h2 { font-size: 1.25em; margin: 1.3em 0 0.5em 0; border-bottom: 1px solid var(--rule);
      padding-bottom: 0.2em; }
 h3 { font-size: 1.05em; margin: 1.2em 0 0.4em 0; }
 p { margin: 0.4em 0 0.8em 0; }
@@ -145,6 +147,7 @@ td.pass { color: var(--pass); font-weight: 600; } td.fail { color: var(--fail); 
 td.warn { color: var(--warn); font-weight: 600; }
 figure { margin: 0.5em 0 1.2em 0; } figure img { max-width: 100%; height: auto; }
 figcaption { color: var(--muted); font-size: 0.9em; }
+a.anchor-link { display: none; }
 """
 
 _SORT_JS = """
@@ -217,7 +220,8 @@ def table_html(block: TableBlock) -> str:
     return "".join(out)
 
 
-def _block_html(block: Block) -> str:
+def block_html(block: Block) -> str:
+    """The HTML of one block (as :func:`render_page` writes it)."""
     if isinstance(block, Heading):
         level = min(max(block.level, 1), 6)
         anchor = f' id="{html.escape(block.anchor)}"' if block.anchor else ""
@@ -246,7 +250,7 @@ def _block_html(block: Block) -> str:
 
 def render_page(title: str, blocks: Sequence[Block]) -> str:
     """One self-contained HTML page: the title as the first heading, then the blocks."""
-    body = "\n".join(_block_html(b) for b in blocks)
+    body = "\n".join(block_html(b) for b in blocks)
     script = (
         f"<script>{_SORT_JS}</script>"
         if any(isinstance(b, TableBlock) and b.sortable for b in blocks)

@@ -27,6 +27,7 @@ __all__ = [
     "dollars",
     "integer",
     "is_missing",
+    "multiple",
     "number",
     "percent",
     "rate",
@@ -135,6 +136,18 @@ def percent(digits: int = 1) -> Formatter:
         if v is None:
             return MISSING
         return f"{100.0 * v:.{digits}f}%"
+
+    return fmt
+
+
+def multiple(digits: int = 1) -> Formatter:
+    """Ratios read as multiples: 96.46 -> ``96.5x`` (turnover: traded notional over capital)."""
+
+    def fmt(value: Any) -> str:
+        v = _finite(value)
+        if v is None:
+            return MISSING
+        return f"{v:,.{digits}f}x"
 
     return fmt
 

@@ -10,6 +10,7 @@ from stairways.analysis.flipflop import (
     detect_flip_flops,
     flip_mask,
     flip_rate,
+    random_flip_rate,
 )
 from stairways.errors import InputError
 
@@ -110,7 +111,7 @@ def test_flip_flopping_episode_is_flagged_and_calm_episode_is_not() -> None:
             "2024-02-02": (calm, [0.0] * n, [0.1] * n),
         }
     )
-    rule = FlipFlopRule(window=3, threshold=2.0)
+    rule = FlipFlopRule(window=3)
     out = detect_flip_flops(
         trace,
         episode_columns=["session"],
@@ -138,7 +139,7 @@ def test_flagged_but_profitable_episode_is_not_flagged_as_losing() -> None:
         episode_columns=["session"],
         position_columns=["position__NVDA"],
         pnl_column="step_pnl",
-        rule=FlipFlopRule(window=1, threshold=1.0),
+        rule=FlipFlopRule(window=1),
     )
     assert bool(out.loc["d", "flagged"]) and not bool(out.loc["d", "flagged_losing"])
 
@@ -168,3 +169,64 @@ def test_missing_position_column_names_the_column() -> None:
             pnl_column="step_pnl",
             rule=FlipFlopRule(),
         )
+
+
+def test_default_rule_flags_above_a_quarter_of_the_random_rate() -> None:
+    rule = FlipFlopRule()
+    assert (rule.window, rule.share) == (5, 0.25)
+    assert random_flip_rate(5, 2) == pytest.approx(39.835, abs=1e-3)
+    assert rule.threshold(2) == pytest.approx(9.959, abs=1e-3)
+    assert "9.96" not in rule.describe(2) and "10.0 flips per 60 bars" in rule.describe(2)
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.integers(1, 8), st.integers(1, 3), st.integers(0, 2**32 - 1))
+def test_random_rate_matches_the_detector_on_random_positions(
+    window: int, tickers: int, seed: int
+) -> None:
+    # Positions drawn uniformly from short, flat and long every bar, counted by the detector.
+    bars = 60_000
+    pos = np.random.default_rng(seed).integers(-1, 2, size=(bars, tickers)).astype(float)
+    measured = flip_rate(int(count_flips(pos, window).sum()), bars)
+    expected = random_flip_rate(window, tickers)
+    # 60,000 bars: the standard error of the rate is below 1 % of it
+    assert measured == pytest.approx(expected, rel=0.04)
+
+
+@pytest.mark.parametrize("share", [0.0, -0.1, 1.5, float("nan")])
+def test_a_share_outside_zero_to_one_is_refused(share: float) -> None:
+    with pytest.raises(InputError, match="share"):
+        FlipFlopRule(share=share)
+
+
+def test_a_deliberate_profitable_trader_is_not_flagged_and_a_flip_flopper_is() -> None:
+    n = 390
+    # Deliberate: holds NVDA for 40-bar stretches, reversing through a few flat bars, about
+    # three reversals an hour, and makes money.
+    deliberate = []
+    side = 1.0
+    while len(deliberate) < n:
+        deliberate += [side] * 36 + [0.0] * 4
+        side = -side
+    deliberate = deliberate[:n]
+    # Flip-flopper: reverses every 4 bars (15 per hour) and loses money.
+    flipper = [1.0 if (i // 4) % 2 == 0 else -1.0 for i in range(n)]
+    trace = _trace(
+        {
+            "deliberate": (deliberate, [0.0] * n, [0.3] * n),
+            "flipper": (flipper, [0.0] * n, [-0.4] * n),
+        }
+    )
+    out = detect_flip_flops(
+        trace,
+        episode_columns=["session"],
+        position_columns=["position__NVDA", "position__MSFT"],
+        pnl_column="step_pnl",
+        rule=FlipFlopRule(),
+        order_column="step",
+    )
+    good, bad = out.loc["deliberate"], out.loc["flipper"]
+    assert good["flip_rate"] == pytest.approx(9 * 60 / n)  # 9 reversals in the session
+    assert not bool(good["flagged"])
+    assert bad["flip_rate"] > FlipFlopRule().threshold(2)
+    assert bool(bad["flagged"]) and bool(bad["flagged_losing"])
