@@ -63,6 +63,7 @@ bench: $(STAMP)
 	$(BIN)/stairways bench train
 	$(BIN)/stairways bench eval
 	$(BIN)/stairways bench tune
+	$(BIN)/stairways bench governor
 
 # Regenerate requirements.lock from the current environment (after changing pyproject.toml).
 lock: $(STAMP)
