@@ -194,7 +194,7 @@ def test_intent_when_rounding_to_zero_shares_then_refused_without_sending(
     assert gateway.messages_from(11, 3) == []
     fractional = broker.place(OrderRequest.from_decision("d-f", "NVDA", 2.7))
     assert fractional.sent
-    collect(broker, lambda ev: OrderState.FILLED in states_of(ev, fractional.client_order_id))
+    collect(broker, lambda ev: OrderState.ACCEPTED in states_of(ev, fractional.client_order_id))
     assert gateway.messages_from(11, 3)[0][17] == "2"
 
 
