@@ -66,7 +66,7 @@ def broker(gateway: FakeIBGateway) -> Iterator[IbkrBroker]:
 def collect(
     broker: IbkrBroker,
     until: Callable[[list[BrokerEvent]], bool],
-    timeout: float = 5.0,
+    timeout: float = 15.0,
 ) -> list[BrokerEvent]:
     """Events until ``until`` holds for everything collected, or fail after ``timeout``."""
     out: list[BrokerEvent] = []

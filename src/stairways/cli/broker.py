@@ -8,6 +8,7 @@ orders, and places nothing. ``flatten`` cancels every open order and closes ever
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,12 @@ def broker_config(
     if port is not None:
         overrides["ibkr.port"] = port
     return load_broker_config(path, overrides)
+
+
+def _quiet_ib_async() -> None:
+    """ib_async logs every message at INFO; keep its warnings unless --verbose asked for more."""
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logging.getLogger("ib_async").setLevel(logging.WARNING)
 
 
 def _money(x: float) -> str:
@@ -97,6 +104,7 @@ def check(
     """Connect to IB Gateway/TWS, print account, positions and open orders; place nothing."""
     from stairways.brokers.ibkr.adapter import IbkrBroker
 
+    _quiet_ib_async()
     cfg = broker_config(config, mode=mode, kind="ibkr", host=host, port=port)
     broker = IbkrBroker(cfg, role="check", live=live)
     broker.connect()
@@ -130,6 +138,7 @@ def flatten(
         return
     from stairways.brokers.ibkr.adapter import IbkrBroker
 
+    _quiet_ib_async()
     broker = IbkrBroker(cfg, role="flatten", live=live)
     broker.connect()
     try:
@@ -181,6 +190,7 @@ def import_from_ibkr(
     """``data import --ibkr``: historical bars through the importer's validation and store."""
     from stairways.brokers.ibkr.history import IbkrHistory
 
+    _quiet_ib_async()
     cfg = broker_config(config, kind="ibkr")
     with IbkrHistory(cfg) as source:
         summary = import_from_source(
