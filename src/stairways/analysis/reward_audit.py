@@ -29,6 +29,7 @@ component_dominance    largest component share of the absolute reward         60
 reward_hacking         share of (decided) episodes where R_e and P_e disagree  30%      50%
 ===================== ==================================================== ======== ========
 
+The report (Markdown, HTML, plots) is written by :mod:`stairways.analysis.reward_audit_report`.
 ``stairways audit rewards`` exits with :data:`AUDIT_CRITICAL_EXIT_CODE` (3) when any audited
 trace has a critical flag, 0 otherwise (warnings do not change the exit code), 2 on bad input
 and 1 when a trace is missing.
@@ -36,21 +37,13 @@ and 1 when a trace is missing.
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 import logging
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Self
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import yaml
@@ -73,7 +66,6 @@ __all__ = [
     "drawdown_endings",
     "find_trace",
     "latest_run_traces",
-    "write_audit_report",
 ]
 
 AUDIT_CRITICAL_EXIT_CODE = 3
@@ -472,177 +464,6 @@ def drawdown_cap_of_run(trace: Trace, trace_path: Path) -> float | None:
     return None
 
 
-def _png(fig: Any) -> bytes:
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def _plots(audit: RewardAudit) -> dict[str, bytes]:
-    ep = audit.episodes
-    out: dict[str, bytes] = {}
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    ended = ep["ended_by_drawdown"].fillna(False).to_numpy(dtype=bool)
-    ax.scatter(ep["pnl"][~ended], ep["reward"][~ended], s=18, label="episode")
-    if ended.any():
-        ax.scatter(
-            ep["pnl"][ended],
-            ep["reward"][ended],
-            s=30,
-            marker="x",
-            color="red",
-            label="ended by drawdown",
-        )
-    ax.axhline(0, color="0.5", lw=0.8)
-    ax.axvline(0, color="0.5", lw=0.8)
-    corr = audit.reward_pnl_correlation
-    ax.set_title(f"Episode reward vs P&L (corr {'undefined' if corr is None else f'{corr:.2f}'})")
-    ax.set_xlabel("episode net P&L")
-    ax.set_ylabel("episode reward")
-    ax.legend(fontsize=8)
-    out["reward_vs_pnl.png"] = _png(fig)
-
-    comps = audit.components
-    fig, ax = plt.subplots(figsize=(6, max(2.5, 0.4 * len(comps) + 1)))
-    if len(comps):
-        ax.barh(comps["component"], comps["share_of_abs_reward"], color="steelblue")
-        ax.set_xlim(0, 1)
-    ax.set_xlabel("share of the absolute reward")
-    ax.set_title("Reward components")
-    out["component_shares.png"] = _png(fig)
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.hist(ep["reward"], bins=min(30, max(5, len(ep) // 2)), color="slategray")
-    ax.axvline(0, color="red", lw=0.8)
-    ax.set_xlabel("episode reward")
-    ax.set_ylabel("episodes")
-    ax.set_title("Distribution of episode rewards")
-    out["reward_histogram.png"] = _png(fig)
-    return out
-
-
-def _fmt(v: Any) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "n/a"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
-
-
-def _md_table(frame: pd.DataFrame) -> list[str]:
-    cols = list(frame.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in frame.itertuples(index=False):
-        # A literal pipe would end the cell early.
-        lines.append("| " + " | ".join(_fmt(v).replace("|", "\\|") for v in row) + " |")
-    return lines
-
-
-def write_audit_report(audit: RewardAudit, out_dir: Path) -> dict[str, Path]:
-    """Write reward_audit.md, reward_audit.html (self-contained), PNGs, episodes.csv, audit.json."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files: dict[str, Path] = {}
-    plots = _plots(audit)
-    for name, data in plots.items():
-        path = out_dir / name
-        path.write_bytes(data)
-        files[name] = path
-    episodes_path = out_dir / "episodes.csv"
-    audit.episodes.to_csv(episodes_path, index=False)
-    files["episodes"] = episodes_path
-    json_path = out_dir / "audit.json"
-    json_path.write_text(json.dumps(audit.to_dict(), indent=2, default=str) + "\n")
-    files["json"] = json_path
-
-    flag_frame = pd.DataFrame(
-        [
-            {
-                "flag": f.name,
-                "level": f.level.upper(),
-                "value": f.value,
-                "warning >": f.warning,
-                "critical >": f.critical,
-                "detail": f.message,
-            }
-            for f in audit.flags
-        ]
-    )
-    verdict = "CRITICAL" if audit.critical else "no critical flag"
-    corr = audit.reward_pnl_correlation
-    shown_episodes = audit.episodes.drop(
-        columns=[c for c in audit.episodes.columns if c.startswith("share__")]
-    )
-    md = [
-        "# Reward audit",
-        "",
-        f"- trace: `{audit.source}`",
-        f"- episodes: {len(audit.episodes)}",
-        f"- drawdown cap: {_fmt(audit.drawdown_cap)}",
-        f"- correlation of episode reward with episode P&L: {_fmt(corr)}",
-        f"- verdict: **{verdict}** (exit code {audit.exit_code})",
-        "",
-        "## Flags",
-        "",
-        *_md_table(flag_frame),
-        "",
-        "## Components",
-        "",
-        *_md_table(audit.components),
-        "",
-        "## Plots",
-        "",
-        *(f"![{name}]({name})" for name in plots),
-        "",
-        "## Episodes",
-        "",
-        *_md_table(shown_episodes),
-        "",
-    ]
-    md_path = out_dir / "reward_audit.md"
-    md_path.write_text("\n".join(md))
-    files["markdown"] = md_path
-
-    def table_html(frame: pd.DataFrame) -> str:
-        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-        rows = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
-            for row in frame.itertuples(index=False)
-        )
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
-
-    imgs = "".join(
-        f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
-        for name, data in plots.items()
-    )
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Reward audit</title>
-<style>
-body {{ font-family: sans-serif; margin: 1.5em; }}
-table {{ border-collapse: collapse; font-size: 0.85em; margin-bottom: 1em; }}
-th, td {{ border: 1px solid #bbb; padding: 0.25em 0.5em; }}
-th {{ background: #eee; }}
-.critical {{ color: #a00; font-weight: bold; }}
-</style></head><body>
-<h1>Reward audit</h1>
-<p>Trace: <code>{html.escape(audit.source)}</code>; {len(audit.episodes)} episodes;
-drawdown cap {html.escape(_fmt(audit.drawdown_cap))}; correlation of episode reward with
-episode P&amp;L {html.escape(_fmt(corr))}.</p>
-<p class="{"critical" if audit.critical else ""}">Verdict: {verdict}
-(exit code {audit.exit_code}).</p>
-<h2>Flags</h2>{table_html(flag_frame)}
-<h2>Components</h2>{table_html(audit.components)}
-<h2>Plots</h2>{imgs}
-<h2>Episodes</h2>{table_html(shown_episodes)}
-</body></html>
-"""
-    html_path = out_dir / "reward_audit.html"
-    html_path.write_text(page)
-    files["html"] = html_path
-    return files
-
-
 def audit_path(
     path: Path,
     cfg: RewardAuditConfig,
@@ -653,13 +474,3 @@ def audit_path(
     trace = read_trace(trace_file, create_hint=f"stairways evaluate {path}")
     cap = drawdown_cap if drawdown_cap is not None else drawdown_cap_of_run(trace, trace_file)
     return audit_trace(trace, cfg, drawdown_cap=cap, source=str(trace_file)), trace_file
-
-
-def summary_lines(audits: Sequence[RewardAudit]) -> list[str]:
-    """One line per flag per audit, for the terminal."""
-    lines = []
-    for a in audits:
-        lines.append(f"{a.source}: {len(a.episodes)} episodes")
-        for f in a.flags:
-            lines.append(f"  {f.level.upper():10s} {f.name}: {f.message}")
-    return lines

@@ -18,9 +18,8 @@ from stairways.analysis.reward_audit import (
     RewardAuditConfig,
     audit_path,
     latest_run_traces,
-    summary_lines,
-    write_audit_report,
 )
+from stairways.analysis.reward_audit_report import summary_table, write_audit_report
 from stairways.configbase import load_yaml_with_extends, validate_model
 from stairways.errors import InputError
 
@@ -81,8 +80,7 @@ def rewards(
         audits.append(audit)
         worst = max(worst, audit.exit_code)
         typer.echo(f"report: {files['markdown']} and {files['html']}")
-    for line in summary_lines(audits):
-        typer.echo(line)
+    typer.echo(summary_table(audits))
     if worst == AUDIT_CRITICAL_EXIT_CODE:
         typer.echo("critical flags found (exit code 3)")
         raise typer.Exit(AUDIT_CRITICAL_EXIT_CODE)

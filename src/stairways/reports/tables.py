@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+
 Align = Literal["left", "right"]
 Formatter = Callable[[Any], str]
 
@@ -61,7 +63,7 @@ def text(value: Any) -> str:
     """Any value as text (``n/a`` when missing); booleans as yes/no."""
     if is_missing(value):
         return MISSING
-    if isinstance(value, bool):
+    if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"
     return str(value)
 

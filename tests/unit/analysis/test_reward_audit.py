@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,8 @@ from stairways.analysis.reward_audit import (
     audit_trace,
     find_trace,
     latest_run_traces,
-    write_audit_report,
 )
+from stairways.analysis.reward_audit_report import write_audit_report
 from stairways.cli.main import app as main_app
 from stairways.configbase import validate_model
 from stairways.errors import ConfigError, MissingResourceError
@@ -179,7 +180,12 @@ def test_run_dir_then_cap_read_from_its_config_and_reports_written(tmp_path: Pat
     assert _flag(audit, "drawdown_endings").value == pytest.approx(0.1)
     assert trace_file.name == "traces.parquet"
     md = files["markdown"].read_text()
-    assert "| reward_hacking | OK |" in md and "![reward_vs_pnl.png](reward_vs_pnl.png)" in md
+    assert "| reward_hacking | OK |" in md
+    assert "![episode reward against P&L](reward_vs_pnl.png)" in md
+    # verdict first, then the flags; shares as percentages, P&L as dollars
+    assert md.splitlines()[2] == "**No critical flag (exit code 0); warnings: drawdown_endings**"
+    assert "| drawdown_endings | WARNING | 10.0% | 5.0% | 10.0% |" in md
+    assert "| 2024-03-13 | 4 | 10.000 | $10.00 |" in md
     assert files["reward_vs_pnl.png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     html = files["html"].read_text()
     assert html.count("data:image/png;base64,") == 3
@@ -210,7 +216,7 @@ def test_cli_on_hacking_and_clean_runs_then_exit_codes_three_and_zero(tmp_path: 
     )
 
     assert hack.exit_code == AUDIT_CRITICAL_EXIT_CODE, hack.output
-    assert "CRITICAL   reward_hacking" in hack.output
+    assert re.search(r"^CRITICAL +reward_hacking +reward and P&L disagree", hack.output, re.M)
     assert (
         tmp_path / "hack" / "eval" / "validation" / "final" / "reward_audit" / "reward_audit.md"
     ).is_file()
