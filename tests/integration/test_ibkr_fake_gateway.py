@@ -155,7 +155,7 @@ def test_order_when_broker_rejects_then_rejected_event_with_code(
     gateway.plan("*", RejectOrder(code=201, text="Order rejected - reason:NO TRADING PERMISSION"))
     broker.connect()
     broker.events()
-    req = OrderRequest.from_decision("d-rej", "MSFT", -4, OrderType.LIMIT, 405.5)
+    req = OrderRequest.from_decision("d-rej", "MSFT", -4, OrderType.LIMIT, 405.501)
     assert broker.place(req).sent
     events = collect(broker, lambda ev: OrderState.REJECTED in states_of(ev, req.client_order_id))
     rejects = [e for e in events if isinstance(e, OrderRejected)]
@@ -163,7 +163,8 @@ def test_order_when_broker_rejects_then_rejected_event_with_code(
     assert "NO TRADING PERMISSION" in rejects[0].text
     assert states_of(events, req.client_order_id)[-1] == OrderState.REJECTED
     placed = gateway.messages_from(11, 3)[0]
-    assert (placed[16], placed[17], placed[18], placed[19]) == ("SELL", "4", "LMT", "405.5")
+    # a sell limit off the cent grid goes up to the next cent, never below what was asked
+    assert (placed[16], placed[17], placed[18], placed[19]) == ("SELL", "4", "LMT", "405.51")
 
 
 def test_cancel_when_order_working_then_cancelled(

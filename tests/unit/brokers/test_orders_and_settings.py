@@ -149,3 +149,17 @@ def test_verdict_when_converted_then_request_carries_approved_quantity_and_deriv
     assert market.decision_id == v.decision_id
     limit = order_request_from_verdict(v, limit_price=401.5)
     assert (limit.order_type, limit.limit_price) == (OrderType.LIMIT, 401.5)
+
+
+@given(st.integers(100, 100_000_00), st.floats(0, 0.0099), st.booleans())
+def test_limit_to_tick_lands_on_the_cent_grid_never_more_aggressive(
+    cents: int, extra: float, buy: bool
+) -> None:
+    from stairways.brokers.ibkr.adapter import limit_to_tick
+
+    price = cents / 100 + extra
+    out = limit_to_tick(price, buy)
+    assert abs(out * 100 - round(out * 100)) < 1e-6
+    assert (out <= price + 1e-9) if buy else (out >= price - 1e-9)
+    assert abs(out - price) < 0.01 + 1e-9
+    assert limit_to_tick(cents / 100, buy) == cents / 100

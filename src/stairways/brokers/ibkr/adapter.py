@@ -72,6 +72,8 @@ from stairways.errors import InputError
 log = logging.getLogger(__name__)
 
 OUR_PREFIX = "sw-"
+# US stocks above $1 trade in whole cents; a limit off that grid is refused by IB (error 110).
+PRICE_TICK = 0.01
 # IB error codes that end an order without it being a rejection.
 _NOT_REJECTIONS = frozenset({0, 202, 10147, 10148})
 # Connectivity between the gateway and IB's servers (the socket to us stays up).
@@ -159,6 +161,8 @@ class IbkrBroker:
 
     def connect(self) -> None:
         """Connect, synchronise, check the account and reconcile (errors are raised)."""
+        if self._connected:
+            return
         self._closing = False
         self._open()
 
@@ -435,7 +439,7 @@ class IbkrBroker:
         order: Order
         if request.order_type == OrderType.LIMIT:
             assert request.limit_price is not None
-            order = LimitOrder(action, abs(qty), request.limit_price)
+            order = LimitOrder(action, abs(qty), limit_to_tick(request.limit_price, qty > 0))
         else:
             order = MarketOrder(action, abs(qty))
         order.orderRef = cid
@@ -545,6 +549,16 @@ class IbkrBroker:
             req = OrderRequest(f"sw-flatten-{stamp}-{p.symbol}", p.symbol, -p.quantity)
             results.append(self._place(req, flattening=True))
         return results
+
+
+def limit_to_tick(price: float, buy: bool, tick: float = PRICE_TICK) -> float:
+    """A limit price on IB's price grid, never more aggressive than asked (buys round down)."""
+    steps = price / tick
+    # a price already on the grid must not move because of float noise
+    nearest = round(steps)
+    if abs(steps - nearest) < 1e-6:
+        return round(nearest * tick, 10)
+    return round((math.floor(steps) if buy else math.ceil(steps)) * tick, 10)
 
 
 def to_execution(fill: Fill) -> Execution:
