@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
-if TYPE_CHECKING:
-    from stairways.training.runs import RunSummary
+from stairways.reports import tables as t
 
 app = typer.Typer(help="Inspect training run directories.", no_args_is_help=True)
 
 
-def _fmt_reward(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
-
-
-def _fmt_steps(s: RunSummary) -> str:
-    if s.timesteps is None:
-        return "-"
-    return f"{s.timesteps}/{s.total_timesteps}"
+def _steps(done: int | None, total: int | None) -> str:
+    if done is None:
+        return "n/a"
+    return f"{done:,}" if total is None else f"{done:,}/{total:,}"
 
 
 _RUNS_DIR = typer.Option(Path("runs"), "--runs-dir", "--runs_dir", help="Runs folder.")
@@ -37,23 +31,33 @@ def list_command(runs_dir: Path = _RUNS_DIR, window: int = _WINDOW) -> None:
     if not runs:
         typer.echo(f"no runs in {runs_dir}")
         return
-    header = ("run", "status", "steps", "episodes", f"reward(last {window})", "best checkpoint")
+    columns = (
+        t.Column("name", "run"),
+        t.Column("status"),
+        t.Column("steps", align="right"),
+        t.Column("episodes", fmt=t.integer),
+        t.Column("reward", f"reward (last {window})", t.number(4)),
+        t.Column("best", "best checkpoint"),
+    )
     rows = [
-        (
-            s.name,
-            s.status,
-            _fmt_steps(s),
-            str(s.episodes),
-            _fmt_reward(s.rolling_reward),
-            s.best_checkpoint or "-",
-        )
+        {
+            "name": s.name,
+            "status": s.status,
+            "steps": _steps(s.timesteps, s.total_timesteps),
+            "episodes": s.episodes,
+            "reward": s.rolling_reward,
+            "best": s.best_checkpoint or "n/a",
+        }
         for s in runs
     ]
-    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
-    typer.echo("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
-    for s, row in zip(runs, rows, strict=True):
-        typer.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
-        if s.problem:
-            typer.echo(f"    problem: {s.problem}")
-        elif s.stop_reason and s.status in ("stopped", "failed", "interrupted"):
-            typer.echo(f"    reason: {s.stop_reason}")
+    typer.echo(t.render_text(t.table(columns, rows)))
+    notes = [
+        f"  {s.name}: problem: {s.problem}"
+        if s.problem
+        else f"  {s.name}: {s.status}: {s.stop_reason}"
+        for s in runs
+        if s.problem or (s.stop_reason and s.status in ("stopped", "failed", "interrupted"))
+    ]
+    if notes:
+        typer.echo("notes:")
+        typer.echo("\n".join(notes))
