@@ -181,6 +181,8 @@ def evaluation_stage(
         f"episode reward mean {agent.episode_reward_mean:+.3f}, "
         f"mean episode length {agent.mean_episode_length:.0f} steps",
     ]
+    # The verdict is on the protected test year: say how often it has been looked at.
+    lines += [f"test ledger: {count.describe()}" for count in report.test_looks]
     for name, base in report.baselines.items():
         lines.append(
             f"baseline {name}: mean daily net P&L ${base.mean_daily_pnl:+,.2f}, "
@@ -203,7 +205,7 @@ def evaluation_stage(
 def trace_stage(run_dir: Path, summary: DemoSummary, split: str) -> TraceReport:
     """Execute the action-trace notebook on the run and write its HTML report."""
     started = time.perf_counter()
-    report = execute_trace_notebook(run_dir, split=split, exclude_input=True)
+    report = execute_trace_notebook(run_dir, split=split)
     summary.add(
         "Action traces",
         [

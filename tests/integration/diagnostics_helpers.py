@@ -10,7 +10,7 @@ from stairways.configbase import CONFIG_DIR
 def tiny_suite_config(folder: Path, store: Path, workers: int = 2) -> Path:
     """A suite config on the tiny synthetic store: small envs, short runs, 9 eval sessions.
 
-    January 2022 trains; the split named eval_feb2024 is taken from February 2022 so the
+    January 2022 trains; the split named validation is taken from February 2022 so the
     suite's default split name is exercised on the data the store holds.
     """
     path = folder / "tiny_diagnostics.yaml"
@@ -21,7 +21,7 @@ data:
   store_path: {store}
   splits:
     train: {{start: "2022-01-05", end: "2022-01-31"}}
-    eval_feb2024: {{start: "2022-02-01", end: "2022-02-11"}}
+    validation: {{start: "2022-02-01", end: "2022-02-11"}}
     test: {{start: "2022-02-14", end: "2022-02-28"}}
   protected_splits: [test]
 training:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -19,9 +20,9 @@ def _tiny_config(tmp_path: Path) -> Path:
             # must resolve it against the user's working directory.
             "store_path": "bars.duckdb",
             "splits": {
-                "train": {"start": "2022-01-05", "end": "2022-01-31"},
+                "train": {"start": "2022-01-05", "end": "2022-01-25"},
+                "validation": {"start": "2022-01-26", "end": "2022-01-31"},
                 "test": {"start": "2022-02-01", "end": "2022-02-28"},
-                "eval_feb2022": {"start": "2022-02-01", "end": "2022-02-11"},
             },
             "protected_splits": ["test"],
             "synthetic": {"start": "2022-01-03", "end": "2022-02-28"},
@@ -42,16 +43,7 @@ def _tiny_config(tmp_path: Path) -> Path:
 def test_demo_runs_every_stage_and_writes_a_summary_naming_each_output(tmp_path: Path) -> None:
     config = _tiny_config(tmp_path)
     out = tmp_path / "out"
-    cmd = [
-        STAIRWAYS,
-        "demo",
-        "--config",
-        str(config),
-        "--out",
-        str(out),
-        "--trace-split",
-        "eval_feb2022",
-    ]
+    cmd = [STAIRWAYS, "demo", "--config", str(config), "--out", str(out)]
     first = subprocess.run(
         cmd, capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path
     )
@@ -75,7 +67,17 @@ def test_demo_runs_every_stage_and_writes_a_summary_naming_each_output(tmp_path:
     assert (run / "manifest.json").is_file() and (run / "monitor.csv").is_file()
     traces = list((run / "eval" / "test").glob("*/traces.parquet"))
     assert len(traces) == 1
-    assert (run / "analysis" / "action_traces_eval_feb2022.html").is_file()
+    # The traces are development work: they replay validation, never the test year.
+    assert (run / "analysis" / "action_traces_validation.html").is_file()
+    assert "split 'validation'" in summary.split("## Action traces")[1]
+    ledger = tmp_path / "bars.test_ledger.jsonl"
+    assert len(ledger.read_text().splitlines()) == 1
+    assert (
+        "test ledger: the test split (2022-02-01..2022-02-28) has been looked at once; this "
+        "evaluation is look 1 (ledger bars.test_ledger.jsonl)"
+    ) in summary
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert [(x["split"], x["this_look"]) for x in manifest["test_looks"]] == [("test", 1)]
     # The verdict line is honest either way and matches gates.json.
     gates = yaml.safe_load((traces[0].parent / "gates.json").read_text())
     passed = "all success gates PASSED" in summary
@@ -86,8 +88,12 @@ def test_demo_runs_every_stage_and_writes_a_summary_naming_each_output(tmp_path:
         cmd, capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path
     )
     assert second.returncode == 0, second.stderr[-3000:]
-    assert "reused the bars already in the store" in (out / "summary.md").read_text()
+    summary = (out / "summary.md").read_text()
+    assert "reused the bars already in the store" in summary
     assert len(list((out / "runs").iterdir())) == 2
+    # Every demo's verdict is another look at the same test year, and says so.
+    assert "has been looked at 2 times; this evaluation is look 2" in summary
+    assert len(ledger.read_text().splitlines()) == 2
 
 
 def test_demo_with_an_unknown_config_key_exits_2_naming_the_key(tmp_path: Path) -> None:

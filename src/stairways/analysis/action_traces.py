@@ -98,7 +98,7 @@ def checkpoint_traces(
     """Traces of the ranked checkpoints on ``split``: existing ones are reused, the rest made.
 
     :param run_dir: the run directory
-    :param split: split name (for example ``eval_feb2024``)
+    :param split: split name (for example ``validation``)
     :param ranking: output of :func:`~stairways.analysis.checkpoints.rank_checkpoints`
     :param produce: replays a checkpoint when its trace is missing; None means missing traces
         are an error (nothing is ever made up in their place)

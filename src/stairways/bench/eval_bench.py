@@ -13,8 +13,9 @@ Two ways to replay the same checkpoint over the same sessions, measured in one r
 Both replays must take the same actions (checked here on every step compared). Without
 ``--run``, the benchmark builds its own setting in a work directory: the synthetic market from
 2023-11-01 to 2024-12-31 in a bar store, a short training run on Nov-Dec 2023 (its weights do
-not change the speed) without the drawdown stop, so every session of the 2024 test split is
-replayed in full (252 sessions, 97,740 steps: 249 full days and 3 half days).
+not change the speed) without the drawdown stop, so every session of 2024 (the benchmark's own
+``validation`` split, a development split: a benchmark is no look at a test year) is replayed in
+full (252 sessions, 97,740 steps: 249 full days and 3 half days).
 Figures are wall-clock seconds on this machine and depend on its load; CPU seconds of this
 process are printed next to the two headline figures, since they are less affected by other
 processes.
@@ -86,7 +87,8 @@ def _bench_config(workdir: Path) -> Path:
                 f"  store_path: {workdir / 'bars.duckdb'}",
                 "  splits:",
                 "    train: {start: 2023-11-02, end: 2023-12-29}",
-                "    test: {start: 2024-01-02, end: 2024-12-31}",
+                "    validation: {start: 2024-01-02, end: 2024-12-31}",
+                "  protected_splits: []",
                 "  synthetic: {start: 2023-11-01, end: 2024-12-31}",
                 "# No drawdown stop: every session is replayed in full (97,740 steps in 2024).",
                 "env: {drawdown_cap: 1.0}",
@@ -129,7 +131,7 @@ def prepare_run(workdir: Path) -> Path:
 def run_eval_bench(
     run_dir: Path | None = None,
     *,
-    split: str = "test",
+    split: str = "validation",
     checkpoint: str = "final",
     sequential_sessions: int | None = None,
     workdir: Path | None = None,

@@ -20,7 +20,9 @@ def demo(
         None, "--total-timesteps", help="Training budget (default: the config's)."
     ),
     trace_split: str = typer.Option(
-        "eval_feb2024", "--trace-split", help="Split the action-trace report replays."
+        "validation",
+        "--trace-split",
+        help="Split the action-trace report replays (development work: not the test year).",
     ),
 ) -> None:
     """Run the research pipeline on the embedded synthetic market and say where outputs went.

@@ -23,7 +23,10 @@ _CHECKPOINT = typer.Option(
     "(default: evaluation.checkpoint of the run's config, normally final).",
 )
 _SPLIT = typer.Option(
-    None, "--split", help="Split to replay (default: evaluation.split, normally test)."
+    None,
+    "--split",
+    help="Split to replay (default: evaluation.split, normally test, for the final verdict; "
+    "every look at test is counted in the test ledger beside the bar store).",
 )
 _CONFIG = typer.Option(
     None,
@@ -56,6 +59,8 @@ def evaluate(
         f"{report.timings['total_seconds']:.2f} s"
     )
     typer.echo(report.data_label)
+    for count in report.test_looks:
+        typer.echo(f"held-out test: {count.describe()}")
     typer.echo("")
     typer.echo(comparison_table(report))
     typer.echo("")

@@ -21,7 +21,7 @@ from stairways.evaluation.metrics import sharpe_text
 def split_greedy(
     first_seeds: list[str], first_splits: list[str], extra: list[str]
 ) -> tuple[list[int], list[str]]:
-    """Seeds and splits from ``--seeds 0 1 2 --splits test eval_feb2024`` style arguments.
+    """Seeds and splits from ``--seeds 0 1 2 --splits validation test`` style arguments.
 
     Click gives an option one value; the remaining words arrive as extra arguments. Whole
     numbers among them are seeds, other words are split names. Commas also separate values.
@@ -50,7 +50,9 @@ _STEPS = typer.Option(
     None, "--total-timesteps", min=1, help="Timesteps per seed (evaluation.seeds)."
 )
 _SPLITS = typer.Option(
-    [], "--splits", help="Splits to evaluate; the first decides (default evaluation.split)."
+    [],
+    "--splits",
+    help="Splits to evaluate; the first decides (default validation: never the test year).",
 )
 _OUT = typer.Option(
     None, "--out", help="Output directory (default runs/seeds_<config>_<UTC time>)."

@@ -1,25 +1,27 @@
 """Named date splits and the guard that keeps training off held-out dates.
 
 Splits live in the config (``DataConfig.splits``); the config refuses splits that overlap, except
-a diagnostic slice lying wholly inside a protected split (``eval_feb2024`` inside ``test``). The
-defaults are train 2022-01-03..2023-12-29, test 2024-01-02..2024-12-31 (protected) and
-eval_feb2024 2024-02-01..2024-02-29. A ``validation`` split for tuning is supported but not a
-default, because with the default train range it would have no room; to use one, shorten train:
+a slice lying wholly inside a protected split. The defaults are::
 
-.. code-block:: yaml
+    train       2022-01-03..2023-06-30   learned from (training, the feature normaliser)
+    validation  2023-07-03..2023-12-29   held out from training; every development command
+                                         (diagnose, trace, tune, seeds, the demo's traces)
+                                         evaluates here by default
+    test        2024-01-02..2024-12-31   protected; final verdicts only (``stairways evaluate``,
+                                         the demo's verdict), every look counted in the test
+                                         ledger (:mod:`stairways.data.ledger`)
 
-    data:
-      splits:
-        train: {start: 2022-01-03, end: 2023-06-30}
-        validation: {start: 2023-07-03, end: 2023-12-29}
-        test: {start: 2024-01-02, end: 2024-12-31}
-        eval_feb2024: {start: 2024-02-01, end: 2024-02-29}
+The validation block is the last half of the training years, so it is as recent as possible
+before test and its 126 sessions give development figures a usable precision; train keeps 375
+sessions. Sessions are separate episodes and every feature is causal, so no embargo between
+train and validation is needed: the first validation session only reads the last train session
+to warm its rolling windows, never to learn.
 
 Anything that learns from data (training, fitting the normaliser, tuning on a range) calls
 :func:`check_training_range` first. Overlap with a protected split is refused with a
 :class:`~stairways.errors.SplitOverlapError` unless ``allow_test_overlap=True``; then a warning is
 logged and the returned :class:`TrainingRangeCheck` says so, for the caller to write into the
-run manifest.
+run manifest. :func:`protected_overlaps` says which protected splits an evaluation touches.
 """
 
 from __future__ import annotations
@@ -39,15 +41,32 @@ def split_names(cfg: DataConfig) -> list[str]:
     return sorted(cfg.splits)
 
 
+DEVELOPMENT_SPLIT = "validation"
+"""The split development commands (diagnose, trace, tune, seeds) evaluate on by default."""
+
+
 def resolve_split(cfg: DataConfig, name: str) -> DateRange:
     """The date range of split ``name``; an unknown name is a ConfigError listing the names."""
     try:
         return cfg.splits[name]
     except KeyError:
+        hint = ""
+        if name == DEVELOPMENT_SPLIT:
+            hint = (
+                "; development commands evaluate on the validation split by default: add "
+                "data.splits.validation (a range inside the training years, disjoint from "
+                "train) or name another split"
+            )
         raise ConfigError(
             f"unknown split {name!r}; configured splits are {', '.join(split_names(cfg))} "
-            "(data.splits in the config)"
+            f"(data.splits in the config){hint}"
         ) from None
+
+
+def protected_overlaps(cfg: DataConfig, name: str) -> tuple[str, ...]:
+    """Protected splits whose dates split ``name`` touches (itself included when protected)."""
+    rng = resolve_split(cfg, name)
+    return tuple(p for p in cfg.protected_splits if p == name or cfg.splits[p].overlaps(rng))
 
 
 def _fmt(rng: DateRange) -> str:

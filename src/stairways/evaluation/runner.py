@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
+from stairways.data.ledger import TestLookCount
 from stairways.data.normalise import Normaliser
 from stairways.data.panel import SessionPanel
 from stairways.data.panel_builder import build_panel
@@ -37,6 +38,7 @@ from stairways.errors import InputError, MissingResourceError, StairwaysError
 from stairways.evaluation import metrics as metrics_mod
 from stairways.evaluation.baselines import run_baselines
 from stairways.evaluation.gates import GateVerdict, judge_traces, write_verdict
+from stairways.evaluation.holdout import note_evaluation
 from stairways.evaluation.metrics import LABELS, Metrics
 from stairways.evaluation.replay import BatchPolicy, ReplayResult, eval_env, replay
 from stairways.evaluation.settings import EvaluationConfig
@@ -76,6 +78,7 @@ class EvaluationReport:
     verdict: GateVerdict
     synthetic: bool
     timings: dict[str, float] = field(default_factory=dict)
+    test_looks: tuple[TestLookCount, ...] = ()  # per protected split, looks counted so far
 
     @property
     def exit_code(self) -> int:
@@ -353,6 +356,8 @@ def evaluate_run(
     )
     agent_metrics = own.metrics
     base_metrics = {name: b.metrics for name, b in base.items()}
+    # Figures exist now: a look at protected (test) dates is counted before anything is shown.
+    looks = note_evaluation(run, cfg.data, panel, ref.name)
 
     t4 = time.perf_counter()
     # Everything is written into a staging folder that then replaces the report folder, so a
@@ -374,6 +379,7 @@ def evaluate_run(
         verdict=verdict,
         synthetic=panel.synthetic,
         timings=timings,
+        test_looks=looks,
     )
     write_verdict(verdict, staging / GATES_FILE)
     timings["write_seconds"] = time.perf_counter() - t4
@@ -432,6 +438,7 @@ def _write_metrics(
         "agent": report.agent.to_dict(),
         "baselines": {k: v.to_dict() for k, v in report.baselines.items()},
         "gates_passed": report.verdict.passed,
+        "test_looks": [c.to_dict() for c in report.test_looks],
         "timings": report.timings,
     }
     path = folder / METRICS_FILE

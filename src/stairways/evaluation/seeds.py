@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from stairways.data.splits import DEVELOPMENT_SPLIT
 from stairways.errors import ConfigError, InputError, StairwaysError
 from stairways.evaluation.jobs import Job, TaskBackend, default_out_dir, run_jobs
 from stairways.evaluation.settings import GateConfig, SeedVarianceConfig
@@ -72,7 +73,7 @@ class SeedResult:
     run_dir: str
     metrics: Mapping[str, float | int | None]
     gates_passed: bool
-    split: str = "test"
+    split: str = DEVELOPMENT_SPLIT
 
 
 def metric_gate(metric: str, gates: GateConfig) -> tuple[float, str]:
@@ -301,7 +302,7 @@ def run_seed_sweep(
     :param seeds: seeds to train (default ``evaluation.seeds.seeds``)
     :param total_timesteps: timesteps per seed (default ``evaluation.seeds.total_timesteps``)
     :param splits: splits to evaluate on, the first decides the verdict (default
-        ``evaluation.split``)
+        ``validation``, the development split: seeds never look at the test year by default)
     :param out_dir: output directory (default ``<training.runs_dir>/seeds_<config>_<UTC>``)
     :param workers: cap on local worker processes
     :param backend: run the seeds as tasks on this backend (Ray) instead of local processes
@@ -312,7 +313,8 @@ def run_seed_sweep(
         raise InputError(f"give at least two distinct seeds, got {seeds}")
     if any(s < 0 for s in seeds):
         raise InputError(f"seeds must be non-negative, got {seeds}")
-    splits = list(splits or [cfg.evaluation.split])
+    # A seed sweep is development work: it evaluates on the validation split unless told.
+    splits = list(splits or [DEVELOPMENT_SPLIT])
     unknown = [s for s in splits if s not in cfg.data.splits]
     if unknown:
         raise InputError(f"unknown splits {unknown}; the config defines {sorted(cfg.data.splits)}")

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from stairways.config import StairwaysConfig, dump_config
 from stairways.errors import InputError, MissingResourceError, StairwaysError
 from stairways.resources import source_checkout
+from stairways.training.curriculum import shadows
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,9 @@ class Manifest(_Record):
     best_checkpoint: str | None = None
     final_model: str | None = None
     quality_gates: list[GateVerdict] = Field(default_factory=list)
+    # Evaluations of this run on protected (test) dates, each with the test ledger's running
+    # count (written by stairways.evaluation.holdout; the ledger beside the store is the truth).
+    test_looks: list[dict[str, Any]] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -378,6 +382,9 @@ class RunDirectory:
     def write_config(self, cfg: StairwaysConfig, overrides: Mapping[str, Any]) -> None:
         """Write the resolved config, listing command-line overrides in a leading comment."""
         lines = ["# Fully resolved configuration of this run (stairways train)."]
+        replaced = sorted(shadows(cfg.training.curriculum))
+        if replaced:
+            lines.append(f"# Set by the curriculum phases, so not listed: {', '.join(replaced)}")
         if overrides:
             lines.append("# Command-line overrides (already applied below):")
             lines.extend(f"#   {k} = {v!r}" for k, v in overrides.items())

@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 
 from stairways.config import load_config
 from stairways.data.settings import DataConfig, DateRange
-from stairways.data.splits import check_training_range, resolve_split, split_names
+from stairways.data.splits import (
+    DEVELOPMENT_SPLIT,
+    check_training_range,
+    protected_overlaps,
+    resolve_split,
+    split_names,
+)
 from stairways.errors import ConfigError, SplitOverlapError
 
 
@@ -19,18 +25,37 @@ def _r(a: str, b: str) -> dict[str, str]:
     return {"start": a, "end": b}
 
 
-def test_default_splits_are_train_test_and_the_february_slice() -> None:
+def test_default_splits_are_train_a_held_out_validation_half_year_and_the_test_year() -> None:
     cfg = DataConfig()
-    assert split_names(cfg) == ["eval_feb2024", "test", "train"]
-    assert resolve_split(cfg, "train") == DateRange(start=date(2022, 1, 3), end=date(2023, 12, 29))
+    assert split_names(cfg) == ["test", "train", "validation"]
+    assert resolve_split(cfg, "train") == DateRange(start=date(2022, 1, 3), end=date(2023, 6, 30))
+    assert resolve_split(cfg, "validation") == DateRange(
+        start=date(2023, 7, 3), end=date(2023, 12, 29)
+    )
     assert resolve_split(cfg, "test") == DateRange(start=date(2024, 1, 2), end=date(2024, 12, 31))
-    assert resolve_split(cfg, "eval_feb2024").start == date(2024, 2, 1)
     assert cfg.protected_splits == ("test",)
+    assert DEVELOPMENT_SPLIT == "validation"
+    assert cfg.features.normalisation_split == "train"
+
+
+def test_validation_is_held_out_from_training_and_touches_no_test_date() -> None:
+    cfg = DataConfig()
+    assert not cfg.splits["train"].overlaps(cfg.splits["validation"])
+    assert protected_overlaps(cfg, "validation") == ()
+    assert protected_overlaps(cfg, "test") == ("test",)
 
 
 def test_unknown_split_is_a_config_error_listing_the_names() -> None:
-    with pytest.raises(ConfigError, match=r"unknown split 'valid'.*eval_feb2024, test, train"):
+    with pytest.raises(ConfigError, match=r"unknown split 'valid'.*test, train, validation"):
         resolve_split(DataConfig(), "valid")
+
+
+def test_a_config_without_validation_says_how_to_add_it() -> None:
+    cfg = DataConfig(
+        splits={"train": _r("2022-01-03", "2023-12-29"), "test": _r("2024-01-02", "2024-12-31")}
+    )
+    with pytest.raises(ConfigError, match=r"add data\.splits\.validation"):
+        resolve_split(cfg, "validation")
 
 
 def test_training_on_the_train_split_passes_without_override() -> None:
@@ -48,9 +73,15 @@ def test_training_on_a_range_overlapping_test_is_refused_naming_both_ranges() ->
     assert "allow_test_overlap" in message
 
 
-def test_training_on_the_february_slice_is_refused_because_it_lies_in_test() -> None:
-    with pytest.raises(SplitOverlapError, match=r"'eval_feb2024'.*'test'"):
-        check_training_range(DataConfig(), "eval_feb2024")
+def test_training_on_a_slice_of_test_is_refused_because_it_lies_in_test() -> None:
+    splits = {
+        **DataConfig().splits,
+        "feb2024": DateRange(start=date(2024, 2, 1), end=date(2024, 2, 29)),
+    }
+    cfg = DataConfig(splits=splits)
+    with pytest.raises(SplitOverlapError, match=r"'feb2024'.*'test'"):
+        check_training_range(cfg, "feb2024")
+    assert protected_overlaps(cfg, "feb2024") == ("test",)
 
 
 def test_override_allows_the_overlap_warns_and_is_recorded(

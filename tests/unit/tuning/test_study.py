@@ -277,11 +277,17 @@ if __name__ == "__main__":
     assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials) == 8
 
 
-@pytest.mark.parametrize("split", ["test", "eval_feb2024", "train"])
+@pytest.mark.parametrize("split", ["test", "feb2024", "train"])
 def test_objective_on_test_or_training_split_then_refused(tmp_path: Path, split: str) -> None:
     space = make_space(objective={"split": split})
-    # The default splits hold eval_feb2024, a slice of the protected test year.
-    overrides = {} if split == "eval_feb2024" else None
+    # feb2024: a slice lying inside the protected test year.
+    splits = {
+        "train": {"start": "2022-01-03", "end": "2023-06-30"},
+        "validation": {"start": "2023-07-03", "end": "2023-12-29"},
+        "test": {"start": "2024-01-02", "end": "2024-12-31"},
+        "feb2024": {"start": "2024-02-01", "end": "2024-02-29"},
+    }
+    overrides = {"data.splits": splits} if split == "feb2024" else None
     kw = {"base_overrides": overrides} if overrides is not None else {}
     with pytest.raises(SplitOverlapError):
         run_search(make_request(tmp_path, space, **kw), QuadraticObjective())
