@@ -116,7 +116,9 @@ def bench_train(
 _EVAL_RUN = typer.Option(
     None, "--run", help="Run to evaluate (default: build a synthetic store and short run)."
 )
-_EVAL_SPLIT = typer.Option("test", "--split", help="Split to replay.")
+_EVAL_SPLIT = typer.Option(
+    "validation", "--split", help="Split to replay (a development split: not the test year)."
+)
 _EVAL_CHECKPOINT = typer.Option("final", "--checkpoint", help="final, best or a file.")
 _EVAL_SEQUENTIAL = typer.Option(
     None,
