@@ -64,6 +64,11 @@ class RejectOrder:
 
 
 @dataclass
+class Swallow:
+    """Lose the order: the gateway never records it (as if it died in transit)."""
+
+
+@dataclass
 class FakeOrder:
     order_id: int
     client_id: int
@@ -132,7 +137,9 @@ class FakeIBGateway:
         self.orders: dict[int, FakeOrder] = {}
         self.executions: list[FakeExecution] = []
         self.positions: dict[str, tuple[float, float]] = {}  # symbol -> (qty, avg cost)
-        self.plans: list[tuple[str, Accept | RejectOrder]] = []  # (orderRef substring, plan)
+        self.plans: list[
+            tuple[str, Accept | RejectOrder | Swallow]
+        ] = []  # (orderRef substring, plan)
         self.history: dict[str, list[tuple[int, float, float, float, float, float]]] = {}
         self.received: list[tuple[float, int, list[str]]] = []  # (time, client id, fields)
         self.sent: list[list[str]] = []
@@ -194,7 +201,7 @@ class FakeIBGateway:
 
     # test controls -----------------------------------------------------------------------
 
-    def plan(self, match: str, plan: Accept | RejectOrder) -> None:
+    def plan(self, match: str, plan: Accept | RejectOrder | Swallow) -> None:
         """How orders whose orderRef contains ``match`` are handled (``*`` matches all)."""
         self.run(lambda: self.plans.append((match, plan)))
 
@@ -393,7 +400,7 @@ class FakeIBGateway:
             ("AccountType", "INDIVIDUAL"),
         ]
 
-    def _plan_for(self, ref: str) -> Accept | RejectOrder:
+    def _plan_for(self, ref: str) -> Accept | RejectOrder | Swallow:
         for match, plan in self.plans:
             if match == "*" or match in ref:
                 return plan
@@ -423,8 +430,10 @@ class FakeIBGateway:
         if exchange != "SMART" or currency != "USD" or contract[2] != "STK":
             self._error(conn, order_id, 200, "No security definition has been found")
             return
-        self.orders[order_id] = order
         plan = self._plan_for(order.order_ref)
+        if isinstance(plan, Swallow):
+            return
+        self.orders[order_id] = order
         if isinstance(plan, RejectOrder):
             order.status = "Cancelled"
             self._error(conn, order_id, plan.code, plan.text)

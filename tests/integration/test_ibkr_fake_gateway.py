@@ -28,7 +28,7 @@ from stairways.brokers.errors import BrokerConfigError, BrokerConnectionError
 from stairways.brokers.ibkr.adapter import IbkrBroker
 from stairways.brokers.orders import OrderRequest, OrderState, OrderType
 from stairways.brokers.settings import BrokerConfig
-from tests.fakes.ib_gateway import Accept, FakeIBGateway, RejectOrder
+from tests.fakes.ib_gateway import Accept, FakeIBGateway, RejectOrder, Swallow
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -220,6 +220,24 @@ def test_socket_drop_when_fill_happens_while_down_then_reconnects_and_recovers_f
     assert states_of(events, req.client_order_id)[-1] == OrderState.FILLED
     assert broker.halted is None
     assert len(gateway.messages_from(11, 71)) == 2  # two startApi: connect and reconnect
+
+
+def test_reconnect_when_ib_does_not_know_a_sent_order_then_cancelled_and_never_resent(
+    gateway: FakeIBGateway, broker: IbkrBroker
+) -> None:
+    gateway.plan("d-lost", Swallow())
+    broker.connect()
+    lost = OrderRequest.from_decision("d-lost", "NVDA", 3)
+    assert broker.place(lost).sent
+    broker.events(0.2)
+    gateway.drop_connections()
+    events = collect(broker, lambda ev: any(isinstance(e, ReconciliationDone) for e in ev))
+    last = [e for e in events if isinstance(e, OrderStatusChanged)][-1]
+    assert (last.client_order_id, last.state) == (lost.client_order_id, OrderState.CANCELLED)
+    assert "not reported by IB" in last.broker_status
+    again = broker.place(lost)
+    assert not again.sent and "already known" in again.reason
+    assert broker.halted is None
 
 
 def test_reconnect_when_position_changed_unexplained_then_trading_halts_with_difference(

@@ -331,9 +331,31 @@ class IbkrBroker:
     # recovery and reconciliation ----------------------------------------------------------
 
     def _recover_orders(self) -> None:
+        reported: set[str] = set()
         for trade in self.ib.trades():
             if trade.order.orderRef.startswith(OUR_PREFIX):
+                reported.add(trade.order.orderRef)
                 self._status_of(trade, recovered=True)
+        reported |= {f.execution.orderRef for f in self.ib.fills()}
+        # An order we sent that IB reports nowhere (not open, not completed, no execution)
+        # never reached IB or is gone: IB's report is authoritative, so it is not working.
+        # Its id stays known, so it is never resent; a new decision makes a new order.
+        for cid, (state, filled) in list(self._states.items()):
+            if state in TERMINAL_STATES or cid in reported:
+                continue
+            log.warning("order %s is not reported by IB after connecting; marked cancelled", cid)
+            self._states[cid] = (OrderState.CANCELLED, filled)
+            self._emit(
+                OrderStatusChanged(
+                    self.clock.now(),
+                    client_order_id=cid,
+                    broker_order_id="",
+                    state=OrderState.CANCELLED,
+                    filled=filled,
+                    remaining=0.0,
+                    broker_status="not reported by IB after reconnect",
+                )
+            )
 
     def _reconcile(self) -> None:
         ib = self.ib
