@@ -36,6 +36,7 @@ from stairways.data.sources.files import Layout, parse_mapping
 from stairways.data.sources.polygon import PolygonAggregates, PolygonConfig, polygon_api_key
 from stairways.data.store import BarStore
 from stairways.errors import InputError
+from stairways.reports import tables as t
 from stairways.security.passphrase import terminal_prompt
 
 app = typer.Typer(help="Generate, import and inspect market data.", no_args_is_help=True)
@@ -44,12 +45,10 @@ _DATE = ["%Y-%m-%d"]
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    """Lines of a plain left-aligned text table."""
-    widths = [
-        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)
-    ]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return [fmt.format(*header).rstrip(), *(fmt.format(*r).rstrip() for r in rows)]
+    """Lines of a plain left-aligned text table of already formatted cells."""
+    columns = [t.Column(str(i), h) for i, h in enumerate(header)]
+    records = [{str(i): cell for i, cell in enumerate(r)} for r in rows]
+    return t.render_text(t.table(columns, records), rule=False).splitlines()
 
 
 def _echo_summary(summary: ImportSummary) -> None:
