@@ -64,6 +64,7 @@ bench: $(STAMP)
 	$(BIN)/stairways bench eval
 	$(BIN)/stairways bench tune
 	$(BIN)/stairways bench governor
+	$(BIN)/stairways bench journal
 
 # Regenerate requirements.lock from the current environment (after changing pyproject.toml).
 lock: $(STAMP)

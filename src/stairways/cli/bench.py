@@ -254,3 +254,30 @@ def bench_governor(
         )
     verdict = "meets" if r.meets_goal else "MISSES"
     typer.echo(f"goal p99 under {GOAL_P99_US:.0f} us per check: {verdict}")
+
+
+@app.command("journal")
+def bench_journal(
+    appends: int = typer.Option(2_000, "--appends", min=10, help="Events appended one by one."),
+    batch: int = typer.Option(4, "--batch", min=1, help="Events per batched transaction."),
+    url: str | None = typer.Option(
+        None, "--url", help="Measure this empty PostgreSQL database instead of an SQLite file."
+    ),
+) -> None:
+    """Milliseconds per durable journal append (p50/p99), batched events/s, verify records/s."""
+    from stairways.bench.journal_bench import run_journal_bench
+
+    r = run_journal_bench(appends=appends, batch_size=batch, url=url)
+    typer.echo(f"journal on {r.location}; wall clock on this machine; {r.load}")
+    typer.echo(
+        f"append, one per transaction       {r.appends:8,d}  p50 {r.append_p50_ms:7.2f} ms  "
+        f"p99 {r.append_p99_ms:7.2f} ms  max {r.append_max_ms:7.2f} ms  "
+        f"{r.appends_per_s:8,.0f} appends/s"
+    )
+    label = f"append_many, {r.batch_size} per transaction"
+    typer.echo(f"{label:34s} {r.batched_events_per_s:10,.0f} events/s")
+    typer.echo(
+        f"verify                            {r.verify_records:8,d}  "
+        f"{r.verify_records_per_s:10,.0f} records/s"
+    )
+    typer.echo(f"tail -n 50                        {r.tail_ms:8.2f} ms")
