@@ -16,7 +16,7 @@ import typer
 from stairways.cli.common import ConfigOption, build_config
 from stairways.errors import InputError
 from stairways.security.access import open_vault
-from stairways.security.names import check_name
+from stairways.security.names import JOURNAL_MAC_KEY, check_name
 from stairways.security.passphrase import terminal_prompt
 from stairways.security.secret import Secret
 from stairways.security.vault import generate_secret_value
@@ -57,14 +57,23 @@ def set_secret(
     generate: bool = typer.Option(
         False, "--generate", help="Store a new random value (32 random bytes) instead."
     ),
+    replace: bool = typer.Option(False, "--replace", help="Overwrite an existing secret."),
     config: Path | None = ConfigOption,
 ) -> None:
-    """Store or replace a secret (the vault is created, mode 0600, if it does not exist)."""
+    """Store a secret (the vault is created, mode 0600, if it does not exist)."""
     cfg = build_config(config)
     check_name(name)
     value = Secret(generate_secret_value()) if generate else _read_value(name)
     vault = open_vault(cfg.security.vault_path, prompt=terminal_prompt(), create_missing=True)
     existed = name in vault
+    if existed and not replace:
+        warning = ""
+        if name == JOURNAL_MAC_KEY:
+            warning = " (a journal keyed with the old value can no longer be written or verified)"
+        raise InputError(
+            f"secret {name!r} already exists in vault {vault.path}; pass --replace to overwrite "
+            f"it{warning}"
+        )
     vault.set(name, value)
     verb = "replaced" if existed else "stored"
     typer.echo(f"{verb} secret {name} in vault {vault.path}", err=True)

@@ -10,7 +10,7 @@ import pytest
 from stairways.cli import journal as journal_cli
 from stairways.journal import Journal, JournalLocation, MacKey
 from tests.cli_helpers import stairways
-from tests.unit.journal.helpers import delete, edit, fill, insert_forged, swap
+from tests.unit.journal.helpers import T0, delete, edit, fill, insert_forged, swap
 from tests.unit.security.helpers import make_vault, use_vault
 
 MAC_KEY = "cli-journal-mac-key-0123456789abcdefghij"
@@ -98,6 +98,30 @@ def test_tail_prints_the_last_lines_of_a_kind(
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == ["6", "9"]
     assert all(" fill " in line for line in lines)
+
+
+def test_tail_follow_prints_events_appended_later_until_interrupted(
+    journal_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    polls: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        polls.append(seconds)
+        if len(polls) == 1:
+            with Journal.open(
+                JournalLocation.sqlite(journal_file), MacKey(MAC_KEY.encode())
+            ) as journal:
+                journal.append("alert", {"level": "critical"}, T0)
+        else:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(journal_cli.time, "sleep", sleep)
+    args = ("journal", "tail", "--journal", journal_file, "-n", "1", "-f", "--interval", "0.5")
+    assert stairways(monkeypatch, *args) == 130
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["10", "11"]
+    assert '{"level":"critical"}' in lines[1]
+    assert polls == [0.5, 0.5]
 
 
 def test_export_csv_of_one_day(

@@ -70,6 +70,23 @@ def test_set_creates_a_missing_vault_with_mode_0600(
     assert Vault.open(path, Secret("a-new-long-passphrase")).get("polygon_api_key").reveal() == KEY
 
 
+def test_an_existing_secret_is_replaced_only_with_replace(
+    vault_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert stairways(monkeypatch, "secrets", "set", "journal_mac_key", "--generate") == 0
+    first = Vault.open(vault_path, Secret(PASSPHRASE)).get("journal_mac_key")
+    capsys.readouterr()
+    assert stairways(monkeypatch, "secrets", "set", "journal_mac_key", "--generate") == 2
+    err = capsys.readouterr().err
+    assert "already exists" in err and "--replace" in err and "no longer be" in err
+    assert Vault.open(vault_path, Secret(PASSPHRASE)).get("journal_mac_key") == first
+    _stdin(monkeypatch, "rotated-polygon-key-42")
+    assert stairways(monkeypatch, "secrets", "set", "polygon_api_key", "--replace") == 0
+    assert "replaced secret polygon_api_key" in capsys.readouterr().err
+    got = Vault.open(vault_path, Secret(PASSPHRASE)).get("polygon_api_key").reveal()
+    assert got == "rotated-polygon-key-42"
+
+
 def test_the_value_is_never_an_argument(
     vault_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
