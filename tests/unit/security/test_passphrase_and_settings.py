@@ -100,3 +100,15 @@ def test_two_different_vault_paths_are_refused_naming_both() -> None:
 def test_no_vault_configured_says_how_to_configure_one() -> None:
     with pytest.raises(ConfigError, match=f"export {VAULT_ENV}="):
         resolve_vault_path(None, {})
+
+
+def test_secret_names_follow_one_rule_and_approver_keys_are_namespaced() -> None:
+    from stairways.security.names import approver_key_name, check_name
+
+    assert approver_key_name("ana") == "approver_key.ana"
+    assert check_name("ib_gateway_password") == "ib_gateway_password"
+    for bad in ("", ".hidden", "a b", "a/b", "x" * 129, "naïve"):
+        with pytest.raises(InputError, match="invalid secret name"):
+            check_name(bad)
+    with pytest.raises(InputError):
+        approver_key_name("ana/../../etc")
