@@ -48,6 +48,7 @@ from stairways.evaluation.metrics import (
 )
 from stairways.evaluation.settings import EvaluationConfig, GateConfig
 from stairways.evaluation.traces import Trace
+from stairways.reports import tables as t
 
 GATES_FAILED_EXIT_CODE = 3
 
@@ -223,19 +224,15 @@ class GateVerdict:
         """Plain-text table: each gate for the agent and every baseline, then the verdict."""
         names = list(self.baselines)
         header = ["gate", "agent", "threshold", "result", *names, "informative"]
-        rows = [header]
+        rows = []
         for k, r in enumerate(self.results):
             value = "undefined" if r.value is None else f"{r.value:.4f}"
             cells = [r.metric, value, f"{r.op} {r.threshold:g}", "PASS" if r.passed else "FAIL"]
             for name in names:
                 cells.append("pass" if self.baselines[name][k].passed else "fail")
             cells.append("yes" if r.informative else "NO (a baseline passes)")
-            rows.append(cells)
-        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-        lines = [
-            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows
-        ]
-        lines.insert(1, "  ".join("-" * w for w in widths))
+            rows.append(dict(zip(header, cells, strict=True)))
+        lines = t.render_text(t.table([t.Column(h) for h in header], rows)).splitlines()
         details = [f"  {r.metric}: {r.detail}" for r in self.results if r.detail]
         if details:
             lines.append("notes:")

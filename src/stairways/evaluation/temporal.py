@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from stairways.errors import InputError, StairwaysError
 from stairways.evaluation.jobs import Job, JobOutcome, default_out_dir, run_jobs
 from stairways.evaluation.settings import TemporalPair
+from stairways.reports import tables as t
 
 if TYPE_CHECKING:
     from stairways.config import StairwaysConfig
@@ -228,34 +229,29 @@ def _fmt_opt(value: float | None) -> str:
 def summary_table(report: TemporalReport) -> str:
     """Plain-text table: one row per pair with the gate metrics and the verdict."""
     rows = [
-        (
-            "pair",
-            "train",
-            "test",
-            "sharpe (30-min)",
-            "daily sharpe [interval]",
-            "$/day",
-            "ep_reward",
-            "ep_length",
-            "gates",
-        )
+        {
+            "pair": p.name,
+            "train": p.train,
+            "test": p.test,
+            "sharpe": p.sharpe,
+            "daily": f"{_fmt_opt(p.daily_sharpe)} [{_fmt_opt(p.daily_sharpe_low)}, "
+            f"{_fmt_opt(p.daily_sharpe_high)}]",
+            "pnl": p.mean_daily_pnl,
+            "reward": p.episode_reward_mean,
+            "length": p.mean_episode_length,
+            "gates": "PASS" if p.gates_passed else "FAIL",
+        }
+        for p in report.pairs
     ]
-    for p in report.pairs:
-        rows.append(
-            (
-                p.name,
-                p.train,
-                p.test,
-                "undefined" if p.sharpe is None else f"{p.sharpe:.3f}",
-                f"{_fmt_opt(p.daily_sharpe)} [{_fmt_opt(p.daily_sharpe_low)}, "
-                f"{_fmt_opt(p.daily_sharpe_high)}]",
-                f"{p.mean_daily_pnl:+.2f}",
-                f"{p.episode_reward_mean:.3f}",
-                f"{p.mean_episode_length:.1f}",
-                "PASS" if p.gates_passed else "FAIL",
-            )
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    columns = (
+        t.Column("pair"),
+        t.Column("train"),
+        t.Column("test"),
+        t.Column("sharpe", "sharpe (30-min)", t.number(3)),
+        t.Column("daily", "daily sharpe [interval]"),
+        t.Column("pnl", "net P&L a day", t.dollars),
+        t.Column("reward", "episode reward", t.number(3)),
+        t.Column("length", "episode length", t.number(1)),
+        t.Column("gates"),
+    )
+    return t.render_text(t.table(columns, rows))
