@@ -282,7 +282,7 @@ class Governor:
     def check(self, intent: Intent, account: AccountState) -> Verdict:
         """The verdict on one intent given the account; records an approval in memory."""
         now = account.now
-        ts = now.timestamp()
+        ts = account.now_ts
         self._observe(account, ts)
         mem = self.mem
         state = self.machine.record.state
@@ -495,7 +495,7 @@ class Governor:
         base = ap - r  # what is left of the position on its own side after the reduction
 
         if i > 0.0:
-            blocked: list[Reason] = []
+            blocked: list[Reason] = []  # usually stays empty
             if mem.layer >= LAYER_REDUCE_ONLY:
                 blocked.append(
                     Reason(
@@ -521,7 +521,7 @@ class Governor:
                     )
                 )
             if mark is not None:
-                age = ts - mark.at.timestamp()
+                age = ts - mark.at_ts
                 if age > self._stale:
                     blocked.append(
                         Reason(
@@ -676,27 +676,28 @@ class Governor:
     ) -> tuple[float, str | None]:
         """Gross exposure of the other symbols if their working orders fill (worst case)."""
         total = 0.0
-        seen: set[str] = set()
         marks = account.marks
         for s, pos in account.positions.items():
             if s == sym:
                 continue
-            seen.add(s)
-            o = open_by_symbol.get(s, 0.0)
-            size = max(abs(pos.shares), abs(pos.shares + o))
+            held = pos.shares
+            o = open_by_symbol.get(s, 0.0) if open_by_symbol else 0.0
+            size = abs(held) if o == 0.0 else max(abs(held), abs(held + o))
             if size == 0.0:
                 continue
             m = marks.get(s)
             if m is None or not m.last > 0.0:
                 return total, s
             total += size * m.last
-        for s, o in open_by_symbol.items():
-            if s == sym or s in seen or o == 0.0:
-                continue
-            m = marks.get(s)
-            if m is None or not m.last > 0.0:
-                return total, s
-            total += abs(o) * m.last
+        if open_by_symbol:
+            positions = account.positions
+            for s, o in open_by_symbol.items():
+                if s == sym or s in positions or o == 0.0:
+                    continue
+                m = marks.get(s)
+                if m is None or not m.last > 0.0:
+                    return total, s
+                total += abs(o) * m.last
         return total, None
 
     # ----------------------------------------------------------------------------------------
@@ -902,7 +903,7 @@ class Governor:
         Call it on every bar, after fills and on a timer: it also picks up an operator's halt.
         """
         now = account.now
-        ts = now.timestamp()
+        ts = account.now_ts
         self.machine.sync()
         self._observe(account, ts)
         mem = self.mem

@@ -140,6 +140,11 @@ class MarketMark:
     at: datetime
     bar_volume: float | None = None
     bar_sigma: float | None = None
+    at_ts: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # epoch seconds of ``at``, computed once per bar rather than in every check
+        object.__setattr__(self, "at_ts", self.at.timestamp())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -159,6 +164,11 @@ class AccountState:
     unrealised_pnl: float = 0.0
     fees: float = 0.0
     day_turnover: float = 0.0
+    now_ts: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # epoch seconds of ``now``, computed once per account state rather than in every check
+        object.__setattr__(self, "now_ts", self.now.timestamp())
 
     @property
     def day_pnl(self) -> float:
