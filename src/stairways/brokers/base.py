@@ -251,6 +251,11 @@ class Broker(Protocol):
         """Events since the last call, waiting up to ``timeout`` seconds for the first one."""
         ...
 
+    def flatten(self) -> list[PlaceResult]:
+        """Emergency stop: cancel every open order and send orders closing every position
+        (sent even when trading is halted)."""
+        ...
+
     @property
     def halted(self) -> str | None:
         """Why new trading is halted, or None."""

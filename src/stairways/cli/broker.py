@@ -168,9 +168,10 @@ def _flatten_sim(cfg: BrokerConfig) -> None:
     broker = SimBroker(cfg.sim, cfg.symbols)
     broker.connect()
     try:
-        fills = broker.flatten()
-        for f in fills:
-            typer.echo(f"closed {f.symbol} {f.quantity:+g} at {_money(f.price)}")
+        closing = {r.client_order_id for r in broker.flatten()}
+        for f in broker.executions():
+            if f.client_order_id in closing:
+                typer.echo(f"closed {f.symbol} {f.quantity:+g} at {_money(f.price)}")
         _echo_positions(broker.positions())
     finally:
         broker.close()

@@ -98,7 +98,7 @@ def _drive_sim(cfg: StairwaysConfig, panel, actions: np.ndarray, s: int):  # typ
                     result = broker.place(OrderRequest.from_decision(f"s{s}k{k}", sym, q))
                     assert result.sent, result.reason
             targets = new
-    record(n - 1, broker.flatten())
+    record(n - 1, broker.close_at_last_close())
     assert broker.positions() == []
     return np.array(equity), np.array(fees), qty, price
 

@@ -12,8 +12,9 @@ functions (:func:`stairways.market.costs.fill_one` and the portfolio accounting 
 - a limit order fills at the first bar that trades through its limit: at the open when the open
   is already through it, otherwise at the limit; the cost-inclusive price never passes the limit;
 - the portfolio is marked at every bar's close;
-- :meth:`SimBroker.flatten` cancels every working order and closes every position at once at the
-  last bar's close with that bar's costs: the env's closing step, and the emergency stop.
+- :meth:`SimBroker.close_at_last_close` cancels every working order and closes every position at
+  once at the last bar's close with that bar's costs: the env's closing step; :meth:`flatten`
+  (the emergency stop) does the same behind the protocol.
 
 Faults (:mod:`stairways.brokers.sim.faults`) inject rejects, partial fills, delayed
 acknowledgements, latency and disconnects. The state (orders, executions, account) is written
@@ -556,7 +557,18 @@ class SimBroker:
             )
         )
 
-    def flatten(self) -> list[Execution]:
+    def flatten(self) -> list[PlaceResult]:
+        """Emergency stop: cancel every working order and close every position now.
+
+        The simulated market has no later price than the last close, so the closing orders
+        fill there at once (see :meth:`close_at_last_close`); they go out even when halted.
+        """
+        return [
+            PlaceResult(e.client_order_id, sent=True, broker_order_id=e.broker_order_id)
+            for e in self.close_at_last_close()
+        ]
+
+    def close_at_last_close(self) -> list[Execution]:
         """Cancel every working order and close every position at the last bar's close.
 
         The closing fills use the last bar's close, range volatility and volume, like the
