@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stairways.brokers.errors import BrokerConfigError
+from stairways.brokers.ibkr.adapter import limit_to_tick
 from stairways.brokers.orders import (
     IBKR_STATUS_MAP,
     TERMINAL_STATES,
@@ -57,6 +58,7 @@ def test_ibkr_unknown_status_when_mapped_then_error_not_guess() -> None:
         ibkr_order_state("Parked")
 
 
+@settings(deadline=None)
 @given(st.text(min_size=1, max_size=80), st.sampled_from(["NVDA", "MSFT"]))
 def test_client_order_id_is_deterministic_short_and_safe(decision: str, symbol: str) -> None:
     cid = client_order_id(decision, symbol)
@@ -71,6 +73,7 @@ def test_client_order_id_differs_per_decision_and_symbol() -> None:
     assert client_order_id("2024-03-04T10:31:00-0007", "NVDA") == "sw-2024-03-04T10:31:00-0007-NVDA"
 
 
+@settings(deadline=None)
 @given(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False))
 def test_whole_shares_rounds_toward_zero_never_up(q: float) -> None:
     w = whole_shares(q)
@@ -151,12 +154,11 @@ def test_verdict_when_converted_then_request_carries_approved_quantity_and_deriv
     assert (limit.order_type, limit.limit_price) == (OrderType.LIMIT, 401.5)
 
 
+@settings(deadline=None)
 @given(st.integers(100, 100_000_00), st.floats(0, 0.0099), st.booleans())
 def test_limit_to_tick_lands_on_the_cent_grid_never_more_aggressive(
     cents: int, extra: float, buy: bool
 ) -> None:
-    from stairways.brokers.ibkr.adapter import limit_to_tick
-
     price = cents / 100 + extra
     out = limit_to_tick(price, buy)
     assert abs(out * 100 - round(out * 100)) < 1e-6

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stairways.brokers.base import Execution
@@ -23,6 +23,7 @@ fills_strategy = st.lists(
 )
 
 
+@settings(deadline=None)
 @given(fills_strategy, st.integers(0, 12))
 def test_when_broker_equals_known_plus_new_fills_then_explained(
     fills: list[tuple[str, int]], n_known: int
@@ -41,6 +42,7 @@ def test_when_broker_equals_known_plus_new_fills_then_explained(
     assert [e.exec_id for e in rec.new_fills] == [e.exec_id for e in execs[n_known:]]
 
 
+@settings(deadline=None)
 @given(fills_strategy, st.sampled_from(SYMBOLS), st.integers(-20, 20).filter(bool))
 def test_when_broker_differs_then_unexplained_naming_symbol_and_difference(
     fills: list[tuple[str, int]], symbol: str, extra: int
