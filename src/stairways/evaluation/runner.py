@@ -43,6 +43,7 @@ from stairways.evaluation.metrics import LABELS, Metrics
 from stairways.evaluation.replay import BatchPolicy, ReplayResult, eval_env, replay
 from stairways.evaluation.settings import EvaluationConfig
 from stairways.evaluation.traces import TraceMeta, trace_path, write_trace
+from stairways.reports import tables as t
 from stairways.training.rundir import CheckpointFiles, RunDirectory, atomic_write_text
 
 if TYPE_CHECKING:
@@ -473,26 +474,49 @@ COMPARISON_ROWS: tuple[str, ...] = (
 )
 
 
+# How each compared metric reads (every other one: a plain number with 4 decimals).
+_MONEY = frozenset({"total_pnl", "mean_daily_pnl", "mean_daily_pnl_lower_bound", "total_fees"})
+_SHARES = frozenset(
+    {
+        "sum_daily_returns",
+        "annualised_return",
+        "max_drawdown",
+        "win_rate",
+        "hold_rate",
+        "fees_share_of_gross",
+        "reward_pnl_disagreement",
+    }
+)
+_COUNTS = frozenset({"negative_equity_steps"})
+_PER_SESSION = frozenset({"trades_per_day", "mean_episode_length"})
+
+
+def _metric_cell(key: str, value: Any) -> str:
+    if value is None:
+        return "undefined"
+    if key in _MONEY:
+        return t.dollars(value)
+    if key in _SHARES:
+        return t.percent(2)(value)
+    if key in _COUNTS:
+        return t.integer(value)
+    if key in _PER_SESSION:
+        return t.number(1)(value)
+    if key == "turnover_per_day":
+        return t.multiple(2)(value)
+    return t.number(4)(value)
+
+
 def comparison_table(report: EvaluationReport) -> str:
     """Plain-text table of the agent's metrics next to every baseline's, each row labelled."""
     columns = {"agent": report.agent.to_dict()}
     columns.update({k: v.to_dict() for k, v in report.baselines.items()})
-    header = ["metric", *columns]
-    rows = [header]
-    for key in COMPARISON_ROWS:
-        cells = [LABELS[key]]
-        for values in columns.values():
-            v = values[key]
-            cells.append("undefined" if v is None else f"{float(v):.4f}")
-        rows.append(cells)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = [
-        "  ".join(
-            c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
-        )
-        for r in rows
+    rows = [
+        {"metric": LABELS[key], **{name: _metric_cell(key, v[key]) for name, v in columns.items()}}
+        for key in COMPARISON_ROWS
     ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    spec = [t.Column("metric"), *(t.Column(name, align="right") for name in columns)]
+    lines = t.render_text(t.table(spec, rows)).splitlines()
     exhausted = report.agent.capital_exhausted_after_sessions
     if report.agent.negative_equity_steps or exhausted is not None:
         lines.append(
