@@ -70,11 +70,16 @@ from stairways.risk.types import (
     Verdict,
 )
 
-__all__ = ["MEMORY_KEY", "Governor"]
+__all__ = ["Governor", "memory_key"]
 
 log = logging.getLogger(__name__)
 
-MEMORY_KEY = "risk.memory"
+
+def memory_key(stage: str) -> str:
+    """The state-store key of a stage's memory (stages never share a day's figures)."""
+    return f"risk.memory.{stage}"
+
+
 _EPS = 1e-9
 _NAN = float("nan")
 
@@ -94,7 +99,7 @@ def _remaining(cut: tuple[Reason, float]) -> float:
 
 @dataclass
 class _Memory:
-    """What the governor remembers about the session; persisted under :data:`MEMORY_KEY`."""
+    """What the governor remembers about the session; persisted under :func:`memory_key`."""
 
     session: str = ""
     peak_equity: float = 0.0
@@ -224,12 +229,13 @@ class Governor:
         self._messages: deque[float] = deque()
         self._alerts: list[Alert] = []
         self._dirty = False
-        doc = store.load_state(MEMORY_KEY)
+        self.memory_key = memory_key(limits.stage)
+        doc = store.load_state(self.memory_key)
         try:
             self.mem = _Memory.restore(doc, len(self.symbols))
         except (KeyError, ValueError, TypeError) as err:
             raise StateStoreError(
-                f"the governor's stored memory ({MEMORY_KEY}) is not readable: {err}; "
+                f"the governor's stored memory ({self.memory_key}) is not readable: {err}; "
                 "inspect the journal before trading again"
             ) from None
         # Compile (or load from cache) the market-core functions before the first real check.
@@ -999,7 +1005,7 @@ class Governor:
     # persistence
 
     def _persist(self, at: datetime) -> None:
-        self.store.save_state(MEMORY_KEY, self.mem.as_dict(), at)
+        self.store.save_state(self.memory_key, self.mem.as_dict(), at)
         self._dirty = False
 
     def flush(self, at: datetime) -> None:

@@ -144,7 +144,7 @@ class MarketMark:
 
     def __post_init__(self) -> None:
         # epoch seconds of ``at``, computed once per bar rather than in every check
-        object.__setattr__(self, "at_ts", self.at.timestamp())
+        object.__setattr__(self, "at_ts", _epoch(self.at, "MarketMark.at"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -168,7 +168,7 @@ class AccountState:
 
     def __post_init__(self) -> None:
         # epoch seconds of ``now``, computed once per account state rather than in every check
-        object.__setattr__(self, "now_ts", self.now.timestamp())
+        object.__setattr__(self, "now_ts", _epoch(self.now, "AccountState.now"))
 
     @property
     def day_pnl(self) -> float:
@@ -213,6 +213,13 @@ class Reason:
     def as_dict(self) -> dict[str, str]:
         """JSON-ready form."""
         return {"check": self.check.value, "detail": self.detail}
+
+
+def _epoch(at: datetime, name: str) -> float:
+    """Epoch seconds of an aware instant; a naive one is refused (its zone would be a guess)."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"{name} {at.isoformat()} has no timezone: pass the clock's exchange time")
+    return at.timestamp()
 
 
 def _num(x: float) -> float | None:

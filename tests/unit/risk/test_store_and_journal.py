@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from stairways.journal import EventKind, Journal, JournalLocation, MacKey, verify_journal
 from stairways.risk import ports
-from stairways.risk.governor import MEMORY_KEY, Governor
+from stairways.risk.governor import Governor, memory_key
 from stairways.risk.limits import load_stage
 from stairways.risk.operator import halt, resume
+from stairways.risk.ports import InMemoryStateStore
 from stairways.risk.state import StateStoreError, TransitionError
 from stairways.risk.store import SqlStateStore
 from stairways.risk.types import Check, TradingState
@@ -66,7 +68,7 @@ def test_governor_on_the_journal_restarts_with_its_state_and_memory(tmp_path: Pa
         v = gov.check(intent(target=10, intent_id="once"), account())
         assert Check.DUPLICATE_INTENT in {r.check for r in v.reasons}
         halt(journal, "alice", "end of test", DAY)
-        assert store.load_state(MEMORY_KEY) is not None
+        assert store.load_state(memory_key("paper")) is not None
         report = verify_journal(journal, KEY)
         store.close()
     assert report.ok, report
@@ -98,3 +100,18 @@ def test_memory_in_postgresql(postgres_url: str) -> None:
     store.save_state("risk.memory.test", {"layer": 3}, DAY)
     assert SqlStateStore(location).load_state("risk.memory.test") == {"layer": 3}
     store.close()
+
+
+def test_each_stage_keeps_its_own_memory() -> None:
+    store = InMemoryStateStore()
+    journal = ports.InMemoryEventLog()
+    paper = Governor(load_stage("paper"), journal=journal, store=store)
+    paper.assess(account(realised=-600.0))  # paper: 6% of $10,000 halves sizes
+    micro = Governor(load_stage("micro_10"), journal=journal, store=store)
+    assert micro.mem.layer == 0 and paper.mem.layer == 1
+    assert set(store.documents) == {memory_key("paper")}
+
+
+def test_a_naive_instant_in_an_account_state_is_refused() -> None:
+    with pytest.raises(ValueError, match="no timezone"):
+        account(datetime(2024, 3, 5, 11, 0))
