@@ -438,6 +438,7 @@ def test_governor_bounds_hold_for_generated_sequences() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # about 4 CPU minutes; more wall time on a shared machine
 def test_governor_bounds_hold_for_ten_thousand_generated_sequences() -> None:
     counts = _property_run(SLOW_EXAMPLES)
     print(f"risk property cases: {counts}")
