@@ -67,11 +67,14 @@ def validate_model(model: type[M], data: dict[str, Any], source: str) -> M:
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping; a missing file or a non-mapping document is a ConfigError."""
+    """Read a YAML mapping; a missing, unreadable or binary file, or a non-mapping: ConfigError."""
     if not path.is_file():
+        if path.is_dir():
+            raise ConfigError(f"config file {path} is a directory; pass a YAML file")
         raise ConfigError(f"config file not found: {path}")
+    text = _read_text(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
     if data is None:
@@ -79,6 +82,31 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must contain a mapping at the top level")
     return data
+
+
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text; unreadable and binary files are refused with what to do."""
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise ConfigError(
+            f"cannot read the config file {path}: {err.strerror}. Make it readable "
+            "(for example chmod u+r) or pass another file"
+        ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        text = ""
+        bad = f"byte 0x{raw[err.start]:02x} at offset {err.start} is not UTF-8"
+    else:
+        nul = text.find("\x00")
+        bad = f"it holds a NUL byte at offset {nul}" if nul >= 0 else ""
+    if bad:
+        raise ConfigError(
+            f"config file {path} is not a text file ({bad}): it looks like a binary file or "
+            "text in another encoding. Pass the YAML config file, saved as UTF-8"
+        )
+    return text
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import typer
 from stairways.cli.common import StoreOption
 from stairways.config import load_config
 from stairways.evaluation.gates import GatesFailedError
+from stairways.writable import require_writable_dir
 
 _RUN_DIR = typer.Argument(..., help="Run directory written by `stairways train`.")
 _CHECKPOINT = typer.Option(
@@ -49,6 +50,10 @@ def evaluate(
     from stairways.evaluation.runner import comparison_table, evaluate_run
 
     evaluation = load_config(config).evaluation if config is not None else None
+    if run_dir.is_dir():  # the outputs go into the run: refuse a read-only one before replaying
+        require_writable_dir(
+            run_dir, "RUN_DIR", alternative="evaluate a writable copy of the run directory"
+        )
     report = evaluate_run(
         run_dir, checkpoint=checkpoint, split=split, store=store, evaluation=evaluation
     )

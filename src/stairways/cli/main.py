@@ -2,7 +2,10 @@
 
 Exit codes: 0 success; 2 bad input (flags, config, data files); 1 any other failure;
 3 success gates failed (``evaluate``, ``validate temporal``, ``seeds``: outputs were written;
-``journal verify``: the journal was tampered with).
+``journal verify``: the journal was tampered with); 128 + N when stopped by signal N and wound
+down cleanly (130 for Ctrl-C). Errors are one paragraph on stderr; ``--verbose`` adds the
+traceback. A file-system refusal (permissions, read-only, full disk) names the path and exits 1;
+an internal fault says it is not the user's input.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from stairways.cli import trace as trace_cli
 from stairways.cli import train as train_cli
 from stairways.cli import tune as tune_cli
 from stairways.cli import validate as validate_cli
-from stairways.errors import StairwaysError
+from stairways.errors import InternalError, StairwaysError
 from stairways.security.secret import install_redaction, redact
+from stairways.writable import FILE_ERRNOS, file_error_message
 
 app = typer.Typer(
     name="stairways",
@@ -74,6 +78,11 @@ def _main(
     install_redaction()
 
 
+def _debug_traceback() -> None:
+    """The traceback of the error being handled, shown only with --verbose (debug logging)."""
+    logging.getLogger("stairways.cli").debug("traceback of the error above", exc_info=True)
+
+
 def run() -> None:
     """Console entry point: map errors to exit codes with a one-paragraph message.
 
@@ -84,9 +93,27 @@ def run() -> None:
     try:
         # With standalone_mode=False the command's exit code is returned, not raised.
         code = app(standalone_mode=False)
+    except InternalError as err:
+        typer.echo(
+            f"internal error: {redact(str(err))}. This is a fault in Stairways (or a file changed "
+            "while the command ran), not in your input; please report it with the command line "
+            "(run with --verbose for the traceback)",
+            err=True,
+        )
+        _debug_traceback()
+        sys.exit(err.exit_code)
     except StairwaysError as err:
         typer.echo(f"error: {redact(str(err))}", err=True)
+        _debug_traceback()
         sys.exit(err.exit_code)
+    except OSError as err:
+        # A file-system refusal (permissions, read-only, full disk) is the operator's to fix:
+        # a message naming the path, not a traceback. Other OSErrors are faults: re-raised.
+        if err.errno not in FILE_ERRNOS:
+            raise
+        typer.echo(f"error: {redact(file_error_message(err))}", err=True)
+        _debug_traceback()
+        sys.exit(1)
     except typer.Exit as err:
         sys.exit(err.exit_code)
     except typer.Abort:

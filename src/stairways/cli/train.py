@@ -10,6 +10,7 @@ import typer
 
 from stairways.cli.common import ConfigOption, StoreOption
 from stairways.config import load_config
+from stairways.writable import require_writable_dir
 
 # Flag name -> dotted config key. A flag left out (None) never replaces a config value.
 FLAG_KEYS: dict[str, str] = {
@@ -119,6 +120,13 @@ def train_command(
         cfg = config_for_resume(resume, config, overrides)
     else:
         cfg = load_config(config, overrides)
+    # Before minutes of loading data: the directory the run will be written to.
+    if resume is not None and resume.is_dir() and run_dir is None:
+        require_writable_dir(resume, "--resume")
+    elif run_dir is not None:
+        require_writable_dir(run_dir, "--run-dir")
+    else:
+        require_writable_dir(cfg.training.runs_dir, "--runs-dir or training.runs_dir")
     options = TrainOptions(
         run_dir=run_dir,
         resume=resume,

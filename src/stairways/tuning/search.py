@@ -47,6 +47,7 @@ from stairways.tuning.study import (
     progress,
 )
 from stairways.tuning.worker import WorkerSummary, jobs_for
+from stairways.writable import require_writable_dir
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,7 @@ class SearchOutcome:
 def run_search(request: SearchRequest, objective: Objective) -> SearchOutcome:
     """Prepare (or resume) the study, run the workers, then write the reports."""
     space = request.space
+    require_writable_dir(request.out_dir, "--out")
     base = load_config(request.base_config, request.base_overrides)
     assert_validation_split(space.objective.split, base)
     check_values(space, request.base_config, request.base_overrides, f"search space {space.name}")
@@ -190,6 +192,7 @@ def write_reports(
     summaries: Sequence[WorkerSummary] = (),
 ) -> SearchOutcome:
     """Write results.csv, results.html, summary.json and (if a trial passed) best_config.yaml."""
+    require_writable_dir(request.out_dir, "--out")
     setup = setup or request.setup()
     space = request.space
     trials = all_trials(setup)

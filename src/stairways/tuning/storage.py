@@ -34,6 +34,7 @@ from optuna.trial import TrialState
 
 from stairways.errors import InputError, MissingResourceError, TemporaryError
 from stairways.tuning.settings import HeartbeatConfig
+from stairways.writable import require_writable_dir
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,8 @@ def open_storage(url: str, heartbeat: HeartbeatConfig) -> StudyStorage:
 
 
 def _make_parent(path: Path, url: str) -> None:
+    # SQLite writes its journal beside the file: the folder must be writable, not only the file.
+    require_writable_dir(path.parent, "--out (or --storage)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
