@@ -33,10 +33,12 @@ from stairways.data.quality import (
 )
 from stairways.data.settings import JumpCheckConfig
 from stairways.data.sources.files import Layout, parse_mapping
-from stairways.data.sources.polygon import PolygonAggregates, PolygonConfig, polygon_api_key
+from stairways.data.sources.polygon import API_KEY_ENV, PolygonAggregates, PolygonConfig
 from stairways.data.store import BarStore
 from stairways.errors import InputError
 from stairways.reports import tables as t
+from stairways.security.credentials import credential
+from stairways.security.names import POLYGON_API_KEY
 from stairways.security.passphrase import terminal_prompt
 
 app = typer.Typer(help="Generate, import and inspect market data.", no_args_is_help=True)
@@ -205,7 +207,13 @@ def import_(
             {"base_url": polygon_url} if polygon_url else {},
             "--polygon-url",
         )
-        key = polygon_api_key(cfg.security.vault_path, prompt=terminal_prompt())
+        key = credential(
+            cfg.security.vault_path,
+            POLYGON_API_KEY,
+            API_KEY_ENV,
+            what="the Polygon API key",
+            prompt=terminal_prompt(),
+        ).reveal()
         tickers = list(symbol) if symbol else list(cfg.data.symbols)
         with PolygonAggregates(pcfg, key) as source:
             summary = import_from_source(

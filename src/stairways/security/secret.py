@@ -113,7 +113,11 @@ class RedactingFilter(logging.Filter):
         """Rewrite the record in place; never drops it."""
         if not _ordered:
             return True
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            # A bad format string: the handler reports it when it emits; nothing to blank yet.
+            return True
         cleaned = redact(message)
         if cleaned != message:
             record.msg = cleaned

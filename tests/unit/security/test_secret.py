@@ -117,3 +117,10 @@ def test_install_redaction_adds_one_filter_per_root_handler_and_a_redacting_exce
     err_text = capsys.readouterr().err
     assert "ValueError: bad value ***" in err_text
     assert secret.reveal() not in err_text
+
+
+def test_filter_passes_a_record_with_bad_format_arguments_to_the_handler() -> None:
+    Secret("some-remembered-secret")
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "%d apples", ("many",), None)
+    assert RedactingFilter().filter(record) is True
+    assert record.args == ("many",)

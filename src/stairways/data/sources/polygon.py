@@ -34,16 +34,12 @@ from pydantic import Field, field_validator
 from stairways.configbase import Frozen
 from stairways.data.validation import ROW_COLUMN, RawBars
 from stairways.errors import (
-    ConfigError,
     DataValidationError,
     ExternalServiceError,
     InputError,
     MissingResourceError,
     TemporaryError,
 )
-from stairways.security.names import POLYGON_API_KEY
-from stairways.security.passphrase import Prompt
-from stairways.security.secret import Secret
 
 log = logging.getLogger(__name__)
 
@@ -171,43 +167,18 @@ def read_aggs_file(path: Path, symbol: str | None = None) -> RawBars:
     return aggs_frame(records, chosen, origin, DataValidationError)
 
 
-def polygon_api_key(vault_path: Path | None = None, *, prompt: Prompt | None = None) -> str:
-    """The Polygon API key; the one place it is read.
+def polygon_api_key() -> str:
+    """The Polygon API key from ``$POLYGON_API_KEY``.
 
-    From the secrets vault (secret ``polygon_api_key``) when a vault is configured
-    (``security.vault_path``, passed here, or ``$STAIRWAYS_VAULT``), else from
-    ``$POLYGON_API_KEY``. A vault and the variable holding different keys is refused.
-
-    :param vault_path: ``security.vault_path`` from the config
-    :param prompt: asks for the vault passphrase when no credential or variable holds it
+    The CLI reads it through :func:`stairways.security.credentials.credential`, which prefers
+    the secrets vault when one is configured and falls back to this variable.
     """
-    from stairways.security.access import open_vault
-    from stairways.security.settings import configured_vault_path
-
-    env_key = os.environ.get(API_KEY_ENV, "").strip()
-    path = configured_vault_path(vault_path)
-    if path is not None:
-        vault = open_vault(path, prompt=prompt, reading=POLYGON_API_KEY)
-        if POLYGON_API_KEY in vault:
-            key = vault.get(POLYGON_API_KEY).reveal()
-            if env_key and env_key != key:
-                raise ConfigError(
-                    f"two different Polygon API keys: secret {POLYGON_API_KEY} in vault {path} "
-                    f"and ${API_KEY_ENV}; unset one of them"
-                )
-            return key
-        if not env_key:
-            raise MissingResourceError(
-                f"the Polygon API key is not set: store it with `stairways secrets set "
-                f"{POLYGON_API_KEY}` (vault {path}) or export {API_KEY_ENV}=<your key>"
-            )
-    if not env_key:
+    key = os.environ.get(API_KEY_ENV, "").strip()
+    if not key:
         raise MissingResourceError(
-            f"the Polygon API key is not set: export {API_KEY_ENV}=<your key> and run again, or "
-            f"store it in the secrets vault (`stairways secrets set {POLYGON_API_KEY}`)"
+            f"the Polygon API key is not set: export {API_KEY_ENV}=<your key> and run again"
         )
-    Secret(env_key)  # remembered, so log redaction blanks it too
-    return env_key
+    return key
 
 
 class PolygonConfig(Frozen):
