@@ -74,6 +74,8 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def gates_yaml(root: Path, min_sharpe: float) -> Path:
+    """Gates a four-session tiny run can pass: the plan's three, lowered; the new ones off
+    (four sessions are below the bootstrap gates' minimum of 20)."""
     path = root / f"gates_{min_sharpe}.yaml"
     path.write_text(
         yaml.safe_dump(
@@ -83,6 +85,10 @@ def gates_yaml(root: Path, min_sharpe: float) -> Path:
                         "min_sharpe": min_sharpe,
                         "min_episode_reward_mean": -1e6,
                         "min_mean_episode_length": 0.0,
+                        "significance": False,
+                        "excess": False,
+                        "min_earned_reward_mean": None,
+                        "max_reward_pnl_disagreement": None,
                     }
                 }
             }
@@ -117,8 +123,16 @@ def test_evaluate_writes_traces_of_every_step_metrics_and_gates(
     report = run_dir / "eval" / "test" / "final"
     metrics = json.loads((report / "metrics.json").read_text())
     for key in (
-        "total_return",
+        "sum_daily_returns",
         "annualised_return",
+        "mean_daily_pnl",
+        "daily_sharpe",
+        "daily_sharpe_low",
+        "daily_sharpe_high",
+        "negative_equity_steps",
+        "capital_exhausted_after_sessions",
+        "earned_reward_mean",
+        "reward_pnl_disagreement",
         "sharpe",
         "sortino",
         "max_drawdown",
@@ -137,6 +151,8 @@ def test_evaluate_writes_traces_of_every_step_metrics_and_gates(
     assert metrics["baselines"]["flat"]["total_fees"] == 0.0
     assert metrics["agent"]["steps"] == len(trace.frame)
     assert metrics["synthetic"] is True
+    assert metrics["labels"]["sum_daily_returns"] == "sum of daily returns on fixed capital"
+    assert metrics["bootstrap"] == {"confidence": 0.95, "resamples": 10_000, "seed": 0}
     gates = json.loads((report / "gates.json").read_text())
     assert gates["passed"] is True
     assert [g["metric"] for g in gates["gates"]] == [
@@ -144,6 +160,11 @@ def test_evaluate_writes_traces_of_every_step_metrics_and_gates(
         "episode_reward_mean",
         "mean_episode_length",
     ]
+    # every baseline is judged by the same gates; a gate one of them passes is not informative
+    assert set(gates["baselines"]) == {"flat", "buy_and_hold_NVDA", "buy_and_hold_MSFT"}
+    assert "mean_episode_length" in gates["not_informative"]
+    assert "daily" in gates["sharpe"]["agent"]
+    assert "Sharpe ratio, daily (annualised)" in out and "not informative" in out
     for name in ("flat", "buy_and_hold_NVDA", "buy_and_hold_MSFT"):
         assert (report / "baselines" / name / "traces.parquet").is_file()
     # The report folder was published whole: no staging or old copy is left behind.
@@ -237,3 +258,29 @@ def test_bad_split_exits_2_and_missing_run_exits_1(
     assert "not a run directory" in capsys.readouterr().err
     assert stairways(monkeypatch, "evaluate", run_dir, "--checkpoint", "checkpoint_7.zip") == 1
     assert "checkpoint_256.zip" in capsys.readouterr().err
+
+
+def test_default_gates_on_four_sessions_refuse_the_bootstrap_verdicts(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tiny_run: tuple[Path, Path],
+) -> None:
+    _, run_dir = tiny_run
+    code = stairways(monkeypatch, "evaluate", run_dir)
+    out = capsys.readouterr().out
+    assert code == GATES_FAILED_EXIT_CODE
+    gates = json.loads((run_dir / "eval/test/final/gates.json").read_text())
+    by_metric = {g["metric"]: g for g in gates["gates"]}
+    assert list(by_metric) == [
+        "sharpe",
+        "episode_reward_mean",
+        "mean_episode_length",
+        "significance",
+        "excess_over_baselines",
+        "earned_reward_mean",
+        "reward_pnl_disagreement",
+    ]
+    for name in ("significance", "excess_over_baselines"):
+        assert by_metric[name]["value"] is None and not by_metric[name]["passed"]
+        assert "at least 20 sessions" in by_metric[name]["detail"]
+    assert "at least 20 sessions" in out

@@ -60,7 +60,7 @@ def _run(root: Path, strength: float) -> dict[str, Any]:
     result = train(cfg, TrainOptions(run_dir=run_dir))
     monitor = pd.read_csv(run_dir / "monitor.csv", skiprows=1)
     report = evaluate_run(run_dir, split="test")
-    return {"result": result, "monitor": monitor, "test": report.agent}
+    return {"result": result, "monitor": monitor, "test": report.agent, "report": report}
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +118,17 @@ def test_out_of_sample_the_signal_run_earns_and_the_no_signal_run_does_not(
     assert on.sharpe is not None and on.sharpe > 3.0
     assert abs(off_pnl) < 25.0
     assert on_pnl > off_pnl + 40.0
+
+
+def test_every_default_gate_passes_with_the_signal_and_the_verdict_fails_without(
+    runs: dict[float, dict[str, Any]],
+) -> None:
+    on = runs[1.0]["report"].verdict
+    off = runs[0.0]["report"].verdict
+    assert on.passed, on.table()
+    # the money gates are informative: no baseline passes them on this market
+    for r in on.results:
+        if r.metric in ("significance", "excess_over_baselines", "earned_reward_mean"):
+            assert r.informative, r
+    assert not off.passed, off.table()
+    assert {"significance", "excess_over_baselines"} & set(off.failed())

@@ -113,6 +113,14 @@ def power(
             "--quick", help="Smoke size: strength 0 and the strongest, one market and seed."
         ),
     ] = False,
+    rule_only: Annotated[
+        bool,
+        typer.Option(
+            "--rule-only",
+            help="Calibrate the strengths: markets, the signal-knowing rule and the baselines "
+            "only; no training.",
+        ),
+    ] = False,
     out: Path | None = _OUT_POWER,
     workers: int | None = _WORKERS,
     backend: BackendOption = "local",
@@ -141,8 +149,14 @@ def power(
     settings = validate_model(PowerConfig, data, "evaluation.power (command line)")
     if quick:
         settings = quick_settings(settings)
-    report = run_power_study(cfg, settings=settings, out_dir=out, workers=workers, backend=runner)
+    report = run_power_study(
+        cfg, settings=settings, out_dir=out, workers=workers, backend=runner, rule_only=rule_only
+    )
     typer.echo(markdown_table(report))
+    if rule_only:
+        for what, path in report.files.items():
+            typer.echo(f"{what}: {path}")
+        return
     fp = report.false_positive
     typer.echo(
         f"false-positive rate at strength 0: {fp.text()} (goal at most "

@@ -57,6 +57,7 @@ class JobOutcome:
     gates: Mapping[str, Mapping[str, Any]]
     seconds: float
     train_steps_per_second: float
+    cpu_seconds: float = 0.0  # CPU time of the worker process (what an idle machine would need)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ def run_job(job: Job) -> JobOutcome:
     # Several workers share the cores: one thread each avoids oversubscription.
     torch.set_num_threads(1)
     started = time.perf_counter()
+    cpu_started = time.process_time()
     cfg = validate_model(StairwaysConfig, dict(job.config), f"job {job.key}")
     result = train(cfg, TrainOptions(command=("stairways", "job", job.key)))
     run = RunDirectory.open(result.run_dir)
@@ -121,6 +123,7 @@ def run_job(job: Job) -> JobOutcome:
         gates=gates,
         seconds=time.perf_counter() - started,
         train_steps_per_second=result.steps_per_second,
+        cpu_seconds=time.process_time() - cpu_started,
     )
 
 

@@ -194,6 +194,7 @@ class MarketReference:
     baselines_passed: dict[str, bool]
     baseline_gates: dict[str, dict[str, bool]]
     seconds: float
+    cpu_seconds: float
 
 
 def market_name(strength: float, market_seed: int) -> str:
@@ -218,6 +219,7 @@ def prepare_market(task: MarketTask) -> MarketReference:
     from stairways.rewards.registry import build_reward
 
     started = time.perf_counter()
+    cpu_started = time.process_time()
     cfg = validate_model(StairwaysConfig, task.config, f"power market {task.store}")
     synthetic = cfg.data.synthetic
     store_path = Path(task.store)
@@ -279,6 +281,7 @@ def prepare_market(task: MarketTask) -> MarketReference:
             n: {r.metric: r.passed for r in results} for n, results in verdict.baselines.items()
         },
         seconds=time.perf_counter() - started,
+        cpu_seconds=time.process_time() - cpu_started,
     )
 
 
@@ -302,6 +305,7 @@ class RunRow:
     daily_sharpe: float | None
     sharpe: float | None
     seconds: float
+    cpu_seconds: float
 
 
 @dataclass(frozen=True)
@@ -363,6 +367,11 @@ class PowerReport:
     gate_names: list[str]
     seconds: float
     files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU time of every market and run (the study's cost on an otherwise idle machine)."""
+        return sum(m.cpu_seconds for m in self.markets) + sum(r.cpu_seconds for r in self.rows)
 
     @property
     def false_positive(self) -> Rate:
@@ -444,6 +453,7 @@ def _row(task_key: tuple[float, int, int], o: JobOutcome, split: str) -> RunRow:
         daily_sharpe=opt("daily_sharpe"),
         sharpe=opt("sharpe"),
         seconds=o.seconds,
+        cpu_seconds=o.cpu_seconds,
     )
 
 
@@ -490,6 +500,7 @@ def run_power_study(
     out_dir: Path | None = None,
     workers: int | None = None,
     backend: TaskBackend | None = None,
+    rule_only: bool = False,
 ) -> PowerReport:
     """Generate the markets, train and evaluate every run, and write the tables.
 
@@ -498,6 +509,8 @@ def run_power_study(
     :param out_dir: output folder (default ``<training.runs_dir>/power_<config>_<UTC>``)
     :param workers: cap on local worker processes
     :param backend: run markets and runs as tasks on this backend (Ray) instead
+    :param rule_only: only generate the markets and measure the reference rule and the
+        baselines (a calibration of the strengths; no agent is trained, no pass rate given)
     """
     p = settings or cfg.evaluation.power
     started = time.perf_counter()
@@ -537,12 +550,14 @@ def run_power_study(
             )
             jobs.append(Job(key=name, config=data, splits=(p.split,)))
             keys[name] = (task.strength, task.market_seed, seed)
-    log.info("power study: %d training runs of %d timesteps", len(jobs), p.total_timesteps)
-    pool = run_jobs(jobs, workers, backend)
-    if pool.failures:
-        lines = "; ".join(f"{f.key}: {f.error}" for f in pool.failures)
-        raise StairwaysError(f"power study in {out}: {len(pool.failures)} runs failed: {lines}")
-    rows = [_row(keys[o.key], o, p.split) for o in pool.outcomes]
+    rows: list[RunRow] = []
+    if not rule_only:
+        log.info("power study: %d training runs of %d timesteps", len(jobs), p.total_timesteps)
+        pool = run_jobs(jobs, workers, backend)
+        if pool.failures:
+            lines = "; ".join(f"{f.key}: {f.error}" for f in pool.failures)
+            raise StairwaysError(f"power study in {out}: {len(pool.failures)} runs failed: {lines}")
+        rows = [_row(keys[o.key], o, p.split) for o in pool.outcomes]
     names, summaries = summarise(rows, markets, p.strengths)
     report = PowerReport(
         out_dir=out,
@@ -553,7 +568,7 @@ def run_power_study(
         gate_names=names,
         seconds=time.perf_counter() - started,
     )
-    files = write_power_outputs(report, cfg.name)
+    files = write_power_outputs(report, cfg.name, rule_only=rule_only)
     log.info("power study finished in %.0f s: %s", report.seconds, files["markdown"])
     return PowerReport(**{**report.__dict__, "files": files})
 
@@ -598,17 +613,23 @@ def markdown_table(report: PowerReport) -> str:
     return "\n".join(lines)
 
 
-def markdown_report(report: PowerReport, config_name: str) -> str:
+def markdown_report(report: PowerReport, config_name: str, *, rule_only: bool = False) -> str:
     """The whole Markdown page: verdict first, then the table and how it was made."""
     p = report.settings
     fp = report.false_positive
     word = "PASS" if report.passed else "FAIL"
+    headline = (
+        "Calibration only (--rule-only): the reference rule and the baselines on every market; "
+        "no agent was trained."
+        if rule_only
+        else f"False-positive rate (all gates pass at signal strength 0): {fp.text()}; goal at "
+        f"most {p.max_false_positive_rate:.0%}: {word}."
+    )
     return "\n".join(
         [
             f"# Power study: {config_name}",
             "",
-            f"False-positive rate (all gates pass at signal strength 0): {fp.text()}; goal at "
-            f"most {p.max_false_positive_rate:.0%}: {word}.",
+            headline,
             "",
             markdown_table(report),
             "",
@@ -621,13 +642,16 @@ def markdown_report(report: PowerReport, config_name: str) -> str:
             "passes the significance and excess gates; baselines are flat and buy-and-hold of "
             "each ticker (counted per market and baseline, passing all gates). Intervals are "
             "Wilson 95 %. "
-            f"Study time {report.seconds / 60:.1f} min.",
+            f"Study time {report.seconds / 60:.1f} min wall clock, "
+            f"{report.cpu_seconds / 60:.1f} min of CPU in the workers.",
             "",
         ]
     )
 
 
-def write_power_outputs(report: PowerReport, config_name: str) -> dict[str, Path]:
+def write_power_outputs(
+    report: PowerReport, config_name: str, *, rule_only: bool = False
+) -> dict[str, Path]:
     """Write power_runs.csv, power_summary.csv, power.md and power.json."""
     out = report.out_dir
     names = report.gate_names
@@ -646,6 +670,7 @@ def write_power_outputs(report: PowerReport, config_name: str) -> dict[str, Path
                 "sharpe_30min",
                 "status",
                 "seconds",
+                "cpu_seconds",
                 "run_dir",
             ]
         )
@@ -662,6 +687,7 @@ def write_power_outputs(report: PowerReport, config_name: str) -> dict[str, Path
                     "" if r.sharpe is None else repr(r.sharpe),
                     r.status,
                     f"{r.seconds:.1f}",
+                    f"{r.cpu_seconds:.1f}",
                     r.run_dir,
                 ]
             )
@@ -702,16 +728,18 @@ def write_power_outputs(report: PowerReport, config_name: str) -> dict[str, Path
                 ]
             )
     md = out / "power.md"
-    md.write_text(markdown_report(report, config_name))
+    md.write_text(markdown_report(report, config_name, rule_only=rule_only))
     js = out / "power.json"
     js.write_text(
         json.dumps(
             {
                 "config": config_name,
                 "settings": report.settings.model_dump(mode="json"),
-                "passed": report.passed,
+                "rule_only": rule_only,
+                "passed": None if rule_only else report.passed,
                 "false_positive": asdict(report.false_positive),
                 "seconds": report.seconds,
+                "cpu_seconds": report.cpu_seconds,
                 "summaries": [asdict(s) for s in report.summaries],
                 "markets": [asdict(m) for m in report.markets],
                 "runs": [asdict(r) for r in report.rows],

@@ -123,7 +123,7 @@ class PowerConfig(Frozen):
     """
 
     strengths: tuple[float, ...] = Field(
-        default=(0.0, 0.1, 0.2, 0.4), min_length=1, description="Planted signal strengths"
+        default=(0.0, 0.25, 0.5, 1.0), min_length=1, description="Planted signal strengths"
     )
     market_seeds: tuple[int, ...] = Field(
         default=(101, 102, 103, 104), min_length=1, description="Synthetic market seeds"
@@ -142,7 +142,7 @@ class PowerConfig(Frozen):
         description="Pass rate of the full verdict at strength 0 above which the study fails",
     )
     rule_entry_costs: float = Field(
-        default=1.0,
+        default=2.0,
         gt=0.0,
         le=100.0,
         description="The reference rule enters when its expected move exceeds this many "

@@ -30,11 +30,14 @@ def make_trace(
     fill_price: float = 100.0,
     reward: Sequence[Sequence[float]] | None = None,
     capital: float = CAPITAL,
+    earned: Sequence[Sequence[float]] | None = None,
 ) -> Trace:
     """A trace with one session per entry of ``pnl`` (net step P&L), one step per minute.
 
     Fills (if given) happen on NVDA at ``fill_price``; a step holds when it fills nothing.
-    Spread and impact costs are zero, so gross P&L is net P&L plus fees.
+    Spread and impact costs are zero, so gross P&L is net P&L plus fees. The reward has one
+    component, ``pnl``, equal to the reward; with ``earned`` it has two: ``pnl`` (the earned
+    part) and ``hold`` (the rest, a shaping bonus).
     """
     n = np.array([len(p) for p in pnl], dtype=np.int64)
     s, m = len(pnl), int(n.max())
@@ -84,9 +87,12 @@ def make_trace(
         "fill_price": np.where(q != 0.0, fill_price, np.nan),
     }
     assert set(per_ticker) == set(TICKER_FIELDS)
+    components = {"pnl": rew}
+    if earned is not None:
+        components = {"pnl": pad(earned), "hold": rew - pad(earned)}
     meta = TraceMeta(
         symbols=SYMBOLS,
-        reward_components=("pnl",),
+        reward_components=tuple(components),
         starting_capital=capital,
         split="test",
         policy="agent",
@@ -102,7 +108,7 @@ def make_trace(
         action_changed=(qty != 0.0).astype(np.int64),
         per_step=per_step,
         per_ticker=per_ticker,
-        components={"pnl": rew},
+        components=components,
     )
     return Trace(frame=frame, meta=meta)
 
