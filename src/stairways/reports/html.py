@@ -135,7 +135,7 @@ code { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 0
 .verdict.pass { border-color: var(--pass); } .verdict.fail { border-color: var(--fail); }
 .verdict.warn { border-color: var(--warn); }
 table { border-collapse: collapse; margin: 0.4em 0 1em 0; font-size: 0.88em;
-        font-variant-numeric: tabular-nums; }
+        font-variant-numeric: tabular-nums; display: block; max-width: 100%; overflow-x: auto; }
 caption { caption-side: top; text-align: left; color: var(--muted); padding-bottom: 0.3em; }
 th, td { border: 1px solid var(--rule); padding: 0.2em 0.6em; vertical-align: top; }
 th { background: var(--head); text-align: left; font-weight: 600; }

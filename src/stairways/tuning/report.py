@@ -8,8 +8,6 @@ within the noise, and the report says so. With one seed per trial the noise is u
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 import json
 import math
@@ -26,6 +24,17 @@ import numpy as np
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
+from stairways.reports import tables
+from stairways.reports.html import (
+    Block,
+    Figure,
+    Heading,
+    Level,
+    Paragraph,
+    TableBlock,
+    Verdict,
+    write_page,
+)
 from stairways.tuning.space import ChoiceParam, FloatParam, IntParam, SearchSpace
 
 __all__ = [
@@ -271,45 +280,13 @@ def _short(label: Any) -> str:
     return text if len(text) <= 28 else text[:25] + "..."
 
 
-_SORT_JS = """
-document.querySelectorAll('table.sortable th').forEach(function (th, col) {
-  th.addEventListener('click', function () {
-    var table = th.closest('table'), body = table.tBodies[0];
-    var rows = Array.prototype.slice.call(body.rows);
-    var asc = th.getAttribute('data-dir') !== 'asc';
-    table.querySelectorAll('th').forEach(function (h) { h.removeAttribute('data-dir'); });
-    th.setAttribute('data-dir', asc ? 'asc' : 'desc');
-    rows.sort(function (a, b) {
-      var x = a.cells[col].textContent, y = b.cells[col].textContent;
-      var nx = parseFloat(x), ny = parseFloat(y);
-      var cmp = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
-      if (x === '' && y !== '') { return 1; }
-      if (y === '' && x !== '') { return -1; }
-      return asc ? cmp : -cmp;
-    });
-    rows.forEach(function (r) { body.appendChild(r); });
-  });
-});
-"""
-
-_CSS = """
-body { font-family: sans-serif; margin: 1.5em; }
-table { border-collapse: collapse; font-size: 0.85em; }
-th, td { border: 1px solid #bbb; padding: 0.25em 0.5em; text-align: right; }
-th { background: #eee; cursor: pointer; }
-th[data-dir=asc]::after { content: ' \\25B2'; }
-th[data-dir=desc]::after { content: ' \\25BC'; }
-tr.best td { background: #e6f4e6; }
-.warn { color: #a00; font-weight: bold; }
-"""
-
-
 def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    """A trial-table cell: six significant digits for floats, empty when missing."""
+    if tables.is_missing(value):
         return ""
     if isinstance(value, float):
         return f"{value:.6g}"
-    return html.escape(str(value))
+    return str(value)
 
 
 def write_results_html(
@@ -320,34 +297,49 @@ def write_results_html(
     path: Path,
     summary: dict[str, Any],
 ) -> Path:
-    """A self-contained HTML page: summary, sortable trial table and parallel coordinates."""
-    png = base64.b64encode(parallel_coordinates_png(records, space)).decode()
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = []
-    for row in frame.itertuples(index=False):
-        cls = ' class="best"' if verdict.best is not None and row[0] == verdict.best else ""
-        body.append(f"<tr{cls}>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>")
-    noise_cls = "warn" if verdict.within_noise else ""
-    items = "".join(
-        f"<li>{html.escape(str(k))}: {html.escape(v if isinstance(v, str) else json.dumps(v))}</li>"
-        for k, v in summary.items()
+    """A self-contained HTML page: the seed-noise verdict and summary, the sortable trial table
+    (best passing trial highlighted) and the parallel-coordinates plot."""
+    png = parallel_coordinates_png(records, space)
+    columns = [
+        tables.Column(
+            str(c),
+            fmt=_cell,
+            align="right" if pd.api.types.is_numeric_dtype(frame[c]) else "left",
+        )
+        for c in frame.columns
+    ]
+    table = tables.table(
+        columns,
+        frame,
+        row_classes=lambda r: (
+            "best" if verdict.best is not None and r["trial"] == verdict.best else ""
+        ),
     )
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>Stairways tuning: {html.escape(space.name)}</title>
-<style>{_CSS}</style></head>
-<body>
-<h1>Study {html.escape(str(summary.get("study", space.name)))}</h1>
-<ul>{items}</ul>
-<p class="{noise_cls}">{html.escape(verdict.message)}</p>
-<h2>Trials</h2>
-<p>Click a column header to sort. The best passing trial is highlighted.</p>
-<table class="sortable"><thead><tr>{head}</tr></thead><tbody>
-{"".join(body)}
-</tbody></table>
-<h2>Parameters and score</h2>
-<img alt="parallel coordinates of parameters and score" src="data:image/png;base64,{png}">
-<script>{_SORT_JS}</script>
-</body></html>
-"""
-    return write_atomic(path, page)
+    level: Level = "warn" if verdict.within_noise else ("fail" if verdict.best is None else "pass")
+    best_line = (
+        ()
+        if verdict.best is None
+        else (
+            f"best trial {verdict.best}: score {_cell(summary.get('best_score'))}, "
+            f"parameters {json.dumps(summary.get('best_params'))}",
+        )
+    )
+    facts = tables.table(
+        (tables.Column("item"), tables.Column("value")),
+        [
+            {"item": k, "value": v if isinstance(v, str) else json.dumps(v)}
+            for k, v in summary.items()
+            if k != "seed_noise"  # the verdict says it
+        ],
+    )
+    blocks: list[Block] = [
+        Verdict(level, verdict.message, best_line),
+        Heading(2, "Trials"),
+        Paragraph("Click a column header to sort. The best passing trial is highlighted."),
+        TableBlock(table, sortable=True),
+        Heading(2, "Parameters and score"),
+        Figure(png=png, alt="parallel coordinates of parameters and score"),
+        Heading(2, "Study"),
+        TableBlock(facts),
+    ]
+    return write_page(path, f"Study {summary.get('study', space.name)}", blocks)

@@ -89,7 +89,7 @@ def test_lead_smaller_than_seed_spread_then_report_warns(tmp_path: Path) -> None
     assert outcome.verdict.within_noise is True
     assert outcome.best is not None and outcome.best.params["data.features.clip"] == 2.0
     html = (tmp_path / "out" / "results.html").read_text()
-    assert 'class="warn">WARNING' in html
+    assert 'class="verdict warn"' in html and "WARNING: trial" in html
 
 
 def test_lead_larger_than_seed_spread_then_no_warning(tmp_path: Path) -> None:
@@ -107,7 +107,8 @@ def test_results_then_csv_rows_html_table_and_loadable_best_config(tmp_path: Pat
     assert len(table) == 4 and set(table["state"]) == {"complete"}
     assert table.loc[table["score"].idxmax(), "data.features.clip"] == 2.0
     html = (out / "results.html").read_text()
-    assert html.count("<tr") == 5 and 'class="best"' in html
+    trials = html.split('<table class="sortable">')[1].split("</table>")[0]
+    assert trials.count("<tr") == 5 and '<tr class="best">' in trials
     assert "data:image/png;base64," in html and "http" not in html.split("<body>")[1]
     best = load_config(out / "best_config.yaml")
     assert best.data.features.clip == 2.0 and best.data.synthetic.signal_strength == 1.0
