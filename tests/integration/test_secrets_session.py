@@ -179,20 +179,19 @@ def test_no_secret_value_is_written_anywhere_in_a_session(
     assert cli("journal", "verify") == 2
     monkeypatch.setenv("STAIRWAYS_VAULT_PASSPHRASE", PASSPHRASE)
     assert cli("secrets", "get", "no_such_secret") == 1
-    for verbose in ([], ["-v"]):
-        proc = subprocess.run(
-            [*_stairways_bin(), *verbose, "secrets", "get", "polygon_api_key"],
-            capture_output=True,
-            env={**os.environ, **env, "STAIRWAYS_VAULT_PASSPHRASE": WRONG_PASSPHRASE},
-            cwd=work,
-            timeout=300,
-            check=False,
-        )
-        assert proc.returncode == 2
-        assert proc.stderr.startswith(b"error: cannot read secret 'polygon_api_key': wrong")
-        # Only --verbose adds the traceback (a debug log line), and it is searched below.
-        assert (b"Traceback" in proc.stderr) == bool(verbose)
-        written.append(proc.stdout + proc.stderr)
+    proc = subprocess.run(
+        [*_stairways_bin(), "-v", "secrets", "get", "polygon_api_key"],
+        capture_output=True,
+        env={**os.environ, **env, "STAIRWAYS_VAULT_PASSPHRASE": WRONG_PASSPHRASE},
+        cwd=work,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(b"error: cannot read secret 'polygon_api_key': wrong")
+    # --verbose adds the traceback as a debug log line: searched below like everything else.
+    assert b"Traceback" in proc.stderr
+    written.append(proc.stdout + proc.stderr)
     assert cli("secrets", "rm", "ib_gateway_password") == 0
 
     # The resolved config (what run manifests record) names the vault, never a value.
