@@ -144,7 +144,7 @@ table.sortable th { cursor: pointer; }
 th[data-dir=asc]::after { content: " \\25B2"; } th[data-dir=desc]::after { content: " \\25BC"; }
 tr.best td { background: #dafbe1; } tr.bad td { background: #ffebe9; }
 td.pass { color: var(--pass); font-weight: 600; } td.fail { color: var(--fail); font-weight: 600; }
-td.warn { color: var(--warn); font-weight: 600; }
+td.warn, td.broken { color: var(--warn); font-weight: 600; } td.muted { color: var(--muted); }
 figure { margin: 0.5em 0 1.2em 0; } figure img { max-width: 100%; height: auto; }
 figcaption { color: var(--muted); font-size: 0.9em; }
 a.anchor-link { display: none; }

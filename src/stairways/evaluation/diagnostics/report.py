@@ -1,12 +1,12 @@
 """The diagnostic report: verdicts, the decision matrix and each part's evidence.
 
-The report is built once as a list of blocks (headings, paragraphs, tables) and rendered to
-both Markdown and a self-contained HTML page, so the two never disagree.
+The report is built once as a list of blocks (headings, paragraphs, tables;
+:mod:`stairways.reports.html`) and rendered to both Markdown and a self-contained HTML page,
+so the two never disagree.
 """
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,36 +21,34 @@ from stairways.evaluation.diagnostics.decision_matrix import (
 from stairways.evaluation.diagnostics.freeze_early import FreezeEarlyResult
 from stairways.evaluation.diagnostics.leakage import LeakageResult
 from stairways.evaluation.diagnostics.reward_abc import RewardABCResult
+from stairways.reports import html as html_report
+from stairways.reports import tables as t
+from stairways.reports.html import Block, Heading, Paragraph, TableBlock
 from stairways.training.rundir import atomic_write_text
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
+TITLE = "Stairways diagnostic report"
 
 
-@dataclass(frozen=True)
-class Heading:
-    """A section heading."""
-
-    level: int
-    text: str
-
-
-@dataclass(frozen=True)
-class Paragraph:
-    """A paragraph of plain text."""
-
-    text: str
+# Status words of the verdict and decision-matrix tables, coloured in the HTML page.
+_STATUS_CLASSES = {
+    "PASS": "pass",
+    "clear": "pass",
+    "FAIL": "fail",
+    "TRIGGERED": "fail",
+    "AUDIT BROKEN": "broken",
+    "INSUFFICIENT BUDGET": "broken",
+    "NOT RUN": "muted",
+    "undetermined": "muted",
+}
 
 
-@dataclass(frozen=True)
-class Table:
-    """A table of plain-text cells."""
-
-    header: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-
-
-Block = Heading | Paragraph | Table
+def _table(header: tuple[str, ...], rows: tuple[tuple[str, ...], ...]) -> TableBlock:
+    """A table of already formatted cells, status words coloured."""
+    columns = [t.Column(str(i), h) for i, h in enumerate(header)]
+    records = [{str(i): cell for i, cell in enumerate(row)} for row in rows]
+    return TableBlock(t.table(columns, records), status_classes=_STATUS_CLASSES)
 
 
 @dataclass(frozen=True)
@@ -154,8 +152,8 @@ def _verdict_rows(results: SuiteResults) -> list[tuple[str, ...]]:
     return rows
 
 
-def _interpretation_table(items: Sequence[Interpretation]) -> Table:
-    return Table(
+def _interpretation_table(items: Sequence[Interpretation]) -> TableBlock:
+    return _table(
         header=("condition", "status", "interpretation", "what to do"),
         rows=tuple((i.condition, i.status, i.interpretation, i.action) for i in items),
     )
@@ -166,7 +164,6 @@ def build_blocks(results: SuiteResults) -> list[Block]:
     items = interpret(findings_from(results))
     fired = [i for i in items if i.triggered is True]
     blocks: list[Block] = [
-        Heading(1, f"Stairways diagnostic report: {results.config_name}"),
         Paragraph(
             f"Evaluation split {results.eval_split}; training seed {results.seed}; "
             f"{results.total_timesteps} training timesteps per run (freeze-early uses its own "
@@ -174,7 +171,7 @@ def build_blocks(results: SuiteResults) -> list[Block]:
         ),
         *(Paragraph(n) for n in results.notes),
         Heading(2, "Verdicts"),
-        Table(header=("diagnostic", "verdict", "detail"), rows=tuple(_verdict_rows(results))),
+        _table(header=("diagnostic", "verdict", "detail"), rows=tuple(_verdict_rows(results))),
         Heading(2, "Interpretation (decision matrix)"),
         Paragraph(
             "Triggered: " + ", ".join(f"{i.interpretation} ({i.condition})" for i in fired)
@@ -218,7 +215,7 @@ def _freeze_blocks(f: FreezeEarlyResult | None) -> list[Block]:
             f"Run {f.run_dir}; thresholds: mean episode reward >= {f.min_episode_reward_mean:g} "
             f"and mean episode length > {f.min_episode_length:g} on {f.eval_split}."
         ),
-        Table(
+        _table(
             header=(
                 "freeze point",
                 "checkpoint steps",
@@ -279,7 +276,7 @@ def _abc_blocks(a: RewardABCResult | None) -> list[Block]:
             f"Same data and seed; every arm evaluated on {a.eval_split} with the "
             f"{a.evaluation_reward} evaluation reward."
         ),
-        Table(
+        _table(
             header=(
                 "arm",
                 "config",
@@ -332,7 +329,7 @@ def _leakage_blocks(lk: LeakageResult | None) -> list[Block]:
             "timesteps; each run's mean is compared with the baseline run of the same seed, "
             "and the t-statistic is taken across seeds."
         ),
-        Table(
+        _table(
             header=(
                 "arm",
                 "features",
@@ -347,72 +344,14 @@ def _leakage_blocks(lk: LeakageResult | None) -> list[Block]:
     ]
 
 
-def render_markdown(blocks: Sequence[Block]) -> str:
-    """Markdown text of the blocks."""
-    out: list[str] = []
-    for b in blocks:
-        if isinstance(b, Heading):
-            out.append("#" * b.level + " " + b.text)
-        elif isinstance(b, Paragraph):
-            out.append(b.text)
-        else:
-            cell = lambda s: s.replace("|", "\\|").replace("\n", " ")  # noqa: E731
-            out.append("| " + " | ".join(cell(h) for h in b.header) + " |")
-            out.append("| " + " | ".join("---" for _ in b.header) + " |")
-            out.extend("| " + " | ".join(cell(c) for c in row) + " |" for row in b.rows)
-        out.append("")
-    return "\n".join(out)
+def render_markdown(blocks: Sequence[Block], title: str = TITLE) -> str:
+    """Markdown text of the blocks under ``title``."""
+    return html_report.render_markdown(title, blocks)
 
 
-_CSS = (
-    "body{font-family:sans-serif;max-width:70em;margin:2em auto;color:#222}"
-    "table{border-collapse:collapse;margin:1em 0}"
-    "td,th{border:1px solid #bbb;padding:.3em .6em;vertical-align:top;text-align:left}"
-    "th{background:#eee}.pass{color:#176117}.fail{color:#a31515;font-weight:bold}"
-    ".broken{color:#a35a00;font-weight:bold}.muted{color:#777}"
-)
-
-
-_STATUS_CLASSES = {
-    "PASS": "pass",
-    "clear": "pass",
-    "FAIL": "fail",
-    "TRIGGERED": "fail",
-    "AUDIT BROKEN": "broken",
-    "INSUFFICIENT BUDGET": "broken",
-    "NOT RUN": "muted",
-    "undetermined": "muted",
-}
-
-
-def _cell(text: str) -> str:
-    css = _STATUS_CLASSES.get(text)
-    attr = f' class="{css}"' if css else ""
-    return f"<td{attr}>{html.escape(text)}</td>"
-
-
-def render_html(blocks: Sequence[Block], title: str) -> str:
-    """A self-contained HTML page of the blocks."""
-    out = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
-    ]
-    for b in blocks:
-        if isinstance(b, Heading):
-            out.append(f"<h{b.level}>{html.escape(b.text)}</h{b.level}>")
-        elif isinstance(b, Paragraph):
-            out.append(f"<p>{html.escape(b.text)}</p>")
-        else:
-            out.append("<table><thead><tr>")
-            out.extend(f"<th>{html.escape(h)}</th>" for h in b.header)
-            out.append("</tr></thead><tbody>")
-            for row in b.rows:
-                cells = "".join(_cell(c) for c in row)
-                out.append(f"<tr>{cells}</tr>")
-            out.append("</tbody></table>")
-    out.append("</body></html>")
-    return "\n".join(out)
+def render_html(blocks: Sequence[Block], title: str = TITLE) -> str:
+    """A self-contained HTML page of the blocks under ``title``."""
+    return html_report.render_page(title, blocks)
 
 
 def write_report(results: SuiteResults, out_dir: Path) -> tuple[Path, Path]:
@@ -420,8 +359,7 @@ def write_report(results: SuiteResults, out_dir: Path) -> tuple[Path, Path]:
     blocks = build_blocks(results)
     md = out_dir / REPORT_MD
     page = out_dir / REPORT_HTML
-    atomic_write_text(md, render_markdown(blocks))
-    atomic_write_text(
-        page, render_html(blocks, f"Stairways diagnostic report: {results.config_name}")
-    )
+    title = f"{TITLE}: {results.config_name}"
+    atomic_write_text(md, render_markdown(blocks, title))
+    atomic_write_text(page, render_html(blocks, title))
     return md, page
