@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from stairways.configbase import (
     CONFIG_DIR,
@@ -30,6 +30,7 @@ from stairways.journal.settings import JournalConfig
 from stairways.market.settings import MarketConfig
 from stairways.rewards.settings import RewardConfig
 from stairways.security.settings import SecurityConfig
+from stairways.training.curriculum import omit_shadowed_settings, refuse_shadowed_settings
 from stairways.training.settings import TrainingConfig
 
 __all__ = ["CONFIG_DIR", "PROJECT_ROOT", "StairwaysConfig", "dump_config", "load_config"]
@@ -48,6 +49,19 @@ class StairwaysConfig(Frozen):
     diagnostics: DiagnosticsConfig = DiagnosticsConfig()
     journal: JournalConfig = JournalConfig()
     security: SecurityConfig = SecurityConfig()
+
+    @model_validator(mode="after")
+    def _one_place_per_value(self) -> Self:
+        # A setting a curriculum phase replaces must not also be given (see curriculum.py).
+        refuse_shadowed_settings(self, self.training.curriculum)
+        return self
+
+    @model_serializer(mode="wrap")
+    def _without_shadowed(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # The phases are the record of what they replace; writing the unused default as well
+        # would make the written config refuse to load.
+        data: dict[str, Any] = handler(self)
+        return omit_shadowed_settings(data, self.training.curriculum)
 
 
 def load_config(

@@ -25,11 +25,8 @@ PHASES = {
 def test_curriculum_changes_optimizer_lr_entropy_and_env_cap_at_the_boundaries(
     tiny_overrides: dict[str, Any], tmp_path: Path
 ) -> None:
-    cfg = tiny_config(
-        tiny_overrides,
-        tmp_path,
-        {"training.curriculum": PHASES, "training.learning_rate": 3e-4},
-    )
+    # training.learning_rate keeps its default: the phases replace it (setting both is refused)
+    cfg = tiny_config(tiny_overrides, tmp_path, {"training.curriculum": PHASES})
     steps: list[tuple[int, float]] = []  # (timesteps, env drawdown cap) on every step
     updates: list[tuple[int, float, float]] = []  # (timesteps, optimizer lr, ent_coef)
 

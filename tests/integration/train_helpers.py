@@ -33,7 +33,8 @@ def tiny_config(
     """The tiny-store config with the small training section; ``extra`` adds dotted keys."""
     data = dict(overrides)
     data["name"] = "tiny"
-    data["env.drawdown_cap"] = 0.01
+    if "training.curriculum" not in (extra or {}):
+        data["env.drawdown_cap"] = 0.01  # a curriculum sets its own caps (one place per value)
     data["training.runs_dir"] = str(runs_dir)
     for key, value in TRAINING.items():
         data[f"training.{key}"] = value

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from stairways.cli.common import ConfigOption, StoreOption
-from stairways.config import load_config
+from stairways.config import StairwaysConfig, load_config
+from stairways.errors import ConfigError
+from stairways.training.curriculum import SHADOWED_SETTINGS, shadows
 from stairways.writable import require_writable_dir
 
 # Flag name -> dotted config key. A flag left out (None) never replaces a config value.
@@ -25,6 +28,33 @@ FLAG_KEYS: dict[str, str] = {
     "runs_dir": "training.runs_dir",
     "store": "data.store_path",
 }
+
+
+def refuse_shadowed_flags(
+    overrides: Mapping[str, Any], load: Callable[[Mapping[str, Any]], StairwaysConfig]
+) -> None:
+    """Refuse a flag whose setting a curriculum phase of the config replaces.
+
+    The config validator refuses the conflict too, but names only key paths; here the message
+    names the flag the user typed.
+
+    :param overrides: dotted overrides of the flags that were given
+    :param load: loads the run's config with the given overrides
+    """
+    flagged = [key for key in overrides if key in SHADOWED_SETTINGS.values()]
+    if not flagged:
+        return
+    cfg = load({k: v for k, v in overrides.items() if k not in flagged})
+    found = shadows(cfg.training.curriculum)
+    by_key = {key: name for name, key in FLAG_KEYS.items()}
+    for key in flagged:
+        if key in found:
+            flag = "--" + by_key[key].replace("_", "-")
+            raise ConfigError(
+                f"{flag} sets {key}, but the curriculum of config {cfg.name!r} replaces it: "
+                f"{found[key].describe()}. The flag would be ignored; drop it, or change "
+                "the phases in the config (training.curriculum.phases)"
+            )
 
 
 def collect_overrides(**flags: Any) -> dict[str, Any]:
@@ -48,10 +78,15 @@ _LR = typer.Option(
     "--learning-rate",
     "--learning_rate",
     min=0.0,
-    help="Constant training.learning_rate (curriculum phases that set one still win)",
+    help="Constant training.learning_rate (refused when curriculum phases set one)",
 )
 _KL = typer.Option(None, "--target-kl", "--target_kl", help="training.target_kl")
-_ENT = typer.Option(None, "--ent-coef", "--ent_coef", help="training.ent_coef")
+_ENT = typer.Option(
+    None,
+    "--ent-coef",
+    "--ent_coef",
+    help="training.ent_coef (refused when curriculum phases set one)",
+)
 _TAX = typer.Option(
     None, "--early-exit-tax", "--early_exit_tax", help="reward.refined.early_exit_tax"
 )
@@ -116,10 +151,14 @@ def train_command(
         runs_dir=runs_dir,
         store=store,
     )
-    if resume is not None:
-        cfg = config_for_resume(resume, config, overrides)
-    else:
-        cfg = load_config(config, overrides)
+
+    def load(given: Mapping[str, Any]) -> StairwaysConfig:
+        if resume is not None:
+            return config_for_resume(resume, config, given)
+        return load_config(config, given)
+
+    refuse_shadowed_flags(overrides, load)
+    cfg = load(overrides)
     # Before minutes of loading data: the directory the run will be written to.
     if resume is not None and resume.is_dir() and run_dir is None:
         require_writable_dir(resume, "--resume")

@@ -16,7 +16,9 @@ with ``low``, ``high`` and optionally ``log`` or ``step``) for Bayesian (TPE) se
 
 Every path is checked against the config's schema when the file loads (an unknown path is a
 :class:`~stairways.errors.ConfigError` naming it), and every candidate value is validated
-against the base config before a study starts.
+against the base config before a study starts. A parameter that a curriculum phase of the base
+config replaces (a learning rate, entropy coefficient or drawdown cap the phases set) is
+refused, naming the axis and the phase: its trials would all train the same model.
 
 Optuna stores categorical values only as plain scalars, so a choice that is a mapping (a
 schedule) is stored as its JSON text, its *label*; :func:`decode` turns labels back to values.
@@ -44,6 +46,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from stairways.config import StairwaysConfig, load_config
 from stairways.configbase import Frozen, load_yaml_with_extends, set_by_path, validate_model
 from stairways.errors import ConfigError
+from stairways.training.curriculum import shadows
 from stairways.tuning.settings import SearchSettings
 
 __all__ = [
@@ -53,6 +56,7 @@ __all__ = [
     "Label",
     "SearchSpace",
     "check_config_path",
+    "check_not_shadowed",
     "check_values",
     "decode",
     "distributions",
@@ -275,7 +279,11 @@ def check_values(
     base_overrides: Mapping[str, Any],
     source: str,
 ) -> None:
-    """Validate every candidate value (choices, range bounds, grid points) on the base config."""
+    """Validate every candidate value (choices, range bounds, grid points) on the base config.
+
+    An axis that a curriculum phase of the base config replaces is refused first.
+    """
+    check_not_shadowed(space, base_config, base_overrides, source)
     for path, spec in space.parameters.items():
         for value in spec.candidates():
             try:
@@ -290,6 +298,26 @@ def check_values(
                 trial_config(base_config, base_overrides, decode(space, point))
             except ConfigError as err:
                 raise ConfigError(f"{source}: grid point {point} is invalid: {err}") from None
+
+
+def check_not_shadowed(
+    space: SearchSpace,
+    base_config: Path | None,
+    base_overrides: Mapping[str, Any],
+    source: str,
+) -> None:
+    """Refuse parameters that a curriculum phase of the base config replaces."""
+    base = trial_config(base_config, base_overrides, {})
+    found = shadows(base.training.curriculum)
+    where = str(base_config) if base_config is not None else "the default config"
+    for path in space.parameters:
+        if path in found:
+            raise ConfigError(
+                f"{source}: parameter {path} would change nothing in training: in the base "
+                f"config {where}, {found[path].describe()} replaces it. Search it on a base "
+                "config whose curriculum does not set it (config/tuning/base.yaml turns the "
+                "curriculum off), or drop the parameter"
+            )
 
 
 def trial_config(

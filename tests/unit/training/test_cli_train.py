@@ -1,10 +1,12 @@
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from stairways.cli.main import app
 from stairways.cli.train import FLAG_KEYS, collect_overrides
-from stairways.config import load_config
+from stairways.config import CONFIG_DIR, dump_config, load_config
+from tests.cli_helpers import stairways
 
 
 def test_flags_not_given_produce_no_overrides() -> None:
@@ -72,3 +74,44 @@ def test_snake_case_aliases_are_accepted() -> None:
     ):
         assert f"--{flag}" in names
         assert f"--{flag.replace('_', '-')}" in names
+
+
+PHASE2 = CONFIG_DIR / "curriculum" / "phase2_oos.yaml"
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "key"),
+    [("--ent-coef", "0.03", "ent_coef"), ("--learning-rate", "1e-4", "learning_rate")],
+)
+def test_a_flag_the_curriculum_replaces_is_refused_naming_flag_and_phase(
+    flag: str,
+    value: str,
+    key: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = stairways(monkeypatch, "train", "--config", PHASE2, flag, value, "--no-progress")
+    err = capsys.readouterr().err
+    assert code == 2
+    assert (
+        f"{flag} sets training.{key}, but the curriculum of config 'phase2_oos' replaces it: "
+        f"training.curriculum.phases[0].{key} (phase 'lenient') from timestep 0"
+    ) in err
+    assert "Traceback" not in err
+
+
+def test_a_flag_the_curriculum_replaces_is_refused_on_resume_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "manifest.json").write_text("{}")
+    (run / "config.yaml").write_text(dump_config(load_config(PHASE2)))
+    code = stairways(monkeypatch, "train", "--resume", run, "--ent-coef", "0.03")
+    assert code == 2
+    assert "--ent-coef sets training.ent_coef" in capsys.readouterr().err
+
+
+def test_a_flag_the_curriculum_does_not_set_still_applies() -> None:
+    cfg = load_config(PHASE2, collect_overrides(target_kl=0.01, ent_coef=None))
+    assert cfg.training.target_kl == 0.01

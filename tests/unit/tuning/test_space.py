@@ -38,7 +38,8 @@ def test_shipped_mini_grid_then_plan_grid_of_six_points_valid_on_base() -> None:
     points = grid_points(space)
     assert space.sampler == "grid" and len(points) == 6
     assert {p["training.learning_rate"] for p in points} == {1e-4, 7e-5, 5e-5}
-    assert {p["training.target_kl"] for p in points} == {0.015, 0.0075}
+    # off, or a target small enough to stop updates at these rates (see mini_grid.yaml)
+    assert {p["training.target_kl"] for p in points} == {None, 5e-5}
     check_values(space, BASE, {}, "mini_grid")
 
 
@@ -48,7 +49,7 @@ def test_shipped_large_grid_then_reward_shape_parameters_valid_on_base() -> None
         "env.drawdown_cap",
         "reward.refined.early_exit_tax",
         "reward.refined.holding_alpha",
-        "reward.refined.pnl_epsilon",
+        "reward.refined.penalty_beta",
     }
     assert space.grid_size == 81
     check_values(space, BASE, {}, "large_grid")
@@ -159,3 +160,22 @@ def test_grid_target_then_capped_at_grid_size_and_tpe_needs_trials() -> None:
             sampler="tpe",
             parameters={"training.ent_coef": {"type": "float", "low": 0.0, "high": 0.1}},
         ).target_trials()
+
+
+@pytest.mark.parametrize(
+    ("grid", "axis", "field"),
+    [
+        ("mini_grid", "training.learning_rate", "learning_rate"),
+        ("large_grid", "env.drawdown_cap", "drawdown_cap"),
+    ],
+)
+def test_an_axis_the_base_curriculum_replaces_is_refused_naming_axis_and_phase(
+    grid: str, axis: str, field: str
+) -> None:
+    phase2 = CONFIG_DIR / "curriculum" / "phase2_oos.yaml"
+    with pytest.raises(ConfigError) as err:
+        check_values(load_space(TUNING / f"{grid}.yaml"), phase2, {}, grid)
+    text = str(err.value)
+    assert f"{grid}: parameter {axis} would change nothing in training" in text
+    assert f"training.curriculum.phases[0].{field} (phase 'lenient') from timestep 0" in text
+    assert str(phase2) in text
