@@ -100,7 +100,8 @@ def _as_server_user() -> list[str]:
     return [runuser, "-u", SUPERUSER, "--"]
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (the caller binds it soon after)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -151,7 +152,7 @@ def running_postgres() -> Iterator[PostgresServer]:
         if init.returncode != 0:
             pytest.fail(f"initdb failed ({init.returncode}):\n{init.stderr}", pytrace=False)
         for _attempt in range(START_ATTEMPTS):
-            port = _free_port()
+            port = free_port()
             options = (
                 f"-h 127.0.0.1 -p {port} -k {directory} "
                 "-c fsync=off -c full_page_writes=off -c synchronous_commit=off"

@@ -78,6 +78,9 @@ def _main(
     install_redaction()
 
 
+INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, as a shell reports a Ctrl-C
+
+
 def _debug_traceback() -> None:
     """The traceback of the error being handled, shown only with --verbose (debug logging)."""
     logging.getLogger("stairways.cli").debug("traceback of the error above", exc_info=True)
@@ -129,4 +132,7 @@ def run() -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    if code == INTERRUPTED_EXIT_CODE:
+        # Typer turns Ctrl-C into a silent return of 130 (no command returns it); say so.
+        typer.echo("interrupted", err=True)
     sys.exit(code if isinstance(code, int) else 0)

@@ -73,9 +73,9 @@ def test_grid_with_two_workers_on_postgres_then_each_point_once_and_resume_adds_
 def test_postgres_server_not_running_then_temporary_error_naming_the_url_without_password(
     fresh_postgres_url: str,
 ) -> None:
-    from tests.pg import _free_port
+    from tests.pg import free_port
 
-    url = f"postgresql://stairways:secret@127.0.0.1:{_free_port()}/nowhere"
+    url = f"postgresql://stairways:secret@127.0.0.1:{free_port()}/nowhere"
     with pytest.raises(TemporaryError, match="could not open the study storage") as caught:
         open_storage(url, HeartbeatConfig())
     message = str(caught.value)
