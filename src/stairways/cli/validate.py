@@ -121,6 +121,10 @@ def power(
             "only; no training.",
         ),
     ] = False,
+    readme: Annotated[
+        Path | None,
+        typer.Option("--readme", help="Write the table between this file's power-table markers."),
+    ] = None,
     out: Path | None = _OUT_POWER,
     workers: int | None = _WORKERS,
     backend: BackendOption = "local",
@@ -132,7 +136,12 @@ def power(
     evaluation.power.max_false_positive_rate, 3 when it is not.
     """
     from stairways.configbase import validate_model
-    from stairways.evaluation.power import markdown_table, quick_settings, run_power_study
+    from stairways.evaluation.power import (
+        markdown_table,
+        quick_settings,
+        run_power_study,
+        write_readme_block,
+    )
     from stairways.evaluation.settings import PowerConfig
 
     runner = task_backend(backend, address, workers)
@@ -147,6 +156,10 @@ def power(
     data = cfg.evaluation.power.model_dump(mode="json")
     data.update({k: v for k, v in changes.items() if v is not None})
     settings = validate_model(PowerConfig, data, "evaluation.power (command line)")
+    if readme is not None and (quick or rule_only):
+        raise InputError("--readme takes a full study's table, not a --quick or --rule-only one")
+    if readme is not None and not readme.is_file():
+        raise InputError(f"--readme {readme} is not a file")
     if quick:
         settings = quick_settings(settings)
     report = run_power_study(
@@ -164,6 +177,8 @@ def power(
     )
     for what, path in report.files.items():
         typer.echo(f"{what}: {path}")
+    if readme is not None:
+        typer.echo(f"README table written: {write_readme_block(readme, report)}")
     if not report.passed:
         raise GatesFailedError(
             f"the gates pass {fp.text()} of runs without a signal, above the "

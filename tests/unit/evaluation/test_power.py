@@ -19,6 +19,7 @@ from stairways.evaluation.power import (
     signal_rule_policy,
     summarise,
     wilson,
+    write_readme_block,
 )
 from stairways.evaluation.replay import eval_env, replay
 from stairways.evaluation.settings import PowerConfig
@@ -189,3 +190,37 @@ def test_the_shipped_power_config_matches_the_defaults() -> None:
     from stairways.configbase import CONFIG_DIR
 
     assert load_config(CONFIG_DIR / "power.yaml").evaluation.power == PowerConfig()
+
+
+def _report() -> PowerReport:
+    rows = [_row(0.0, False, -3.0), _row(1.0, True, 90.0)]
+    names, summaries = summarise(rows, [_market(0.0), _market(1.0)], (0.0, 1.0))
+    return PowerReport(
+        out_dir=Path(),
+        settings=PowerConfig(strengths=(0.0, 1.0)),
+        markets=[_market(0.0), _market(1.0)],
+        rows=rows,
+        summaries=summaries,
+        gate_names=names,
+        seconds=600.0,
+    )
+
+
+def test_the_readme_block_is_replaced_between_its_markers_only(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "before\n<!-- power-table:begin (generated; do not edit) -->\nold table\n"
+        "<!-- power-table:end -->\nafter\n"
+    )
+    write_readme_block(readme, _report())
+    text = readme.read_text()
+    assert text.startswith("before\n<!-- power-table:begin (generated; do not edit) -->\n")
+    assert text.endswith("<!-- power-table:end -->\nafter\n")
+    assert "old table" not in text
+    assert "False-positive rate (every default gate passes with no signal): 0/1" in text
+    once = text
+    write_readme_block(readme, _report())
+    assert readme.read_text() == once  # the same study writes the same block
+    (tmp_path / "bare.md").write_text("no markers\n")
+    with pytest.raises(InputError, match="power-table:begin"):
+        write_readme_block(tmp_path / "bare.md", _report())
