@@ -112,3 +112,13 @@ def test_secret_names_follow_one_rule_and_approver_keys_are_namespaced() -> None
             check_name(bad)
     with pytest.raises(InputError):
         approver_key_name("ana/../../etc")
+
+
+def test_the_shipped_systemd_drop_in_names_the_credential_the_vault_reads() -> None:
+    from tests.paths import REPO_ROOT
+
+    text = (REPO_ROOT / "deploy" / "systemd" / "stairways-vault.conf").read_text()
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    assert f"LoadCredential={CREDENTIAL_NAME}:%h/.config/stairways/vault-passphrase" in lines
+    assert f"Environment={VAULT_ENV}=%h/.config/stairways/vault" in lines
+    assert PASSPHRASE_ENV not in text
