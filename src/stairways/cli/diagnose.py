@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from stairways.cli.task_backend import AddressOption, BackendOption, task_backend
 from stairways.evaluation.diagnostics.decision_matrix import interpret
 from stairways.evaluation.diagnostics.report import findings_from, suite_passed
 from stairways.evaluation.diagnostics.runner import (
@@ -40,6 +41,8 @@ def diagnose(
     resume: Annotated[
         bool, typer.Option("--resume", help="Reuse finished jobs in --out instead of recomputing.")
     ] = False,
+    backend: BackendOption = "local",
+    address: AddressOption = None,
 ) -> None:
     """Run the diagnostic suite and write report.md and report.html with every verdict.
 
@@ -51,6 +54,7 @@ def diagnose(
         parts=parse_parts(parts),
         total_timesteps=total_timesteps,
         resume=resume,
+        backend=task_backend(backend, address, None),
     )
     outcome = run_suite(request, progress=lambda line: typer.echo(line, err=True))
     r = outcome.results

@@ -34,6 +34,7 @@ from stairways.evaluation.diagnostics.leakage import LeakageArm, LeakageResult, 
 from stairways.evaluation.diagnostics.report import SuiteResults, write_report
 from stairways.evaluation.diagnostics.reward_abc import ArmResult, RewardABCResult, judge_abc
 from stairways.evaluation.gates import GATES_FAILED_EXIT_CODE
+from stairways.evaluation.jobs import TaskBackend
 from stairways.training.rundir import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class SuiteRequest:
     :param parts: parts to run, a subset of :data:`PARTS`
     :param total_timesteps: training length override (freeze points scale with it)
     :param resume: reuse finished jobs in ``out_dir``
+    :param backend: run the jobs as tasks on this backend (Ray) instead of local processes
     """
 
     config_path: Path | None
@@ -88,6 +90,7 @@ class SuiteRequest:
     parts: tuple[str, ...] = PARTS
     total_timesteps: int | None = None
     resume: bool = False
+    backend: TaskBackend | None = None
 
 
 def leakage_job_name(arm: str, seed: int) -> str:
@@ -248,16 +251,24 @@ def _check_out_dir(request: SuiteRequest) -> None:
         )
 
 
+def execute_job_task(task: tuple[str, str, dict[str, Any], str]) -> dict[str, Any]:
+    """:func:`execute_job` with its arguments in one tuple (the form a backend task takes)."""
+    return execute_job(*task)
+
+
 def run_jobs(
     jobs: Sequence[Job],
     request: SuiteRequest,
     workers: int,
     progress: Progress,
+    backend: TaskBackend | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Run (or read) every job; returns results by job name.
 
     Jobs that fail do not stop the others (their results are kept for a resume); the first
-    failure is raised once every job has ended, naming the job.
+    failure is raised once every job has ended, naming the job. With ``backend`` (Ray) every
+    pending job is one task on it; a failed task fails the suite, and a ``--resume`` reuses
+    the jobs that finished.
     """
     results: dict[str, dict[str, Any]] = {}
     pending: list[Job] = []
@@ -284,6 +295,15 @@ def run_jobs(
     if not pending:
         return results
     total = len(pending)
+    if backend is not None:
+        progress(f"running {total} job(s) as tasks on the {backend.name} backend")
+        tasks = [
+            (j.part, j.arm, _normalised(j.spec), str(_job_dir(request.out_dir, j))) for j in pending
+        ]
+        for job, result in zip(pending, backend.map(execute_job_task, tasks), strict=True):
+            results[job.name] = result
+        progress(f"[{total}/{total}] every job done")
+        return results
     progress(f"running {total} job(s) with {min(workers, total)} worker process(es)")
     failures: list[tuple[str, StairwaysError]] = []
     started = time.monotonic()
@@ -438,7 +458,7 @@ def run_suite(request: SuiteRequest, progress: Progress | None = None) -> SuiteO
             indent=1,
         ),
     )
-    results = run_jobs(jobs, request, cfg.diagnostics.workers, say)
+    results = run_jobs(jobs, request, cfg.diagnostics.workers, say, request.backend)
     suite = assemble(cfg, request, results)
     md, page = write_report(suite, request.out_dir)
     say(f"report written: {md} and {page}")

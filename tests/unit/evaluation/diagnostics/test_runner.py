@@ -11,6 +11,7 @@ from stairways.evaluation.diagnostics.runner import (
     SuiteRequest,
     _check_out_dir,
     _spec_diff,
+    execute_job_task,
     parse_parts,
     plan_jobs,
     run_jobs,
@@ -102,3 +103,37 @@ def test_resume_reads_a_finished_job_with_the_same_spec_and_refuses_a_changed_on
 
 def test_spec_diff_names_nested_keys() -> None:
     assert _spec_diff({"a": {"b": 1, "c": 2}}, {"a": {"b": 1, "c": 3}, "d": 0}) == ["a.c", "d"]
+
+
+class _RecordingBackend:
+    """A backend that records the tasks it is given and answers for them."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.tasks: list[object] = []
+
+    def map(self, fn, items):  # type: ignore[no-untyped-def]
+        assert fn is execute_job_task
+        self.tasks.extend(items)
+        return [{"arm": part_arm[1]} for part_arm in items]
+
+
+def test_pending_jobs_go_to_the_backend_as_tasks_and_finished_ones_are_reused(
+    tmp_path: Path,
+) -> None:
+    cfg = load_config(CONFIG_DIR / "diagnostics.yaml")
+    request = SuiteRequest(config_path=None, out_dir=tmp_path, parts=("leakage",), resume=True)
+    jobs = plan_jobs(cfg, request)
+    done = jobs[0]
+    folder = tmp_path / done.part / done.arm
+    folder.mkdir(parents=True)
+    stored = {"spec": json.loads(json.dumps(done.spec)), "result": {"arm": "from disk"}}
+    (folder / JOB_FILE).write_text(json.dumps(stored))
+    backend = _RecordingBackend()
+    lines: list[str] = []
+    results = run_jobs(jobs, request, workers=2, progress=lines.append, backend=backend)
+    assert results[done.name] == {"arm": "from disk"}
+    assert [t[1] for t in backend.tasks] == [j.arm for j in jobs[1:]]  # type: ignore[index]
+    assert all(str(tmp_path) in t[3] for t in backend.tasks)  # type: ignore[index]
+    assert "as tasks on the recording backend" in " ".join(lines)
