@@ -199,6 +199,7 @@ def run_governor_bench(
     try:
         return _replay(limits, cal, sessions_count, extra_intents, rng)
     finally:
+        gc.unfreeze()
         risk_log.setLevel(level)
 
 
