@@ -15,8 +15,15 @@ cannot disagree. Timing of one step for an env that has observed bar ``k`` of it
    every position is closed at that close, with costs.
 4. After the last bar has been marked there is one closing step: the action is not used and
    (with ``flatten_at_close``) positions are closed at the last bar's close, with costs, since
-   no later open exists in the session. The episode is then truncated. A session of L bars is
-   therefore an episode of L steps (390, or 210 on half days) unless it terminates earlier.
+   no later open exists in the session. The episode then terminates: the session is over and
+   nothing the agent does later can earn or lose it anything, so there is no value to
+   bootstrap (Gymnasium's ``terminated``, not ``truncated``, which would tell PPO to add the
+   value of a state that does not exist). A session of L bars is therefore an episode of L
+   steps (390, or 210 on half days) unless the drawdown cap terminates it earlier; the step
+   count tells the two ends apart (a drawdown stop comes before step L).
+
+The env never reports ``truncated``: no time limit outside the task cuts an episode short. The
+field stays in the step result for wrappers that add one.
 
 The reward is computed by the registered reward function on the step-result vector.
 """
@@ -352,7 +359,7 @@ def step_batch(
                     _flatten(s, bar, mkt, p, shares[i], avg[i], x, scratch, cp)
         else:
             bar = k
-            truncated = True
+            terminated = True  # the session is over (see step 4 of the module docstring)
             if flatten:
                 targets[i, :] = 0.0
                 _flatten(s, bar, mkt, p, shares[i], avg[i], x, scratch, cp)

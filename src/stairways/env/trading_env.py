@@ -7,12 +7,15 @@ timing of a step (decide on bar t, fill at the open of t + latency, mark at the 
 
 Observation (float32): the per-ticker features of the bar just observed (ticker-major), then each
 ticker's position as a fraction of its maximum (-1..1), then the extras switched on in
-:class:`~stairways.env.settings.EnvConfig`. ``terminated`` means the intraday drawdown exceeded the
-cap; ``truncated`` means the session ended. ``info`` holds every field of the step result (see
-:data:`~stairways.market.step_state.STEP_FIELDS`), ``reward_components``, and at the end of an
-episode the summary keys ``episode_pnl``, ``episode_fees`` (commissions), ``episode_costs``
-(commissions, spread and impact), ``episode_trades``, ``episode_length``, ``max_drawdown``,
-``hold_rate``, ``terminated_by_drawdown``, ``early_exit`` and ``session_date``.
+:class:`~stairways.env.settings.EnvConfig`. ``terminated`` means the episode is over: the
+session closed (positions flattened) or, before that, the intraday drawdown exceeded the cap.
+``truncated`` is never set, since no time limit outside the task cuts a session short
+(``terminated_by_drawdown`` in the final info tells the two ends apart). ``info`` holds every
+field of the step result (see :data:`~stairways.market.step_state.STEP_FIELDS`),
+``reward_components``, and at the end of an episode the summary keys ``episode_pnl``,
+``episode_fees`` (commissions), ``episode_costs`` (commissions, spread and impact),
+``episode_trades``, ``episode_length``, ``max_drawdown``, ``hold_rate``,
+``terminated_by_drawdown``, ``early_exit`` and ``session_date``.
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ class TradingEnv(CoreControls, gym.Env[np.ndarray, np.int64]):
     :param reward: reward computed by the env (default: ``v3`` with default weights)
     :param mode: "train" (random session order) or "evaluation" (every session in order,
         starting again after the last)
-    :param early_exit_steps: episodes terminated before this many steps are flagged early_exit
+    :param early_exit_steps: episodes the drawdown cap ends before this many steps are flagged
+        early_exit
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012

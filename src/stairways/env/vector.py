@@ -115,7 +115,8 @@ class BatchCore:
     :param reward: the reward the kernel computes (``raw`` when a shim computes it)
     :param n_envs: number of envs stepped together
     :param mode: "train" (random session order) or "evaluation" (each session once, in order)
-    :param early_exit_steps: episodes terminated before this many steps are flagged early_exit
+    :param early_exit_steps: episodes the drawdown cap ends before this many steps are flagged
+        early_exit
     :param auto_reset: start the next session inside the step when an episode ends
     """
 
@@ -402,9 +403,13 @@ class CoreControls:
 def add_episode_summary(
     info: dict[str, Any], early_exit_steps: int, session_date: str
 ) -> dict[str, Any]:
-    """Add the episode summary keys the training monitor reads to a terminal step's info."""
+    """Add the episode summary keys the training monitor reads to a terminal step's info.
+
+    Both ends of an episode are ``terminated``; the drawdown cap is the one that comes before
+    the session's closing step (step ``session_length``).
+    """
     steps = info["step"]
-    terminated = info["terminated"] > 0.5
+    by_drawdown = info["terminated"] > 0.5 and steps < info["session_length"]
     info["episode_pnl"] = info["equity"] - info["starting_capital"]
     info["episode_fees"] = info["fees"]
     info["episode_costs"] = info["costs"]
@@ -412,8 +417,8 @@ def add_episode_summary(
     info["episode_length"] = steps
     info["max_drawdown"] = info["max_drawdown"]
     info["hold_rate"] = info["hold_count"] / steps
-    info["terminated_by_drawdown"] = 1 if terminated else 0
-    info["early_exit"] = 1 if terminated and steps < early_exit_steps else 0
+    info["terminated_by_drawdown"] = 1 if by_drawdown else 0
+    info["early_exit"] = 1 if by_drawdown and steps < early_exit_steps else 0
     info["session_date"] = session_date
     return info
 

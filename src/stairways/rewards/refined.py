@@ -12,7 +12,8 @@ Components of one step (``step`` counts the episode's steps, this one included):
                    of every episode (it persists across episodes: see get_state/set_state)
     directional  = directional_coef * mean over tickers of sign(position) * sign(price return)
     time         = time_bonus when step >= time_bonus_start
-    early_exit   = -early_exit_tax when the episode is terminated (not truncated) with
+    early_exit   = -early_exit_tax when the drawdown cap ends the episode (terminated before the
+                   session's closing step, step < session_length) with
                    step < min_episode_length; additionally -secondary_exit_tax when
                    step < secondary_exit_threshold (0 disables)
     completion   = completion_bonus when step == completion_threshold, plus
@@ -33,6 +34,7 @@ from stairways.market.step_state import (
     S_DRAWDOWN,
     S_EQUITY,
     S_EQUITY_PREV,
+    S_LENGTH,
     S_PEAK,
     S_STEP,
     S_TERMINATED,
@@ -159,7 +161,9 @@ def step(x: np.ndarray, state: np.ndarray, p: np.ndarray, comps: np.ndarray) -> 
     comps[5] = p[P_TIME] if steps >= p[P_TIME_START] else 0.0
 
     tax = 0.0
-    if x[S_TERMINATED] > 0.5 and x[S_TRUNCATED] < 0.5 and steps < p[P_MIN_LEN]:
+    # The session's close terminates an episode too (at step == session_length): no tax there.
+    early_end = x[S_TERMINATED] > 0.5 and x[S_TRUNCATED] < 0.5 and steps < x[S_LENGTH]
+    if early_end and steps < p[P_MIN_LEN]:
         tax = -p[P_TAX]
         if p[P_TAX2_AT] > 0.0 and steps < p[P_TAX2_AT]:
             tax -= p[P_TAX2]

@@ -4,6 +4,8 @@ import math
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 from stairways.data.panel import SessionPanel
@@ -75,7 +77,7 @@ def test_full_day_is_390_steps_and_half_day_is_210_steps(panel: SessionPanel) ->
             n += 1
             if terminated or truncated:
                 break
-        assert truncated and not terminated
+        assert terminated and not truncated  # the session is over: nothing to bootstrap
         lengths.append((n, info["session_length"]))
     assert lengths == [(390, 390), (210, 210), (390, 390)]
 
@@ -86,7 +88,8 @@ def test_closing_step_flattens_at_the_last_close_with_costs() -> None:
     env.reset(seed=0)
     results = _run(env, [NVDA_LONG] * 6)
     *_, (_, _, terminated, truncated, info) = results
-    assert truncated and not terminated
+    assert terminated and not truncated
+    assert info["terminated_by_drawdown"] == 0
     assert info["positions"].tolist() == [0.0, 0.0]
     assert info["fill_shares"][0] == -50.0
     # sold at the last close (105) less half-spread and impact
@@ -99,8 +102,8 @@ def test_closing_step_flattens_at_the_last_close_with_costs() -> None:
 def test_without_flatten_at_close_positions_are_kept_at_the_end() -> None:
     env = TradingEnv(_stepping_panel(6), market=MarketConfig(flatten_at_close=False))
     env.reset(seed=0)
-    *_, (_, _, _, truncated, info) = _run(env, [NVDA_LONG] * 6)
-    assert truncated
+    *_, (_, _, terminated, truncated, info) = _run(env, [NVDA_LONG] * 6)
+    assert terminated and not truncated  # the episode ends all the same
     assert info["positions"][0] == 50.0
 
 
@@ -130,13 +133,14 @@ def test_drawdown_beyond_the_cap_terminates_and_flattens() -> None:
     assert steps == 11
 
 
-def test_flat_agent_in_the_same_crash_is_truncated_at_the_session_end() -> None:
+def test_flat_agent_in_the_same_crash_is_terminated_by_the_session_close() -> None:
     env = TradingEnv(_crash_panel())
     env.reset(seed=0)
     results = _run(env, [FLAT] * 40)
-    assert [r[2] for r in results] == [False] * 40
-    assert results[-1][3] is True
+    assert [r[2] for r in results] == [False] * 39 + [True]
+    assert [r[3] for r in results] == [False] * 40
     assert results[-1][4]["terminated_by_drawdown"] == 0
+    assert results[-1][4]["early_exit"] == 0
     assert results[-1][4]["episode_pnl"] == 0.0
 
 
@@ -146,7 +150,8 @@ def test_set_drawdown_cap_changes_when_the_episode_terminates() -> None:
     assert env.drawdown_cap == 0.5
     env.reset(seed=0)
     results = _run(env, [NVDA_LONG] * 40)
-    assert not any(r[2] for r in results)
+    assert results[-1][4]["terminated_by_drawdown"] == 0
+    assert [r[2] for r in results] == [False] * 39 + [True]  # it ran to the session close
     with pytest.raises(InputError):
         env.set_drawdown_cap(0.0)
 
@@ -281,3 +286,33 @@ def test_gymnasium_env_checker_passes(short_panel: SessionPanel) -> None:
 
 def test_stable_baselines3_env_checker_passes(short_panel: SessionPanel) -> None:
     sb3_check_env(TradingEnv(short_panel), warn=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    cap=st.floats(min_value=0.001, max_value=1.0),
+    seed=st.integers(min_value=0, max_value=10_000),
+    flatten=st.booleans(),
+)
+def test_every_episode_ends_once_terminated_never_truncated_and_says_why(
+    cap: float, seed: int, flatten: bool
+) -> None:
+    panel = random_walk_panel((30, 25, 40), seed=5, vol=0.004)
+    market, env_cfg = MarketConfig(flatten_at_close=flatten), EnvConfig(drawdown_cap=cap)
+    env = TradingEnv(panel, market, env_cfg, mode="evaluation")
+    rng = np.random.default_rng(seed)
+    for _ in range(3):
+        env.reset()
+        for _ in range(41):  # no session is longer than 40 bars
+            _, _, terminated, truncated, info = env.step(int(rng.integers(9)))
+            assert not truncated
+            if terminated:
+                break
+        assert terminated
+        length, steps = info["session_length"], info["step"]
+        if info["terminated_by_drawdown"]:
+            assert steps < length and info["drawdown"] > cap
+        else:
+            assert steps == length  # the closing step
+        if flatten:  # at the close and at a drawdown stop alike
+            assert info["positions"].tolist() == [0.0, 0.0]

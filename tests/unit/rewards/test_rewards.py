@@ -12,6 +12,7 @@ from stairways.market.step_state import (
     S_EQUITY,
     S_EQUITY_PREV,
     S_IMPACT,
+    S_LENGTH,
     S_NOTIONAL,
     S_PEAK,
     S_STEP,
@@ -36,6 +37,7 @@ def _step(**fields: float) -> np.ndarray:
     x[S_EQUITY] = 10_000.0
     x[S_PEAK] = 10_000.0
     x[S_STEP] = 1.0
+    x[S_LENGTH] = 390.0
     names = {
         "equity": S_EQUITY,
         "equity_prev": S_EQUITY_PREV,
@@ -45,6 +47,7 @@ def _step(**fields: float) -> np.ndarray:
         "trades": S_STEP_TRADES,
         "changed": S_ACTION_CHANGED,
         "step": S_STEP,
+        "length": S_LENGTH,
         "terminated": S_TERMINATED,
         "truncated": S_TRUNCATED,
         "drawdown": S_DRAWDOWN,
@@ -138,7 +141,7 @@ def test_refined_holding_bonus_needs_a_working_position_over_the_window() -> Non
         (79, 1, 0, -5.0),
         (80, 1, 0, 0.0),  # at the threshold: not taxed
         (200, 1, 0, 0.0),
-        (10, 0, 1, 0.0),  # truncated (session end), never taxed
+        (10, 0, 1, 0.0),  # truncated (a time limit outside the env), never taxed
         (10, 0, 0, 0.0),  # still running
     ],
 )
@@ -149,6 +152,16 @@ def test_early_exit_tax_applies_exactly_to_early_terminations(
     x = _step(step=step, terminated=terminated, truncated=truncated)
     _, comps, _ = rs.evaluate(state, x)
     assert comps["early_exit"] == expected
+
+
+def test_the_close_of_a_short_session_is_not_an_early_exit() -> None:
+    # The session's close terminates the episode at step == session_length; only the drawdown
+    # cap ends one earlier, and only that is taxed.
+    rs, state = _refined(min_episode_length=80, early_exit_tax=5.0)
+    _, comps, _ = rs.evaluate(state, _step(step=50, length=50, terminated=1))
+    assert comps["early_exit"] == 0.0
+    _, comps, _ = rs.evaluate(state, _step(step=49, length=50, terminated=1))
+    assert comps["early_exit"] == -5.0
 
 
 def test_secondary_tax_and_completion_bonuses_apply_at_their_own_thresholds() -> None:
