@@ -228,6 +228,7 @@ class Governor:
         self._cost = cost_params(limits.costs)
         self._messages: deque[float] = deque()
         self._alerts: list[Alert] = []
+        self._observed: AccountState | None = None
         self._dirty = False
         self.memory_key = memory_key(limits.stage)
         doc = store.load_state(self.memory_key)
@@ -289,7 +290,8 @@ class Governor:
         """The verdict on one intent given the account; records an approval in memory."""
         now = account.now
         ts = account.now_ts
-        self._observe(account, ts)
+        if account is not self._observed:  # several intents of one bar share an account state
+            self._observe(account, ts)
         mem = self.mem
         state = self.machine.record.state
         sym = intent.symbol
@@ -710,6 +712,7 @@ class Governor:
     # observing the account: day roll-over, peak equity, drawdown layers, loss limit
 
     def _observe(self, account: AccountState, ts: float) -> None:
+        self._observed = account
         mem = self.mem
         pnl = account.day_pnl
         equity = self.limits.allocated_capital + pnl
