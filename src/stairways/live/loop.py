@@ -1,0 +1,945 @@
+"""The live loop: one decision per closed bar, every order through the governor, all journaled.
+
+The loop owns nothing it could disagree with: the observation is the env's (built by
+:class:`~stairways.live.observe.SessionObserver` with the online feature kernel and the run's
+normaliser), the action meaning is the market core's, the governor checks every intent, and
+the broker (simulated or IBKR) executes behind the :class:`~stairways.brokers.base.Broker`
+protocol.
+
+Order of events within a bar (:meth:`LiveLoop.on_minute`), the same for every broker; the
+timing matches the training env's step (``stairways.env.kernels``):
+
+1. The clock shows the bar's end; the heartbeat is written.
+2. The simulated broker advances one minute (fills due at this bar's open, marks at its close);
+   a real broker's fills arrive as events.
+3. The online features absorb the bar (every symbol's bar of the minute together).
+4. Broker events are drained and journaled: fills (into the session book and the governor's
+   loss-streak memory), status changes, rejects, a disconnect (trading pauses at once).
+5. The session book is marked at the bar's closes; the previous decision's step is complete.
+6. The run's drawdown rule (``env.drawdown_cap``, the rule the policy was trained under): past
+   the cap every position is closed and the session takes no more decisions.
+7. On the session's last bar: the closing step. The action is computed and journaled but not
+   used; every position is closed (at the last close with the simulated broker, as the env
+   does; with marketable orders at a real broker) and the session ends.
+8. The governor assesses the account: an emergency stop (operator halt, SIGTERM, watchdog,
+   broker latency) cancels every order and flattens through the broker once, latched; its
+   other directives (cancels, close-outs before the close) are executed as marketable orders.
+9. The decision: observation -> policy -> action -> targets; for every symbol whose target
+   changed (and whose order can still fill inside the session) an intent for the target
+   position goes to the governor; approved quantities become market orders.
+
+Write-ahead order of a decision's records, which is what makes a restart safe (see
+:mod:`stairways.live.recovery`): ``decision`` and its ``intent`` records in one transaction,
+then each verdict (the governor journals it), then an ``order`` record of type ``submitting``,
+then the broker call, then ``sent`` or ``refused``. Client order ids are derived from the
+decision id (deterministic), so a restarted loop never sends an order twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import FrameType
+from typing import Any
+
+import numpy as np
+
+from stairways.brokers.base import (
+    Broker,
+    Connected,
+    Disconnected,
+    FillEvent,
+    MinuteBar,
+    OrderRefused,
+    OrderRejected,
+    OrderStatusChanged,
+    PlaceResult,
+    ReconciliationDone,
+    TradingHalted,
+)
+from stairways.brokers.orders import OrderRequest, client_order_id
+from stairways.clock import Clock
+from stairways.env import kernels as kn
+from stairways.live.model import LivePolicy
+from stairways.live.observe import SessionBook, SessionObserver, observation_hash
+from stairways.live.records import END_TYPE, INTENT_TYPE
+from stairways.live.recovery import SessionRecords, approved, broker_knows, intents_of
+from stairways.market.actions import apply_action, target_shares
+from stairways.market.costs import parkinson_sigma
+from stairways.market.portfolio import PF_NOTIONAL
+from stairways.risk.governor import Governor
+from stairways.risk.ports import EventLog
+from stairways.risk.state import Actor, TransitionError
+from stairways.risk.types import (
+    AccountState,
+    Decision,
+    Directive,
+    FillReport,
+    Intent,
+    MarketMark,
+    OpenOrder,
+    Position,
+    TradingState,
+    Verdict,
+)
+
+__all__ = [
+    "BAR",
+    "CrashHook",
+    "LatencyWatch",
+    "LiveLoop",
+    "LoopSettings",
+    "StepRecord",
+]
+
+log = logging.getLogger(__name__)
+
+BAR = timedelta(minutes=1)
+
+# Called with the name of each write-ahead point; tests raise there to play a crash.
+CrashHook = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """How the loop behaves around the decisions.
+
+    :param stage: the ladder stage (names the governor's limits)
+    :param rehearsal: a session on the controllable clock or the simulated broker
+    :param close_at_last_close: close positions at the last bar's close (simulated broker:
+        the env's closing step); otherwise flatten with marketable orders
+    :param latency_flatten_ms: broker latency above which the latency watch counts
+    :param latency_flatten_seconds: how long latency must stay above it before the stop
+    """
+
+    stage: str
+    rehearsal: bool
+    close_at_last_close: bool
+    latency_flatten_ms: float = 120.0
+    latency_flatten_seconds: float = 5.0
+
+
+@dataclass
+class StepRecord:
+    """One decision and what followed until the next one (the replay's step).
+
+    ``fills`` are (symbol, quantity, price, commission) in the order the broker reported them.
+    """
+
+    bar: int
+    action: int
+    used: bool
+    decision_id: str
+    fills: list[tuple[str, float, float, float]] = field(default_factory=list)
+    equity: float = math.nan
+    closed: bool = False
+
+
+class LatencyWatch:
+    """Broker latency over a threshold for a whole window (clock seconds) trips a stop.
+
+    :param threshold_ms: latency above which a sample counts as slow
+    :param window_seconds: slow samples for this long, with none fast, trip the watch
+    """
+
+    def __init__(self, threshold_ms: float, window_seconds: float) -> None:
+        self.threshold_ms = threshold_ms
+        self.window = window_seconds
+        self.slow_since: float | None = None
+        self.last_ms = 0.0
+
+    def sample(self, at: float, ms: float) -> bool:
+        """Record a latency sample at monotonic time ``at``; True when the watch trips."""
+        self.last_ms = ms
+        if ms <= self.threshold_ms:
+            self.slow_since = None
+            return False
+        if self.slow_since is None:
+            self.slow_since = at
+        return at - self.slow_since >= self.window
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat()
+
+
+class LiveLoop:
+    """One session of the live loop (see the module docstring for the order of events).
+
+    :param policy: the loaded model
+    :param observer: features and observations of the session
+    :param governor: the risk governor of the stage (every intent passes it)
+    :param broker: the broker (connected)
+    :param journal: the journal (append-only)
+    :param clock: exchange time (the controllable clock in rehearsals)
+    :param session_id: the session's id (decision ids derive from it)
+    :param settings: loop settings
+    :param heartbeat: called with the clock's time after every bar and poll (dead-man's switch)
+    :param crash_hook: called at every write-ahead point (tests play crashes with it)
+    """
+
+    def __init__(
+        self,
+        *,
+        policy: LivePolicy,
+        observer: SessionObserver,
+        governor: Governor,
+        broker: Broker,
+        journal: EventLog,
+        clock: Clock,
+        session_id: str,
+        settings: LoopSettings,
+        heartbeat: Callable[[datetime, str], None] | None = None,
+        crash_hook: CrashHook | None = None,
+    ) -> None:
+        cfg = policy.cfg
+        if cfg.market.latency_bars != 1:
+            raise TransitionError(
+                f"the live loop trades models trained with market.latency_bars: 1 (orders fill "
+                f"at the next bar's open); this run has {cfg.market.latency_bars}"
+            )
+        self.policy = policy
+        self.observer = observer
+        self.governor = governor
+        self.broker = broker
+        self.journal = journal
+        self.clock = clock
+        self.session_id = session_id
+        self.settings = settings
+        self.heartbeat = heartbeat
+        self.crash_hook = crash_hook
+        self.symbols = observer.symbols
+        self.n = observer.length
+        self.market = cfg.market
+        self.drawdown_cap = float(cfg.env.drawdown_cap)
+        self.book = SessionBook(self.symbols, cfg.market.starting_capital)
+        self.targets = np.zeros(len(self.symbols), dtype=np.float64)
+        self._before = np.zeros(len(self.symbols), dtype=np.float64)
+        self.set_id = int(observer.ep[kn.EP_ACTION_SET])
+        self.steps: list[StepRecord] = []
+        self.latencies_ms: list[float] = []
+        self.marks: dict[str, MarketMark] = {}
+        self.last_bar: int = -1
+        self.done = False
+        self.end_reason = ""
+        self.stopped = False  # the latched emergency stop was carried out
+        self.paused_for_disconnect = False
+        self.errors = 0
+        self.orders_sent = 0
+        self.fills_seen: set[str] = set()
+        self.pending_stop: str | None = None
+        self.exit_requested = False
+        self._deferred: list[tuple[str, Mapping[str, Any], datetime]] = []
+        self.latency = LatencyWatch(settings.latency_flatten_ms, settings.latency_flatten_seconds)
+        self.events_log: deque[str] = deque(maxlen=200)
+
+    # ------------------------------------------------------------------------------------
+    # records
+
+    def _base(self) -> dict[str, Any]:
+        return {"session_id": self.session_id, "rehearsal": self.settings.rehearsal}
+
+    def _crash(self, point: str) -> None:
+        if self.crash_hook is not None:
+            self.crash_hook(point)
+
+    def decision_id(self, k: int) -> str:
+        """The id of the decision on bar ``k`` (deterministic: a restart derives the same)."""
+        return f"{self.session_id}-{k:03d}"
+
+    # ------------------------------------------------------------------------------------
+    # broker calls, timed for the latency watch
+
+    def _timed(self, fn: Callable[[], Any]) -> Any:
+        t0 = self.clock.monotonic()
+        out = fn()
+        ms = 1000.0 * (self.clock.monotonic() - t0)
+        if self.latency.sample(self.clock.monotonic(), ms) and self.pending_stop is None:
+            self.pending_stop = (
+                f"broker latency over {self.latency.threshold_ms:g} ms for "
+                f"{self.latency.window:g} s (last {ms:.0f} ms)"
+            )
+        return out
+
+    # ------------------------------------------------------------------------------------
+    # the bar
+
+    def on_minute(self, bars: Sequence[MinuteBar] | Mapping[str, MinuteBar]) -> None:
+        """Handle one closed minute (one bar per symbol): steps 1 to 9 of the module doc."""
+        by_symbol = dict(bars) if isinstance(bars, Mapping) else {b.symbol: b for b in bars}
+        now = self.clock.now()
+        if self.heartbeat is not None:
+            self.heartbeat(now, self.session_id)
+        on_bars = getattr(self.broker, "on_bars", None)
+        if on_bars is not None:
+            self._timed(lambda: on_bars(by_symbol))
+        self._crash("after_broker_bars")
+        k = self._absorb(by_symbol)
+        self.after_bar(k)
+
+    def _absorb(self, by_symbol: Mapping[str, MinuteBar]) -> int:
+        k = self.observer.absorb(by_symbol)
+        self.last_bar = k
+        for s, b in by_symbol.items():
+            hi, lo = max(b.high, b.low), min(b.high, b.low)
+            sigma = float(parkinson_sigma(np.array([hi]), np.array([lo]))[0]) if lo > 0 else None
+            self.marks[s] = MarketMark(
+                last=b.close, at=b.start + BAR, bar_volume=b.volume, bar_sigma=sigma
+            )
+        return k
+
+    def after_bar(self, k: int) -> None:
+        """Steps 4 to 9 for bar ``k`` (its features absorbed, the broker advanced)."""
+        self.drain()
+        closes = self.observer.closes(k)
+        self.book.mark(closes)
+        if self.steps and not self.steps[-1].closed:
+            self.steps[-1].equity = self.book.equity
+        if self.done:
+            return
+        if k > 0 and self.book.drawdown > self.drawdown_cap:
+            why = (
+                f"drawdown {self.book.drawdown:.2%} is past the run's cap "
+                f"{self.drawdown_cap:.2%} (env.drawdown_cap)"
+            )
+            self._append(
+                "alert",
+                {**self._base(), "type": "session_stop", "why": why, "bar": k},
+                self.clock.now(),
+            )
+            self._close_all(k, why)
+            self._end(why)
+            return
+        if k == self.n - 1:
+            self._decide(k, closing=True)
+            self.close_session(k)
+            return
+        self._stop_checks()
+        directive = self.governor.assess(self.account())
+        self._execute(directive)
+        if self.done:
+            return
+        self._decide(k, closing=False)
+
+    def poll(self) -> None:
+        """Between bars: pick up a halt, drain broker events, check latency and stops."""
+        now = self.clock.now()
+        if self.heartbeat is not None:
+            self.heartbeat(now, self.session_id)
+        self.drain()
+        self._stop_checks()
+
+    def _stop_checks(self) -> None:
+        state = self.governor.sync()
+        if self.pending_stop is not None and state is not TradingState.EMERGENCY_STOP:
+            why, self.pending_stop = self.pending_stop, None
+            self._latch(why)
+            state = self.governor.state
+        if state is TradingState.EMERGENCY_STOP and not self.stopped:
+            self._carry_out_stop()
+
+    def request_stop(self, why: str, *, exit_after: bool = False) -> None:
+        """Ask for the latched emergency stop at the next bar or poll (signal-safe)."""
+        if self.pending_stop is None:
+            self.pending_stop = why
+        self.exit_requested = self.exit_requested or exit_after
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM asks for the emergency stop (cancel, flatten, refuse) and then an exit."""
+
+        def on_term(signum: int, frame: FrameType | None) -> None:
+            self.request_stop(f"signal {signal.Signals(signum).name}", exit_after=True)
+
+        signal.signal(signal.SIGTERM, on_term)
+
+    def _latch(self, why: str) -> None:
+        now = self.clock.now()
+        if self.governor.sync() is TradingState.EMERGENCY_STOP:
+            return
+        self.governor.transition(TradingState.EMERGENCY_STOP, Actor.governor("live_loop"), why, now)
+        self._append("alert", {**self._base(), "type": "live_stop", "why": why}, now)
+
+    def _carry_out_stop(self) -> None:
+        """Cancel every order and flatten through the broker; the governor refuses intents."""
+        now = self.clock.now()
+        rec = self.governor.machine.record
+        why = f"emergency stop by {rec.who}: {rec.why}"
+        log.warning("%s: cancelling every order and flattening", why)
+        results = self._timed(self.broker.flatten)
+        self.stopped = True
+        self._append(
+            "order",
+            {
+                **self._base(),
+                "type": "close_out",
+                "reason": why,
+                "orders": [r.client_order_id for r in results],
+                "sent": [r.sent for r in results],
+            },
+            now,
+        )
+        self.drain()
+        if self.settings.close_at_last_close and self.last_bar >= 0:
+            self.book.mark(self.observer.closes(self.last_bar))
+            if self.steps and not self.steps[-1].closed:
+                self.steps[-1].equity = self.book.equity
+
+    # ------------------------------------------------------------------------------------
+    # events
+
+    def drain(self) -> None:
+        """Journal every broker event; fills go into the book and the governor's memory."""
+        events = self._timed(lambda: self.broker.events(0.0))
+        now = self.clock.now()
+        batch: list[tuple[str, Mapping[str, Any], datetime]] = []
+        for ev in events:
+            if isinstance(ev, FillEvent):
+                ex = ev.execution
+                if ex.exec_id in self.fills_seen:
+                    continue
+                self.fills_seen.add(ex.exec_id)
+                fee = float(ex.commission or 0.0)
+                self.book.fill(ex.symbol, ex.quantity, ex.price, fee)
+                if self.steps and not self.steps[-1].closed:
+                    self.steps[-1].fills.append((ex.symbol, ex.quantity, ex.price, fee))
+                batch.append(
+                    (
+                        "fill",
+                        {
+                            **self._base(),
+                            "exec_id": ex.exec_id,
+                            "client_order_id": ex.client_order_id,
+                            "broker_order_id": ex.broker_order_id,
+                            "symbol": ex.symbol,
+                            "quantity": ex.quantity,
+                            "price": ex.price,
+                            "fee": fee,
+                            "time": _iso(ex.time),
+                            "recovered": ev.recovered,
+                        },
+                        now,
+                    )
+                )
+                self.governor.record_fill(
+                    FillReport(
+                        symbol=ex.symbol,
+                        quantity=ex.quantity,
+                        price=ex.price,
+                        commission=fee,
+                        at=now,
+                        order_id=ex.client_order_id,
+                    )
+                )
+            elif isinstance(ev, OrderStatusChanged):
+                batch.append(
+                    (
+                        "order_status",
+                        {
+                            **self._base(),
+                            "client_order_id": ev.client_order_id,
+                            "broker_order_id": ev.broker_order_id,
+                            "state": ev.state.value,
+                            "filled": ev.filled,
+                            "remaining": ev.remaining,
+                        },
+                        now,
+                    )
+                )
+            elif isinstance(ev, (OrderRejected, OrderRefused)):
+                self.errors += 1
+                text = ev.text if isinstance(ev, OrderRejected) else ev.reason
+                batch.append(
+                    (
+                        "order_status",
+                        {
+                            **self._base(),
+                            "client_order_id": ev.client_order_id,
+                            "state": "rejected" if isinstance(ev, OrderRejected) else "refused",
+                            "reason": text,
+                        },
+                        now,
+                    )
+                )
+            elif isinstance(ev, Disconnected):
+                batch.append(
+                    ("alert", {**self._base(), "type": "broker_disconnect", "why": ev.reason}, now)
+                )
+                self._on_disconnect(ev.reason, now)
+            elif isinstance(ev, Connected):
+                batch.append(
+                    (
+                        "alert",
+                        {**self._base(), "type": "broker_connected", "attempt": ev.attempt},
+                        now,
+                    )
+                )
+            elif isinstance(ev, ReconciliationDone):
+                batch.append(
+                    (
+                        "position",
+                        {
+                            **self._base(),
+                            "type": "reconciled",
+                            "positions": dict(ev.positions),
+                            "recovered_fills": ev.recovered_fills,
+                            "open_orders": ev.open_orders,
+                        },
+                        now,
+                    )
+                )
+            elif isinstance(ev, TradingHalted):
+                batch.append(
+                    ("alert", {**self._base(), "type": "broker_halted", "why": ev.reason}, now)
+                )
+                if self.pending_stop is None:
+                    self.pending_stop = f"the broker halted trading: {ev.reason}"
+        self.journal_many(batch)
+
+    def _append(self, kind: str, payload: Mapping[str, Any], at: datetime) -> None:
+        self.journal_many([(kind, payload, at)])
+
+    def journal_many(self, batch: list[tuple[str, Mapping[str, Any], datetime]]) -> None:
+        """Append several records (after any deferred ones) in one transaction."""
+        if self._deferred:
+            batch = [*self._deferred, *batch]
+            self._deferred = []
+        if not batch:
+            return
+        many = getattr(self.journal, "append_many", None)
+        if many is not None:
+            many(batch)
+        else:
+            for kind, payload, at in batch:
+                self._append(kind, payload, at)
+
+    def _on_disconnect(self, reason: str, now: datetime) -> None:
+        """Safe state at once: no new exposure (PAUSED) until an operator resumes."""
+        self.paused_for_disconnect = True
+        if self.governor.sync() is TradingState.RUNNING:
+            try:
+                self.governor.transition(
+                    TradingState.PAUSED,
+                    Actor.governor("broker_disconnect"),
+                    f"broker disconnected: {reason}",
+                    now,
+                )
+            except TransitionError:
+                if self.governor.state is TradingState.RUNNING:
+                    raise
+
+    # ------------------------------------------------------------------------------------
+    # the account the governor sees
+
+    def account(self) -> AccountState:
+        """The session's account: positions from the book, working orders from the broker."""
+        figures = self.book.figures()
+        opens = tuple(
+            OpenOrder(
+                order_id=o.client_order_id,
+                symbol=o.symbol,
+                quantity=o.remaining if o.quantity > 0 else -abs(o.remaining),
+                limit_price=o.limit_price,
+            )
+            for o in self.broker.open_orders()
+        )
+        return AccountState(
+            now=self.clock.now(),
+            cash=figures["cash"],
+            positions={
+                s: Position(float(self.book.shares[j]), float(self.book.avg[j]))
+                for j, s in enumerate(self.symbols)
+            },
+            open_orders=opens,
+            marks=self.marks,
+            realised_pnl=figures["realised"],
+            unrealised_pnl=figures["unrealised"],
+            fees=figures["fees"],
+            day_turnover=float(self.book.row[PF_NOTIONAL]),
+        )
+
+    def _execute(self, directive: Directive) -> None:
+        """Carry out what the governor requires: cancels and close-outs (marketable orders)."""
+        if directive.empty:
+            return
+        now = self.clock.now()
+        if directive.cancel_all:
+            for o in self.broker.open_orders():
+                self._cancel(o.client_order_id)
+        for c in directive.close_outs:
+            if c.cancel_working:
+                for o in self.broker.open_orders():
+                    if o.symbol == c.symbol:
+                        self._cancel(o.client_order_id)
+            stamp = now.strftime("%H%M%S")
+            cid = client_order_id(f"{self.session_id}-co{stamp}", c.symbol)
+            req = OrderRequest(cid, c.symbol, c.quantity, decision_id=f"close_out:{c.reason}"[:60])
+            self._append(
+                "order",
+                {
+                    **self._base(),
+                    "type": "close_out",
+                    "client_order_id": cid,
+                    "symbol": c.symbol,
+                    "quantity": c.quantity,
+                    "reason": c.reason,
+                },
+                now,
+            )
+            result = self._send(req)
+            self.orders_sent += int(result.sent)
+        self.drain()
+
+    def _cancel(self, cid: str) -> bool:
+        return bool(self._timed(lambda: self.broker.cancel(cid)))
+
+    def _send(self, req: OrderRequest) -> PlaceResult:
+        result: PlaceResult = self._timed(lambda: self.broker.place(req))
+        return result
+
+    # ------------------------------------------------------------------------------------
+    # the decision
+
+    def _decide(self, k: int, *, closing: bool) -> None:
+        """Observation -> action -> intents -> verdicts -> orders (step 9, or 7 unused)."""
+        t0 = self.clock.monotonic()
+        obs = self.observer.observe(k, self.book)
+        action = self.policy.act(obs)
+        did = self.decision_id(k)
+        self._before[:] = self.targets
+        changed = False
+        if not closing:
+            changed = bool(apply_action(self.set_id, action, self.targets, self.targets))
+        intents: list[Intent] = []
+        if changed and k + 1 <= self.n - 1:
+            closes = self.observer.closes(k)
+            for j, s in enumerate(self.symbols):
+                if self.targets[j] == self._before[j]:
+                    continue
+                want = target_shares(
+                    float(self.targets[j]), self.market.max_position_notional, float(closes[j])
+                )
+                intents.append(
+                    Intent(
+                        intent_id=f"{did}-{s}",
+                        decision_id=did,
+                        model_id=self.policy.ref.model_id,
+                        symbol=s,
+                        reason=f"action {action}: target {self._before[j]:+g} -> "
+                        f"{self.targets[j]:+g}",
+                        target_shares=float(want),
+                        decision_price=float(closes[j]),
+                    )
+                )
+        step = StepRecord(bar=k, action=action, used=not closing, decision_id=did)
+        if self.steps and not self.steps[-1].closed:
+            self.steps[-1].closed = True
+        self.steps.append(step)
+        now = self.clock.now()
+        records: list[tuple[str, Mapping[str, Any], datetime]] = [
+            (
+                "decision",
+                {
+                    **self._base(),
+                    "observation_hash": observation_hash(obs),
+                    "decision_id": did,
+                    "bar": k,
+                    "bar_start": _iso(now - BAR),
+                    "action": action,
+                    "used": not closing,
+                    "targets_before": self._before.tolist(),
+                    "targets_after": self.targets.tolist(),
+                    "model_id": self.policy.ref.model_id,
+                    "fingerprint": self.policy.ref.fingerprint,
+                    "intents": [i.intent_id for i in intents],
+                },
+                now,
+            )
+        ]
+        for i in intents:
+            records.append(
+                (
+                    "intent",
+                    {
+                        **self._base(),
+                        "type": INTENT_TYPE,
+                        "intent_id": i.intent_id,
+                        "decision_id": did,
+                        "model_id": i.model_id,
+                        "symbol": i.symbol,
+                        "target_shares": i.target_shares,
+                        "decision_price": i.decision_price,
+                        "reason": i.reason,
+                    },
+                    now,
+                )
+            )
+        verdicts: list[Verdict] = []
+        if intents:
+            account = self.account()
+            for i in intents:
+                verdicts.append(self.governor.check(i, account))
+        latency = self.clock.monotonic() - t0
+        self.latencies_ms.append(1000.0 * latency)
+        records[0][1]["latency_ms"] = round(1000.0 * latency, 4)  # type: ignore[index]
+        # Write-ahead, in one transaction: the decision, its intents, every verdict and a
+        # "submitting" record for each order about to go out. The governor's memory (which
+        # remembers accepted intents) is saved only after that, and orders go out last.
+        requests: list[tuple[OrderRequest, dict[str, Any]]] = []
+        for v in verdicts:
+            records.append(("verdict", v.as_event(), now))
+            if v.decision is not Decision.REJECT and v.approved != 0.0:
+                req = OrderRequest.from_decision(v.decision_id, v.symbol, float(v.approved))
+                order = self._order_payload(req, v.intent_id, k)
+                records.append(("order", {**order, "type": "submitting"}, now))
+                requests.append((req, order))
+        self.journal_many(records)
+        self._crash("after_decision_record")
+        if verdicts:
+            self.governor.flush(now)
+            self._crash("after_verdict")
+        for req, order in requests:
+            self._crash("after_submitting")
+            result = self._send(req)
+            self._crash("after_place")
+            self.orders_sent += int(result.sent)
+            # The answer is journaled with the next batch: if it is lost, a restart finds the
+            # order at the broker by its client order id and records it as recovered.
+            self._deferred.append(
+                (
+                    "order",
+                    {
+                        **order,
+                        "type": "sent" if result.sent else "refused",
+                        "broker_order_id": result.broker_order_id,
+                        "reason": result.reason,
+                    },
+                    now,
+                )
+            )
+        self.governor.record_decision(latency, did, now)
+
+    def _order_payload(self, req: OrderRequest, intent_id: str, k: int) -> dict[str, Any]:
+        return {
+            **self._base(),
+            "client_order_id": req.client_order_id,
+            "intent_id": intent_id,
+            "decision_id": req.decision_id,
+            "symbol": req.symbol,
+            "quantity": req.quantity,
+            "order_type": req.order_type.value,
+            "bar": k,
+        }
+
+    # ------------------------------------------------------------------------------------
+    # restart (see stairways.live.recovery)
+
+    def catch_up(
+        self,
+        minutes: Sequence[Mapping[str, MinuteBar]],
+        executions: Sequence[Any],
+        records: SessionRecords,
+    ) -> None:
+        """Rebuild features, book and targets over the minutes the broker already saw.
+
+        :param minutes: the session's minutes up to the broker's last bar, in order
+        :param executions: the broker's executions (authoritative), in the order it made them
+        :param records: what the journal holds of the session
+        """
+        by_bar: dict[datetime, list[Any]] = {}
+        for ex in executions:
+            by_bar.setdefault(ex.time, []).append(ex)
+        now = self.clock.now()
+        missing: list[tuple[str, Mapping[str, Any], datetime]] = []
+        for minute in minutes:
+            k = self._absorb(minute)
+            start = next(iter(minute.values())).start
+            for ex in by_bar.get(start, []):
+                fee = float(ex.commission or 0.0)
+                self.book.fill(ex.symbol, ex.quantity, ex.price, fee)
+                self.fills_seen.add(ex.exec_id)
+                if ex.exec_id not in records.fills:
+                    missing.append(
+                        (
+                            "fill",
+                            {
+                                **self._base(),
+                                "exec_id": ex.exec_id,
+                                "client_order_id": ex.client_order_id,
+                                "broker_order_id": ex.broker_order_id,
+                                "symbol": ex.symbol,
+                                "quantity": ex.quantity,
+                                "price": ex.price,
+                                "fee": fee,
+                                "time": _iso(ex.time),
+                                "recovered": True,
+                            },
+                            now,
+                        )
+                    )
+            self.book.mark(self.observer.closes(k))
+            decided = records.decisions.get(k)
+            if decided is not None:
+                self.targets[:] = np.asarray(decided["targets_after"], dtype=np.float64)
+        if missing:
+            self.journal_many(missing)
+        self.orders_sent = sum(
+            1 for recs in records.orders.values() if any(r["type"] == "sent" for r in recs)
+        )
+        log.info(
+            "session %s caught up over %d bars (%d fills, %d recovered from the broker)",
+            self.session_id,
+            len(minutes),
+            sum(len(v) for v in by_bar.values()),
+            len(missing),
+        )
+
+    def finish_pending(self, records: SessionRecords, current_bar: int) -> dict[str, int]:
+        """Finish the write-ahead chains a crash cut off; returns counts by outcome."""
+        counts = {"verdicts": 0, "sent": 0, "recovered": 0, "abandoned": 0}
+        now = self.clock.now()
+        for k in sorted(records.decisions):
+            decision = records.decisions[k]
+            for intent in intents_of(decision, records):
+                verdict = records.verdicts.get(intent.intent_id)
+                if verdict is None:
+                    if k != current_bar:
+                        self._abandon(
+                            intent.intent_id, "", k, "decision bar passed before its verdict", now
+                        )
+                        counts["abandoned"] += 1
+                        continue
+                    v = self.governor.check(intent, self.account())
+                    self._append("verdict", v.as_event(), now)
+                    self.governor.flush(now)
+                    counts["verdicts"] += 1
+                    verdict = v.as_event()
+                if not approved(verdict):
+                    continue
+                cid = client_order_id(intent.decision_id, intent.symbol)
+                state = records.order_state(cid)
+                if state in ("sent", "refused", "recovered", "abandoned"):
+                    continue
+                if broker_knows(self.broker, cid):
+                    self._append(
+                        "order",
+                        {
+                            **self._base(),
+                            "type": "recovered",
+                            "client_order_id": cid,
+                            "intent_id": intent.intent_id,
+                            "decision_id": intent.decision_id,
+                            "symbol": intent.symbol,
+                            "bar": k,
+                        },
+                        now,
+                    )
+                    counts["recovered"] += 1
+                    self.orders_sent += 1
+                elif k == current_bar:
+                    req_qty = float(verdict["approved"])
+                    self._send_recovered(intent, req_qty, k, now, write_ahead=state == "")
+                    counts["sent"] += 1
+                else:
+                    self._abandon(intent.intent_id, cid, k, "the market moved past its bar", now)
+                    counts["abandoned"] += 1
+        if any(counts.values()):
+            log.warning("session %s restart: %s", self.session_id, counts)
+        return counts
+
+    def _abandon(self, intent_id: str, cid: str, k: int, why: str, now: datetime) -> None:
+        self._append(
+            "order",
+            {
+                **self._base(),
+                "type": "abandoned",
+                "client_order_id": cid or f"none:{intent_id}",
+                "intent_id": intent_id,
+                "bar": k,
+                "reason": why,
+            },
+            now,
+        )
+
+    def _send_recovered(
+        self, intent: Intent, qty: float, k: int, now: datetime, *, write_ahead: bool
+    ) -> None:
+        req = OrderRequest.from_decision(intent.decision_id, intent.symbol, qty)
+        order = self._order_payload(req, intent.intent_id, k)
+        if write_ahead:
+            self._append("order", {**order, "type": "submitting"}, now)
+        result = self._send(req)
+        self.orders_sent += int(result.sent)
+        self._append(
+            "order",
+            {
+                **order,
+                "type": "sent" if result.sent else "refused",
+                "broker_order_id": result.broker_order_id,
+                "reason": result.reason,
+            },
+            now,
+        )
+
+    # ------------------------------------------------------------------------------------
+    # closing
+
+    def _close_all(self, k: int, why: str) -> None:
+        """Close every position: at the last close (simulated broker) or with market orders."""
+        now = self.clock.now()
+        held = {s: q for s, q in self.book.positions().items() if q != 0.0}
+        working = self.broker.open_orders()
+        if not held and not working:
+            return
+        close = getattr(self.broker, "close_at_last_close", None)
+        if self.settings.close_at_last_close and close is not None:
+            self._timed(close)
+        else:
+            self._timed(self.broker.flatten)
+        self._append(
+            "order",
+            {**self._base(), "type": "close_out", "reason": why, "positions": held, "bar": k},
+            now,
+        )
+        self.drain()
+        self.book.mark(self.observer.closes(k))
+        if self.steps and not self.steps[-1].closed:
+            self.steps[-1].equity = self.book.equity
+
+    def close_session(self, k: int) -> None:
+        """The closing step's orders: every position closed, the session over."""
+        self._close_all(k, "closing step: the session's last bar")
+        self._end("session closed")
+
+    def _end(self, why: str) -> None:
+        self.done = True
+        self.end_reason = why
+        if self.steps:
+            self.steps[-1].closed = True
+
+    def summary(self) -> dict[str, Any]:
+        """The session's figures (journaled in the end record)."""
+        lat = np.asarray(self.latencies_ms) if self.latencies_ms else np.zeros(1)
+        return {
+            **self._base(),
+            "type": END_TYPE,
+            "reason": self.end_reason or "stopped",
+            "figures": self.book.figures(),
+            "positions": self.book.positions(),
+            "decisions": len(self.steps),
+            "orders_sent": self.orders_sent,
+            "errors": self.errors,
+            "latency_ms_p50": float(np.percentile(lat, 50)),
+            "latency_ms_p99": float(np.percentile(lat, 99)),
+            "emergency_stop": self.stopped,
+        }
+
+    def finish(self) -> dict[str, Any]:
+        """Journal the session's end record and return it."""
+        payload = self.summary()
+        self.journal_many([("config", payload, self.clock.now())])
+        return payload

@@ -1,0 +1,187 @@
+"""The policy of the live loop: a trained run's checkpoint loaded exactly as the replay loads it.
+
+A :class:`LivePolicy` holds the run's resolved config, its feature normaliser, the
+checkpoint's VecNormalize statistics (frozen) and the SB3 model, and answers one observation
+with one deterministic action. It is built from a :class:`ModelRef`: where the files are and the
+fingerprint the model must have. The model registry (:mod:`stairways.live.registry`) hands out
+refs of registered models; a run directory can be named directly for rehearsals and paper
+sessions, and its fingerprint is then computed from the files themselves.
+
+The fingerprint is a sha256 over the files that decide an action (model zip, VecNormalize
+statistics, feature normaliser, resolved config) and the training data's panel fingerprint; a
+model file that no longer matches the fingerprint it was registered with is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from stairways.data.normalise import Normaliser
+from stairways.errors import InputError, MissingResourceError, StairwaysError
+from stairways.training.rundir import CheckpointFiles, RunDirectory
+
+if TYPE_CHECKING:
+    from stairways.config import StairwaysConfig
+
+__all__ = [
+    "LivePolicy",
+    "ModelFingerprintError",
+    "ModelRef",
+    "fingerprint_files",
+    "ref_from_run",
+]
+
+log = logging.getLogger(__name__)
+
+
+class ModelFingerprintError(InputError):
+    """A model's files do not match the fingerprint it was registered with."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Which model to load and the fingerprint it must have.
+
+    :param model_id: the registry's id (or ``run:<run name>:<checkpoint>`` for a bare run)
+    :param run_dir: the training run directory
+    :param checkpoint: the checkpoint's name (``final``, ``best`` or ``checkpoint_<steps>``)
+    :param files: the checkpoint's files
+    :param fingerprint: the expected fingerprint (:func:`fingerprint_files`)
+    :param stage: the ladder stage the registry has the model in ("" for a bare run)
+    :param registered: whether the ref came from the model registry
+    """
+
+    model_id: str
+    run_dir: Path
+    checkpoint: str
+    files: CheckpointFiles
+    fingerprint: str
+    stage: str = ""
+    registered: bool = False
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fingerprint_files(run_dir: Path, files: CheckpointFiles) -> str:
+    """sha256 over the model zip, VecNormalize statistics, normaliser, config and data print."""
+    run = RunDirectory.open(run_dir)
+    parts = [
+        ("model", files.model),
+        ("vecnormalize", files.vecnormalize),
+        ("normaliser", run.normaliser_path),
+        ("config", run.config_path),
+    ]
+    h = hashlib.sha256()
+    for name, path in parts:
+        if not path.is_file():
+            raise MissingResourceError(
+                f"the model's {name} file {path} is missing; the model cannot be loaded"
+            )
+        h.update(f"{name}:{_sha256(path)}\n".encode())
+    h.update(f"data:{run.read_manifest().data.panel_fingerprint}\n".encode())
+    return h.hexdigest()
+
+
+def ref_from_run(run_dir: Path, checkpoint: str = "final") -> ModelRef:
+    """A ref to a checkpoint of a run directory (not registered: fingerprint from its files)."""
+    from stairways.evaluation.runner import resolve_checkpoint
+
+    run = RunDirectory.open(run_dir)
+    ref = resolve_checkpoint(run, checkpoint)
+    return ModelRef(
+        model_id=f"run:{run.name}:{ref.name}",
+        run_dir=run.path,
+        checkpoint=ref.name,
+        files=ref.files,
+        fingerprint=fingerprint_files(run.path, ref.files),
+    )
+
+
+class LivePolicy:
+    """A checkpoint ready to act: config, normaliser, frozen VecNormalize and the model.
+
+    :param ref: the model to load; its files must match ``ref.fingerprint``
+    :param store: bar store replacing the run's ``data.store_path`` (for warm-up history)
+    """
+
+    def __init__(self, ref: ModelRef, *, store: Path | None = None) -> None:
+        from stairways.evaluation.runner import load_model, run_config
+
+        actual = fingerprint_files(ref.run_dir, ref.files)
+        if actual != ref.fingerprint:
+            raise ModelFingerprintError(
+                f"model {ref.model_id}: its files in {ref.run_dir} have fingerprint "
+                f"{actual[:16]}, not the registered {ref.fingerprint[:16]}; a changed model "
+                "must be registered again (stairways models register) before it trades"
+            )
+        self.ref = ref
+        run = RunDirectory.open(ref.run_dir)
+        self.cfg: StairwaysConfig = run_config(run, store)
+        self.manifest = run.read_manifest()
+        self.normaliser = Normaliser.load(run.normaliser_path)
+        self.obs_rms, self.clip_obs, self.epsilon, self.norm_obs = _load_vecnormalize(
+            ref.files.vecnormalize
+        )
+        self.model = load_model(self.cfg, ref.files.model)
+        self.policy = self.model.policy
+        self.policy.set_training_mode(False)
+        self.recurrent = self.cfg.training.algo == "recurrent_ppo"
+        self._state: Any = None
+        self._start = np.ones(1, dtype=bool)
+        self._mean = np.asarray(self.obs_rms.mean, dtype=np.float64)
+        self._std = np.sqrt(np.asarray(self.obs_rms.var, dtype=np.float64) + self.epsilon)
+        log.info("loaded model %s (%s) from %s", ref.model_id, ref.fingerprint[:16], ref.run_dir)
+
+    @property
+    def obs_dim(self) -> int:
+        """Length of the observation the model expects."""
+        shape = self.model.observation_space.shape
+        assert shape is not None
+        return int(shape[0])
+
+    def normalise(self, obs: np.ndarray) -> np.ndarray:
+        """VecNormalize's frozen observation normalisation (the same arithmetic, float32 out)."""
+        if not self.norm_obs:
+            return obs
+        z = np.clip((obs - self._mean) / self._std, -self.clip_obs, self.clip_obs)
+        return z.astype(np.float32)
+
+    def new_session(self) -> None:
+        """Forget a recurrent policy's hidden state (an episode starts)."""
+        self._state = None
+        self._start = np.ones(1, dtype=bool)
+
+    def act(self, obs: np.ndarray) -> int:
+        """The deterministic action for one raw observation (normalised here)."""
+        import torch
+
+        batch = self.normalise(obs.reshape(1, -1))
+        with torch.no_grad():
+            actions, self._state = self.policy.predict(
+                batch, state=self._state, episode_start=self._start, deterministic=True
+            )
+        self._start = np.zeros(1, dtype=bool)
+        return int(np.asarray(actions).reshape(-1)[0])
+
+
+def _load_vecnormalize(path: Path) -> tuple[Any, float, float, bool]:
+    """The running statistics, clip and epsilon of a saved VecNormalize (no env needed)."""
+    try:
+        with path.open("rb") as fh:
+            vn = pickle.load(fh)
+    except (pickle.UnpicklingError, EOFError, AttributeError, ValueError, OSError) as err:
+        raise StairwaysError(f"cannot load VecNormalize statistics {path}: {err}") from err
+    return vn.obs_rms, float(vn.clip_obs), float(vn.epsilon), bool(vn.norm_obs)

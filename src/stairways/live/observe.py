@@ -1,0 +1,249 @@
+"""Observations in the live loop, built by the training env's own code, one bar at a time.
+
+For every symbol an :class:`~stairways.data.features.OnlineFeatures` runs the feature kernel
+the panel builder runs offline (warmed up on the same history), the run's
+:class:`~stairways.data.normalise.Normaliser` standardises the values, and the env kernel's
+:func:`~stairways.env.kernels.write_obs` assembles the observation from the features, the
+position fractions and the configured extras, reading the session's bars from arrays laid out
+as the env's. So the observation of bar ``k`` is, value for value, the one the env shows the
+policy at step ``k`` of the replay.
+
+:class:`SessionBook` is the strategy's own account of the session on the market core's
+portfolio arithmetic (:func:`~stairways.market.portfolio.pf_fill`, ``pf_mark``): the broker's
+fills are applied to it in the order they arrive and it is marked at every bar's close. Its
+equity, drawdown and cash feed the observation, the env's drawdown rule and the journal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+
+from stairways.brokers.base import MinuteBar
+from stairways.data import calendar as cal
+from stairways.data.features import FEATURE_NAMES, OnlineFeatures
+from stairways.data.normalise import Normaliser
+from stairways.env import kernels as kn
+from stairways.env.settings import EnvConfig
+from stairways.errors import DataValidationError, InputError
+from stairways.market.actions import action_set_id
+from stairways.market.costs import parkinson_sigma
+from stairways.market.portfolio import (
+    PF_CASH,
+    PF_DRAWDOWN,
+    PF_EQUITY,
+    PF_FEES,
+    PF_MAX_DRAWDOWN,
+    PF_PEAK,
+    PF_REALISED,
+    PF_UNREALISED,
+    PF_WIDTH,
+    pf_fill,
+    pf_mark,
+    pf_reset,
+)
+from stairways.market.settings import MarketConfig
+
+__all__ = ["SessionBook", "SessionObserver", "observation_hash", "session_minutes"]
+
+
+def observation_hash(obs: np.ndarray) -> str:
+    """sha256 (first 32 hex digits) of the observation's float32 bytes: what the policy saw."""
+    return hashlib.sha256(np.ascontiguousarray(obs, dtype=np.float32).tobytes()).hexdigest()[:32]
+
+
+def session_minutes(day: date, calendar: str = "XNYS") -> tuple[pd.Timestamp, int]:
+    """The session's open (exchange time) and its number of 1-minute bars; refuses a non-session."""
+    sess = cal.sessions(day, day, calendar)
+    if len(sess) == 0:
+        raise InputError(f"{day} is not a {calendar} trading session")
+    return pd.Timestamp(sess.opens[0]).tz_convert(cal.EXCHANGE_TZ), int(sess.minutes[0])
+
+
+class SessionBook:
+    """The strategy's account of one session on the market core's portfolio arithmetic.
+
+    :param symbols: tickers in portfolio order
+    :param capital: the session's starting capital (the env's ``market.starting_capital``)
+    """
+
+    def __init__(self, symbols: Sequence[str], capital: float) -> None:
+        self.symbols = tuple(symbols)
+        self.index = {s: j for j, s in enumerate(self.symbols)}
+        self.row = np.zeros(PF_WIDTH, dtype=np.float64)
+        self.shares = np.zeros(len(self.symbols), dtype=np.float64)
+        self.avg = np.zeros(len(self.symbols), dtype=np.float64)
+        self.capital = float(capital)
+        pf_reset(self.row, self.shares, self.avg, self.capital)
+
+    def fill(self, symbol: str, qty: float, price: float, commission: float) -> None:
+        """Apply one execution (the price already holds spread and impact)."""
+        j = self.index.get(symbol)
+        if j is None:
+            raise DataValidationError(f"a fill of {symbol} is outside the session's symbols")
+        pf_fill(
+            self.row,
+            self.shares,
+            self.avg,
+            j,
+            float(qty),
+            float(price),
+            float(commission),
+            0.0,
+            0.0,
+        )
+
+    def mark(self, closes: np.ndarray) -> None:
+        """Mark at the closes (one per symbol, portfolio order)."""
+        pf_mark(self.row, self.shares, self.avg, np.ascontiguousarray(closes, dtype=np.float64))
+
+    @property
+    def equity(self) -> float:
+        """Equity at the last mark."""
+        return float(self.row[PF_EQUITY])
+
+    @property
+    def drawdown(self) -> float:
+        """Drawdown from the session's peak equity at the last mark (fraction)."""
+        return float(self.row[PF_DRAWDOWN])
+
+    def figures(self) -> dict[str, float]:
+        """Equity, cash, P&L, fees and drawdowns for the journal."""
+        r = self.row
+        return {
+            "equity": float(r[PF_EQUITY]),
+            "cash": float(r[PF_CASH]),
+            "pnl": float(r[PF_EQUITY]) - self.capital,
+            "realised": float(r[PF_REALISED]),
+            "unrealised": float(r[PF_UNREALISED]),
+            "fees": float(r[PF_FEES]),
+            "peak": float(r[PF_PEAK]),
+            "drawdown": float(r[PF_DRAWDOWN]),
+            "max_drawdown": float(r[PF_MAX_DRAWDOWN]),
+        }
+
+    def positions(self) -> dict[str, float]:
+        """Shares held per symbol."""
+        return {s: float(self.shares[j]) for j, s in enumerate(self.symbols)}
+
+
+class SessionObserver:
+    """Features, normalisation and the env's observation layout for one session.
+
+    :param symbols: tickers in the model's order
+    :param normaliser: the run's feature normaliser
+    :param market: the run's market config (notional, costs' impact sigma)
+    :param env: the run's env config (observation extras)
+    :param day: the session's date
+    :param calendar: exchange calendar
+    """
+
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        normaliser: Normaliser,
+        market: MarketConfig,
+        env: EnvConfig,
+        day: date,
+        calendar: str = "XNYS",
+    ) -> None:
+        self.symbols = tuple(symbols)
+        normaliser.check_compatible(self.symbols, FEATURE_NAMES)
+        self.normaliser = normaliser
+        self.calendar = calendar
+        self.day = day
+        self.open, self.length = session_minutes(day, calendar)
+        self.online = {s: OnlineFeatures(s, calendar) for s in self.symbols}
+        t, f = len(self.symbols), len(FEATURE_NAMES)
+        self.feats = np.zeros((1, self.length, t, f), dtype=np.float32)
+        self.mkt = np.zeros((1, self.length, t, kn.M_WIDTH), dtype=np.float64)
+        self.raw = np.zeros((self.length, t, f), dtype=np.float64)
+        self.impact_sigma = market.costs.impact_sigma
+        self.ep = np.zeros(kn.EP_WIDTH, dtype=np.float64)
+        self.ep[kn.EP_CAPITAL] = market.starting_capital
+        self.ep[kn.EP_MAX_NOTIONAL] = market.max_position_notional
+        self.ep[kn.EP_LATENCY] = market.latency_bars
+        self.ep[kn.EP_FLATTEN] = 1.0 if market.flatten_at_close else 0.0
+        self.ep[kn.EP_DD_CAP] = env.drawdown_cap
+        self.ep[kn.EP_ACTION_SET] = action_set_id(market.action_set)
+        self.ep[kn.EP_OBS_CASH] = float(env.obs_cash_fraction)
+        self.ep[kn.EP_OBS_UPNL] = float(env.obs_unrealised_pnl)
+        self.ep[kn.EP_OBS_DD] = float(env.obs_drawdown)
+        self.ep[kn.EP_OBS_TTC] = float(env.obs_time_to_close)
+        self.obs_dim = (
+            t * f
+            + t
+            + int(env.obs_cash_fraction)
+            + int(env.obs_unrealised_pnl)
+            + int(env.obs_drawdown)
+            + int(env.obs_time_to_close)
+        )
+        self.obs = np.zeros(self.obs_dim, dtype=np.float32)
+        self.seen = np.zeros(self.length, dtype=bool)
+
+    def warm_up(self, history: pd.DataFrame) -> int:
+        """Absorb the bars before the session (canonical bar frame); returns bars absorbed."""
+        total = 0
+        for s in self.symbols:
+            group = history[history["symbol"] == s]
+            if len(group):
+                in_rth = cal.rth_mask(group["ts"], self.calendar)
+                group = group[in_rth].reset_index(drop=True)
+            self.online[s].warm_up(group)
+            total += len(group)
+        return total
+
+    def bar_index(self, start: datetime) -> int:
+        """Index of the bar starting at ``start`` in the session (refuses one outside it)."""
+        offset = (pd.Timestamp(start).tz_convert(cal.EXCHANGE_TZ) - self.open).total_seconds()
+        k = int(offset // 60)
+        if offset < 0 or offset % 60 or k >= self.length:
+            raise DataValidationError(
+                f"bar at {start} is not a minute of the {self.day} session "
+                f"({self.open} + {self.length} minutes)"
+            )
+        return k
+
+    def absorb(self, bars: Mapping[str, MinuteBar]) -> int:
+        """Advance the features by one minute (a bar of every symbol); returns the bar index."""
+        starts = {b.start for b in bars.values()}
+        if len(starts) != 1 or set(bars) != set(self.symbols):
+            raise DataValidationError(
+                f"a minute needs one bar of each of {list(self.symbols)} with one start time, "
+                f"got {sorted(bars)} at {sorted(str(x) for x in starts)}"
+            )
+        k = self.bar_index(starts.pop())
+        if self.seen[k]:
+            raise DataValidationError(f"bar {k} of the {self.day} session arrived twice")
+        for j, s in enumerate(self.symbols):
+            b = bars[s]
+            raw = self.online[s].update(
+                {"ts": b.start, "high": b.high, "low": b.low, "close": b.close, "volume": b.volume}
+            )
+            self.raw[k, j] = raw
+            self.feats[0, k, j] = self.normaliser.transform_ticker(s, raw)
+            self.mkt[0, k, j, kn.M_OPEN] = b.open
+            self.mkt[0, k, j, kn.M_CLOSE] = b.close
+            if self.impact_sigma is None:
+                hi, lo = max(b.high, b.low), min(b.high, b.low)
+                self.mkt[0, k, j, kn.M_SIGMA] = parkinson_sigma(np.array([hi]), np.array([lo]))[0]
+            else:
+                self.mkt[0, k, j, kn.M_SIGMA] = self.impact_sigma
+            self.mkt[0, k, j, kn.M_VOLUME] = b.volume
+        self.seen[k] = True
+        return k
+
+    def closes(self, k: int) -> np.ndarray:
+        """Closes of bar ``k`` per symbol."""
+        return self.mkt[0, k, :, kn.M_CLOSE].copy()
+
+    def observe(self, k: int, book: SessionBook) -> np.ndarray:
+        """The raw (not VecNormalized) observation of bar ``k`` given the book: env layout."""
+        kn.write_obs(
+            self.obs, self.feats, self.mkt, 0, k, self.length, book.shares, book.row, self.ep
+        )
+        return self.obs

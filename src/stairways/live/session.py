@@ -1,0 +1,329 @@
+"""Assembling and running one session of the live loop: a rehearsal, or a session at IBKR.
+
+A **rehearsal** replays a stored session (a day of the bar store) through the live loop with
+the simulated broker, on the controllable clock: the clock is set to each bar's end as the bar
+is delivered, so a whole session runs in seconds (``pace`` slows it to so many wall seconds per
+bar, for a dress rehearsal or a test that halts it from another terminal). Everything a real
+session does happens: the governor checks every intent, the journal records every decision,
+verdict, order and fill, each marked ``rehearsal: true``; the simulated broker keeps its state
+in a SQLite file per session, so a killed rehearsal resumes where it stopped.
+
+A session is identified by ``session_id``: ``R`` (rehearsal) or ``L``, the date, the stage's
+initial, the model fingerprint's first six digits and a serial. A start finds the last session
+with that prefix in the journal: if it has no end record it is resumed (crash recovery), else a
+new serial starts.
+
+Warm-up: the online features absorb the stored history before the session, from the first
+warm-up session the panel builder would read (of the named split when ``split`` is given, so
+that the features equal a replay of that split bit for bit).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from stairways.brokers.base import MinuteBar
+from stairways.brokers.settings import SimConfig
+from stairways.brokers.sim.broker import SimBroker
+from stairways.clock import EXCHANGE_TZ, Clock, ExchangeClock, ManualClock
+from stairways.data import calendar as cal
+from stairways.data.panel_builder import warmup_start
+from stairways.data.settings import DateRange
+from stairways.data.splits import resolve_split
+from stairways.data.store import BarStore
+from stairways.errors import InputError, MissingResourceError
+from stairways.journal.schema import JournalLocation
+from stairways.live.loop import BAR, CrashHook, LiveLoop, LoopSettings, StepRecord
+from stairways.live.model import LivePolicy
+from stairways.live.observe import SessionObserver
+from stairways.live.records import SESSION_TYPE, session_summaries
+from stairways.live.recovery import JournalCursor, read_session
+from stairways.risk.governor import Governor
+from stairways.risk.limits import RISK_CONFIG_DIR, RiskLimits, load_stage
+from stairways.risk.operator import resume
+from stairways.risk.ports import EventLog, StateStore
+from stairways.risk.types import TradingState
+
+__all__ = [
+    "Minute",
+    "RehearsalResult",
+    "SessionPlan",
+    "load_session_bars",
+    "rehearse",
+    "session_id_for",
+]
+
+log = logging.getLogger(__name__)
+
+Minute = dict[str, MinuteBar]
+
+
+@dataclass(frozen=True)
+class SessionPlan:
+    """What to run.
+
+    :param day: the session's date
+    :param stage: ladder stage (risk limits ``<risk_dir>/<stage>.yaml``)
+    :param split: align the features' warm-up with this split's panel (None: the day's own)
+    :param operator: who starts trading when the governor is PAUSED ("" waits for a resume)
+    :param pace: wall seconds per bar (0: as fast as possible)
+    :param risk_dir: folder of the stage files
+    :param state_dir: where the simulated broker's per-session state files go
+    :param poll_seconds: how often a paced session polls for a halt between bars
+    """
+
+    day: date
+    stage: str = "paper"
+    split: str | None = None
+    operator: str = ""
+    pace: float = 0.0
+    risk_dir: Path = RISK_CONFIG_DIR
+    state_dir: Path = Path("live/sim")
+    poll_seconds: float = 0.25
+
+
+@dataclass
+class RehearsalResult:
+    """A finished (or stopped) rehearsal."""
+
+    session_id: str
+    resumed: bool
+    steps: list[StepRecord]
+    summary: dict[str, Any]
+    executions: list[Any]
+    orders: list[Any]
+    state_path: Path
+    restart: dict[str, int] = field(default_factory=dict)
+
+
+def session_id_for(
+    source: Any, *, rehearsal: bool, day: date, stage: str, fingerprint: str
+) -> tuple[str, bool]:
+    """The session id to use and whether it resumes an unfinished session of the journal."""
+    prefix = f"{'R' if rehearsal else 'L'}{day:%y%m%d}{stage[:1]}{fingerprint[:6]}"
+    mine = [s for s in session_summaries(source) if s.session_id.startswith(prefix + "-")]
+    if mine and not mine[-1].ended:
+        return mine[-1].session_id, True
+    return f"{prefix}-{len(mine) + 1}", False
+
+
+def load_session_bars(
+    store: Path, cfg_data: Any, symbols: tuple[str, ...], day: date, split: str | None
+) -> tuple[pd.DataFrame, list[Minute]]:
+    """Warm-up history and the session's minutes from the bar store (complete or refused)."""
+    rng = resolve_split(cfg_data, split) if split is not None else DateRange(start=day, end=day)
+    if split is not None and not (rng.start <= day <= rng.end):
+        raise InputError(f"{day} is not inside split {split!r} ({rng.start}..{rng.end})")
+    first = warmup_start(cfg_data, rng).date()
+    if not store.exists():
+        raise MissingResourceError(f"bar store {store} does not exist")
+    with BarStore(store, read_only=True) as bs:
+        history = bs.read_bars(list(symbols), first, day - timedelta(days=1))
+        today = bs.read_bars(list(symbols), day, day)
+    opens = cal.sessions(day, day, cfg_data.calendar)
+    if len(opens) == 0:
+        raise InputError(f"{day} is not a {cfg_data.calendar} trading session")
+    n = int(opens.minutes[0])
+    open_ts = pd.Timestamp(opens.opens[0])
+    if len(today):
+        today = today[cal.rth_mask(today["ts"], cfg_data.calendar)]
+    minutes: list[Minute] = [{} for _ in range(n)]
+    for row in today.itertuples(index=False):
+        ts = pd.Timestamp(row.ts)
+        k = int((ts - open_ts).total_seconds() // 60)
+        if 0 <= k < n:
+            minutes[k][str(row.symbol)] = MinuteBar(
+                symbol=str(row.symbol),
+                start=ts.tz_convert(EXCHANGE_TZ).to_pydatetime(),
+                open=float(row.open),
+                high=float(row.high),
+                low=float(row.low),
+                close=float(row.close),
+                volume=float(row.volume),
+            )
+    for s in symbols:
+        have = sum(1 for m in minutes if s in m)
+        if have != n:
+            raise MissingResourceError(
+                f"bar store {store} holds {have} of the {n} {s} bars of {day}; a rehearsal "
+                "replays complete sessions only (choose another day or import the bars)"
+            )
+    ordered = [{s: m[s] for s in symbols} for m in minutes]
+    return history, ordered
+
+
+def rehearse(
+    policy: LivePolicy,
+    plan: SessionPlan,
+    *,
+    journal: EventLog,
+    store_state: StateStore,
+    location: JournalLocation | None = None,
+    bar_store: Path | None = None,
+    crash_hook: CrashHook | None = None,
+    heartbeat: Callable[[datetime, str], None] | None = None,
+    on_loop: Callable[[LiveLoop], None] | None = None,
+    wall: Clock | None = None,
+) -> RehearsalResult:
+    """Rehearse one stored session through the live loop with the simulated broker.
+
+    :param policy: the loaded model
+    :param plan: day, stage, warm-up split, operator, pace
+    :param journal: the rehearsal's journal (its governor state is the rehearsal's)
+    :param store_state: where the governor keeps its memory of the day
+    :param bar_store: bar store (default: the run's ``data.store_path``)
+    :param crash_hook: called at every write-ahead point (tests)
+    :param heartbeat: called after every bar and poll (the dead-man's switch)
+    :param on_loop: called with the loop once it is built (signal handlers, tests)
+    :param wall: the wall clock pacing a paced rehearsal
+    """
+    cfg = policy.cfg
+    symbols = tuple(cfg.data.symbols)
+    limits: RiskLimits = load_stage(plan.stage, plan.risk_dir)
+    if tuple(limits.symbols) != symbols:
+        raise InputError(
+            f"stage {plan.stage} trades {list(limits.symbols)} but the model trades "
+            f"{list(symbols)}; use limits for the model's symbols"
+        )
+    history, minutes = load_session_bars(
+        bar_store or cfg.data.store_path, cfg.data, symbols, plan.day, plan.split
+    )
+    sid, resumed = session_id_for(
+        journal, rehearsal=True, day=plan.day, stage=plan.stage, fingerprint=policy.ref.fingerprint
+    )
+    records = read_session(journal, sid)
+    first_end = minutes[0][symbols[0]].start
+    clock = ManualClock(first_end)
+    if not resumed:
+        journal.append(
+            "config",
+            {
+                "type": SESSION_TYPE,
+                "session_id": sid,
+                "rehearsal": True,
+                "day": plan.day.isoformat(),
+                "stage": plan.stage,
+                "model_id": policy.ref.model_id,
+                "fingerprint": policy.ref.fingerprint,
+                "run_dir": str(policy.ref.run_dir),
+                "checkpoint": policy.ref.checkpoint,
+                "data_fingerprint": policy.manifest.data.panel_fingerprint,
+                "config_name": cfg.name,
+                "broker": "sim",
+                "clock": "manual",
+                "symbols": list(symbols),
+                "capital": cfg.market.starting_capital,
+                "warmup_split": plan.split,
+                "journal": str(location) if location is not None else "",
+            },
+            clock.now(),
+        )
+    governor = Governor(limits, journal=journal, store=store_state, calendar=cfg.data.calendar)
+    governor.announce(clock.now())
+    if governor.state is TradingState.PAUSED and plan.operator:
+        resume(journal, plan.operator, f"start of rehearsal {sid} of {plan.day}", clock.now())
+    plan.state_dir.mkdir(parents=True, exist_ok=True)
+    journal_id = str(getattr(journal, "journal_id", "memory"))[:8]
+    state_path = plan.state_dir / f"{journal_id}-{sid}.sqlite"
+    if not resumed and state_path.exists():
+        raise InputError(
+            f"simulated broker state {state_path} already exists for new session {sid}; "
+            "remove it or use another --state-dir"
+        )
+    broker = SimBroker(
+        SimConfig(
+            state_path=state_path,
+            starting_capital=cfg.market.starting_capital,
+            costs=cfg.market.costs,
+            account="SIM-" + sid,
+        ),
+        symbols,
+        cursor=JournalCursor(records),
+    )
+    broker.connect()
+    observer = SessionObserver(
+        symbols, policy.normaliser, cfg.market, cfg.env, plan.day, cfg.data.calendar
+    )
+    observer.warm_up(history)
+    policy.new_session()
+    loop = LiveLoop(
+        policy=policy,
+        observer=observer,
+        governor=governor,
+        broker=broker,
+        journal=journal,
+        clock=clock,
+        session_id=sid,
+        settings=LoopSettings(stage=plan.stage, rehearsal=True, close_at_last_close=True),
+        heartbeat=heartbeat,
+        crash_hook=crash_hook,
+    )
+    if on_loop is not None:
+        on_loop(loop)
+    restart: dict[str, int] = {}
+    try:
+        done_bars = _bars_done(broker, minutes)
+        if records.ended:
+            loop.done = True
+            loop.end_reason = "session had already ended"
+        elif done_bars:
+            clock.set(minutes[done_bars - 1][symbols[0]].start + BAR)
+            loop.catch_up(minutes[:done_bars], broker.executions(), records)
+            restart = loop.finish_pending(records, done_bars - 1)
+            last = done_bars - 1
+            if records.stop:
+                loop.done = True
+                loop.end_reason = records.stop
+            elif last in records.decisions:
+                if last == loop.n - 1:
+                    loop.close_session(last)
+            else:
+                loop.after_bar(last)
+        wall_clock = wall or ExchangeClock()
+        for minute in minutes[done_bars:]:
+            if loop.done:
+                break
+            clock.set(minute[symbols[0]].start + BAR)
+            loop.on_minute(minute)
+            if plan.pace > 0.0 and not loop.done:
+                _paced_wait(loop, plan.pace, plan.poll_seconds, wall_clock)
+            if loop.stopped and loop.exit_requested:
+                break
+        summary = loop.finish() if not records.ended else {}
+        return RehearsalResult(
+            session_id=sid,
+            resumed=resumed,
+            steps=loop.steps,
+            summary=summary,
+            executions=broker.executions(),
+            orders=broker.all_orders(),
+            state_path=state_path,
+            restart=restart,
+        )
+    finally:
+        broker.close()
+
+
+def _bars_done(broker: SimBroker, minutes: list[Minute]) -> int:
+    """How many of the session's minutes the simulated broker has already seen."""
+    seen = broker.now()
+    return sum(1 for m in minutes if next(iter(m.values())).start < seen)
+
+
+def _paced_wait(loop: LiveLoop, pace: float, poll: float, wall: Clock) -> None:
+    """Wait ``pace`` wall seconds, polling for a halt every ``poll`` seconds."""
+    end = wall.monotonic() + pace
+    while True:
+        left = end - wall.monotonic()
+        if left <= 0.0 or (loop.stopped and loop.exit_requested):
+            return
+        time.sleep(min(poll, left))
+        loop.poll()
