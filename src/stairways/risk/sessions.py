@@ -13,23 +13,46 @@ Lookups are cached per exchange-calendar day, so the per-check cost is a few flo
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
 
 from stairways.clock import EXCHANGE_TZ
 from stairways.data.calendar import sessions
+from stairways.errors import InputError
 from stairways.risk.limits import SessionRules
 from stairways.risk.types import SessionPhase
 
 __all__ = ["SessionCalendar"]
 
 
-@lru_cache(maxsize=1024)
+# (calendar, day) -> (open, close) in epoch seconds, or None for a day without a session.
+_BOUNDS: dict[tuple[str, date], tuple[float, float] | None] = {}
+_PREFETCH_DAYS = 400
+
+
 def _session_bounds(calendar: str, day: date) -> tuple[float, float] | None:
-    """(open, close) in epoch seconds of the session on ``day``, or None (cached per day)."""
-    s = sessions(day, day, calendar)
-    if len(s) != 1:
-        return None
-    return s.opens[0].timestamp(), s.closes[0].timestamp()
+    """(open, close) in epoch seconds of the session on ``day``, or None.
+
+    The calendar is read for about a year at a time, so a long-running trader never pays for a
+    calendar lookup at a day's first check.
+    """
+    key = (calendar, day)
+    if key not in _BOUNDS:
+        end = day + timedelta(days=_PREFETCH_DAYS)
+        try:
+            s = sessions(day, end, calendar)
+        except InputError:
+            # the year ahead runs past the end of the calendar's window: read this day alone
+            # (a day outside the window raises here, naming the window)
+            end = day
+            s = sessions(day, end, calendar)
+        found = {
+            d.date(): (o.timestamp(), c.timestamp())
+            for d, o, c in zip(s.dates, s.opens, s.closes, strict=True)
+        }
+        current = day
+        while current <= end:
+            _BOUNDS[(calendar, current)] = found.get(current)
+            current += timedelta(days=1)
+    return _BOUNDS[key]
 
 
 class SessionCalendar:
