@@ -108,10 +108,9 @@ def resolve_checkpoint(run: RunDirectory, spec: str) -> CheckpointRef:
     if spec == "final":
         if manifest.final_model is None or not (run.path / run.FINAL_MODEL).is_file():
             raise MissingResourceError(
-                f"run {run.path} has no final model ({run.FINAL_MODEL}); the run did not finish "
-                "(status "
-                f"{manifest.status}); evaluate a checkpoint with --checkpoint best or "
-                "--checkpoint checkpoints/checkpoint_<steps>.zip"
+                f"run {run.path} has no final model ({run.FINAL_MODEL}): "
+                f"{run.why_no_final_model(manifest)}; evaluate a checkpoint with --checkpoint "
+                "best or --checkpoint checkpoints/checkpoint_<steps>.zip"
             )
         return CheckpointRef("final", _complete(run.final_files(manifest.timesteps)))
     if spec == "best":

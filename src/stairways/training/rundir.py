@@ -35,6 +35,7 @@ from stairways.config import StairwaysConfig, dump_config
 from stairways.errors import InputError, MissingResourceError, StairwaysError
 from stairways.resources import source_checkout
 from stairways.training.curriculum import shadows
+from stairways.training.runlock import live_holder
 
 log = logging.getLogger(__name__)
 
@@ -350,6 +351,33 @@ class RunDirectory:
             model=self.path / self.FINAL_MODEL,
             vecnormalize=self.path / "final_vecnormalize.pkl",
             reward_state=self.path / "final_reward_state.json",
+        )
+
+    def why_no_final_model(self, manifest: Manifest) -> str:
+        """Why the run has no final model, in words that match its recorded status."""
+        reason = (
+            f": {manifest.stop_reason or manifest.error}"
+            if (manifest.stop_reason or manifest.error)
+            else ""
+        )
+        if manifest.status == "completed":
+            return (
+                f"its manifest says it completed, but {self.path / self.FINAL_MODEL} is missing "
+                "(moved or deleted)"
+            )
+        if manifest.status == "running":
+            holder = live_holder(self.path)
+            if holder is not None:
+                return f"it is still running ({holder.describe()})"
+            return (
+                "its process was killed before saving one (resume it with: stairways train "
+                f"--resume {self.path})"
+            )
+        if manifest.status == "stopped":
+            return f"the speed-bump stopped it before the end{reason}"
+        return (
+            f"it ended {manifest.status}{reason} before saving one (resume it with: "
+            f"stairways train --resume {self.path})"
         )
 
     def checkpoints(self) -> list[CheckpointFiles]:

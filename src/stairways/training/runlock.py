@@ -28,7 +28,7 @@ from stairways.errors import StairwaysError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LOCK_FILE", "LockHolder", "RunLock", "RunLockedError", "pid_alive"]
+__all__ = ["LOCK_FILE", "LockHolder", "RunLock", "RunLockedError", "live_holder", "pid_alive"]
 
 LOCK_FILE = "run.lock"
 # A lock file replaced between our open and our flock is retried; this bounds the retries.
@@ -78,6 +78,26 @@ def _parse(text: str) -> LockHolder | None:
         )
     except (json.JSONDecodeError, KeyError, TypeError, ValueError):
         return None
+
+
+def live_holder(run_dir: Path) -> LockHolder | None:
+    """The process writing ``run_dir`` now, or None when no process holds its lock."""
+    path = Path(run_dir) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as err:
+        if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise StairwaysError(f"cannot read the run lock {path}: {err}") from None
+        holder = _parse(os.pread(fd, 1 << 16, 0).decode(errors="replace"))
+        return holder or LockHolder(pid=0, host="?", started="?", command="")
+    else:
+        return None  # a lock file nobody holds: its writer died
+    finally:
+        os.close(fd)
 
 
 class RunLock:

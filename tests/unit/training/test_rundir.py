@@ -1,4 +1,5 @@
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from stairways.training.rundir import (
     package_versions,
     run_name,
 )
+from stairways.training.runlock import RunLock
 from stairways.training.runs import list_runs
 
 WHEN = datetime(2024, 3, 5, 14, 30, 1, tzinfo=UTC)
@@ -191,3 +193,32 @@ def test_manifest_json_is_plain_json(tmp_path: Path) -> None:
     raw = json.loads(run.manifest_path.read_text())
     assert raw["status"] == "running"
     assert raw["data"]["panel_fingerprint"] == "abc"
+
+
+@pytest.mark.parametrize(
+    ("status", "stop_reason", "expected"),
+    [
+        ("completed", None, "its manifest says it completed, but"),
+        ("stopped", "speed-bump: rolling Sharpe -1", "the speed-bump stopped it before the end"),
+        ("failed", "RuntimeError: boom", "it ended failed: RuntimeError: boom before saving one"),
+        ("interrupted", None, "it ended interrupted before saving one"),
+        ("running", None, "its process was killed before saving one"),
+    ],
+)
+def test_why_there_is_no_final_model_agrees_with_the_status(
+    tmp_path: Path, status: str, stop_reason: str | None, expected: str
+) -> None:
+    run = RunDirectory.create(tmp_path, "a", 1, WHEN)
+    manifest = _manifest(run.name, status=status, stop_reason=stop_reason)
+    text = run.why_no_final_model(manifest)
+    assert expected in text
+    assert "did not finish" not in text
+    if status in ("failed", "interrupted", "running"):
+        assert f"stairways train --resume {run.path}" in text
+
+
+def test_a_running_run_whose_lock_is_held_is_reported_as_running(tmp_path: Path) -> None:
+    run = RunDirectory.create(tmp_path, "a", 1, WHEN)
+    with RunLock(run.path, "2024-03-05T14:30:01+00:00", "stairways train"):
+        text = run.why_no_final_model(_manifest(run.name, status="running"))
+    assert text.startswith(f"it is still running (pid {os.getpid()} on host")

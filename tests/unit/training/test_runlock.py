@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 
 from stairways.errors import StairwaysError
-from stairways.training.runlock import LOCK_FILE, RunLock, RunLockedError, pid_alive
+from stairways.training.runlock import (
+    LOCK_FILE,
+    RunLock,
+    RunLockedError,
+    live_holder,
+    pid_alive,
+)
 
 # A process that takes the lock, says so on stdout, and holds it until stdin closes or it is
 # killed.
@@ -60,6 +66,8 @@ def test_a_second_process_is_refused_with_the_holders_pid_and_host(tmp_path: Pat
         # the refused writer changed nothing: the holder's record is intact
         record = json.loads((tmp_path / LOCK_FILE).read_text())
         assert record["pid"] == proc.pid
+        holder = live_holder(tmp_path)
+        assert holder is not None and holder.pid == proc.pid
     finally:
         _end(proc)
 
@@ -84,6 +92,7 @@ def test_a_stale_lock_of_a_killed_process_is_taken_over_and_logged(
     proc.wait(timeout=30)
     assert (tmp_path / LOCK_FILE).exists()  # a killed process leaves its file behind
     assert not pid_alive(proc.pid)
+    assert live_holder(tmp_path) is None  # nobody holds it
     with caplog.at_level(logging.WARNING, logger="stairways.training.runlock"):
         lock = RunLock(tmp_path, "now")
         lock.acquire()
