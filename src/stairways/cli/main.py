@@ -21,6 +21,7 @@ from stairways.cli import broker as broker_cli
 from stairways.cli import diagnose as diagnose_cli
 from stairways.cli import evaluate as evaluate_cli
 from stairways.cli import journal as journal_cli
+from stairways.cli import ladder as ladder_cli
 from stairways.cli import risk as risk_cli
 from stairways.cli import runs as runs_cli
 from stairways.cli import schedule as schedule_cli
@@ -58,6 +59,8 @@ app.add_typer(audit_cli.app, name="audit")
 app.add_typer(schedule_cli.app, name="schedule")
 app.add_typer(secrets_cli.app, name="secrets")
 app.add_typer(journal_cli.app, name="journal")
+app.add_typer(ladder_cli.models_app, name="models")
+app.add_typer(ladder_cli.app, name="ladder")
 app.add_typer(risk_cli.app, name="risk")
 app.command("halt")(risk_cli.halt)
 app.command("resume")(risk_cli.resume)

@@ -290,7 +290,7 @@ class Ladder:
     def _stage(self, model_id: str) -> tuple[str, int]:
         return stages_now(self.journal).get(model_id, ("research", 0))
 
-    def _model(self, name: str) -> RegisteredModel:
+    def find_model(self, name: str) -> RegisteredModel:
         try:
             return resolve_model(self.journal, name)
         except InputError as err:
@@ -490,7 +490,7 @@ class Ladder:
             raise LadderRefusedError("a promotion needs the requester's name (--requester)")
         if not reason:
             raise LadderRefusedError("a promotion needs a reason (--reason)")
-        model = self._model(name)
+        model = self.find_model(name)
         current, since = self._stage(model.model_id)
         index = STAGES.index(current)
         if to_stage is None:
@@ -662,7 +662,7 @@ class Ladder:
             )
         if not reason:
             raise LadderRefusedError(f"to {decision} needs a reason (--reason)")
-        model = self._model(req.model_id)
+        model = self.find_model(req.model_id)
         if model.fingerprint != req.fingerprint:
             raise LadderRefusedError(f"request {request_id} names other files than the model's")
         if decision == APPROVE:
@@ -703,7 +703,7 @@ class Ladder:
             raise LadderRefusedError("a demotion needs the operator's name (--by)")
         if not reason:
             raise LadderRefusedError("a demotion needs a reason (--reason)")
-        model = self._model(name)
+        model = self.find_model(name)
         current, _ = self._stage(model.model_id)
         index = STAGES.index(current)
         if index == 0:
