@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 PIP := $(BIN)/pip --disable-pip-version-check
 export PYTHONHASHSEED := 0
 
-.PHONY: demo test test-slow test-all lint format bench install clean lock system-packages
+.PHONY: demo test test-slow test-all lint format bench install clean lock system-packages \
+	readme-figures
 
 install: $(STAMP)
 
@@ -65,6 +66,11 @@ bench: $(STAMP)
 	$(BIN)/stairways bench tune
 	$(BIN)/stairways bench governor
 	$(BIN)/stairways bench journal
+
+# Regenerate the README's demo figures (signal on and off, three seeds: six training runs of the
+# demo's budget): every figure of its readme-figures block comes from this run, recorded in docs/.
+readme-figures: $(STAMP)
+	$(BIN)/stairways readme-figures --readme README.md --record docs/readme_figures.json
 
 # Regenerate requirements.lock from the current environment (after changing pyproject.toml).
 lock: $(STAMP)

@@ -155,6 +155,18 @@ def training_stage(cfg: StairwaysConfig, summary: DemoSummary, command: list[str
     return result
 
 
+def verdict_checkpoint(result: TrainResult) -> tuple[str, str]:
+    """The checkpoint a run's verdict is given on, and how to say which it is.
+
+    A completed run has a final model; a run the speed-bump stopped has none, so its newest
+    checkpoint (saved when it stopped) stands in, and the wording says so.
+    """
+    if result.final_model is not None:
+        return "final", "the final model"
+    files = RunDirectory.open(result.run_dir).latest_checkpoint()
+    return str(files.model), f"the last checkpoint ({files.model.name})"
+
+
 def evaluation_stage(
     result: TrainResult, summary: DemoSummary, split: str = "test"
 ) -> EvaluationReport:
@@ -163,11 +175,7 @@ def evaluation_stage(
     A completed run is evaluated on its final model; a run the speed-bump stopped has none, so
     its newest checkpoint (saved when it stopped) is evaluated, and the summary says so.
     """
-    if result.final_model is not None:
-        checkpoint, which = "final", "the final model"
-    else:
-        files = RunDirectory.open(result.run_dir).latest_checkpoint()
-        checkpoint, which = str(files.model), f"the last checkpoint ({files.model.name})"
+    checkpoint, which = verdict_checkpoint(result)
     report = evaluate_run(result.run_dir, checkpoint=checkpoint, split=split)
     agent = report.agent
     lines = [

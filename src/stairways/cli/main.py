@@ -22,6 +22,7 @@ from stairways.cli import diagnose as diagnose_cli
 from stairways.cli import evaluate as evaluate_cli
 from stairways.cli import journal as journal_cli
 from stairways.cli import ladder as ladder_cli
+from stairways.cli import readme_figures as readme_figures_cli
 from stairways.cli import risk as risk_cli
 from stairways.cli import runs as runs_cli
 from stairways.cli import schedule as schedule_cli
@@ -53,6 +54,7 @@ app.command("seeds", context_settings=seeds_cli.CONTEXT_SETTINGS)(seeds_cli.seed
 app.add_typer(validate_cli.app, name="validate")
 app.command("trace")(trace_cli.trace)
 app.command("train")(train_cli.train_command)
+app.command("readme-figures")(readme_figures_cli.readme_figures)
 app.add_typer(runs_cli.app, name="runs")
 app.command("tune")(tune_cli.tune)
 app.add_typer(audit_cli.app, name="audit")
