@@ -203,7 +203,10 @@ class TrainingObjective:
                 raise optuna.TrialPruned(
                     f"seed {seed} stopped early ({result.status}): {result.stop_reason}"
                 )
-            evaluation = cfg.evaluation.model_copy(update={"baselines": False})
+            # A trial is scored by its metric and the pass criteria, not by the gates: no
+            # baseline replays, and so no gate that compares with them.
+            gates = cfg.evaluation.gates.model_copy(update={"excess": False})
+            evaluation = cfg.evaluation.model_copy(update={"baselines": False, "gates": gates})
             evaluate_run(
                 result.run_dir, checkpoint="final", split=self.split, evaluation=evaluation
             )
