@@ -2,7 +2,9 @@
 
 Exit codes: 0 when at least one trial completed and met the pass criteria (best_config.yaml
 written); 3 when none did (the results table is still written); 2 for bad input (space file,
-flags, config, a protected tuning split); 1 for other failures.
+flags, config, a protected tuning split, an --out that is not writable); 1 for other failures
+(a Ray address where no cluster answers, a database that cannot be opened); 130 (143) when
+Ctrl-C (SIGTERM) stopped the search: running trials went back to the queue, rerun to resume.
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ def tune(
     storage: Annotated[
         str | None,
         typer.Option(
-            "--storage", help="SQLAlchemy URL of the study (default: sqlite file in --out)."
+            "--storage",
+            help="Study database: postgresql://user@host/db to share it between machines "
+            "(default: an SQLite file in --out).",
         ),
     ] = None,
     backend: Annotated[str, typer.Option("--backend", help="local (processes) or ray.")] = "local",
