@@ -1,6 +1,8 @@
 """The top-level configuration: one typed object per run, gathered from section models.
 
 A YAML file may ``extends:`` another; keys missing from the file take the documented defaults.
+File names inside a config (``extends:`` and every :data:`~stairways.configbase.ConfigFileRef`
+field, such as the reward A/B/C arms) are taken from the folder of the file that writes them.
 Command-line overrides are applied as dotted key paths before validation, so they are
 validated like everything else and recorded in the resolved config.
 """
@@ -16,8 +18,8 @@ from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, mod
 
 from stairways.configbase import (
     CONFIG_DIR,
-    PROJECT_ROOT,
     Frozen,
+    config_file_references,
     load_yaml_with_extends,
     set_by_path,
     validate_model,
@@ -33,7 +35,7 @@ from stairways.security.settings import SecurityConfig
 from stairways.training.curriculum import omit_shadowed_settings, refuse_shadowed_settings
 from stairways.training.settings import TrainingConfig
 
-__all__ = ["CONFIG_DIR", "PROJECT_ROOT", "StairwaysConfig", "dump_config", "load_config"]
+__all__ = ["CONFIG_DIR", "StairwaysConfig", "dump_config", "load_config"]
 
 
 class StairwaysConfig(Frozen):
@@ -76,7 +78,7 @@ def load_config(
     source = "<defaults>"
     if path is not None:
         p = Path(path)
-        data = load_yaml_with_extends(p)
+        data = load_yaml_with_extends(p, references=config_file_references(StairwaysConfig))
         source = str(p)
         data.setdefault("name", p.stem)
     for key, value in (overrides or {}).items():
