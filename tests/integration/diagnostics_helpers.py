@@ -36,6 +36,8 @@ diagnostics:
   freeze:
     checkpoints: [1000, 2000, 3000]
     in_sample_max_sessions: 5
+  leakage:
+    min_total_timesteps: 3000   # the tiny runs are the minimum here, so a verdict is given
 """
     )
     return path
