@@ -30,6 +30,8 @@ FINAL_VERDICT = {
     ("demo.py", "evaluation_stage", "split"),  # the demo's verdict
     ("data/ledger.py", "test_looks", "split"),  # counts looks at test; evaluates nothing
     ("evaluation/temporal.py", "<module>", "TEST_SPLIT"),  # walk-forward pairs' own test
+    ("live/ladder_config.py", "LadderConfig", "entry_split"),  # promotion needs the verdict
+    ("live/registry.py", "<module>", "TEST_SPLIT"),  # where a model's verdict is looked up
 }
 FINAL_VERDICT_CONFIG = {"evaluation.split"}
 FINAL_VERDICT_CLI = {("evaluate", "split")}
