@@ -26,11 +26,14 @@ def main() -> None:
     parser.add_argument("--log", required=True, help="QuadraticObjective's execution log")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--storage", default=None)
+    parser.add_argument("--backend", default="local")
     parser.add_argument("--sleep", type=float, default=1.0, help="seconds per reported step")
     parser.add_argument("--rendezvous", type=int, default=0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    request = make_request(args.dir, make_space(), workers=args.workers, storage_url=args.storage)
+    request = make_request(
+        args.dir, make_space(), workers=args.workers, storage_url=args.storage, backend=args.backend
+    )
     objective = QuadraticObjective(
         log_path=args.log, steps=3, sleep_s=args.sleep, rendezvous=args.rendezvous
     )

@@ -33,7 +33,7 @@ STOP_TIMEOUT_S = 90.0
 
 
 def _start_search(
-    tmp_path: Path, log_path: str, workers: int, storage: str | None = None
+    tmp_path: Path, log_path: str, workers: int, backend: str = "local"
 ) -> subprocess.Popen[str]:
     cmd = [
         sys.executable,
@@ -49,9 +49,9 @@ def _start_search(
         "2.0",
         "--rendezvous",
         str(workers if workers > 1 else 0),
+        "--backend",
+        backend,
     ]
-    if storage is not None:
-        cmd += ["--storage", storage]
     return subprocess.Popen(
         cmd,
         cwd=REPO_ROOT,
@@ -100,18 +100,25 @@ def _starts(log_path: str) -> collections.Counter[str]:
 
 
 @pytest.mark.parametrize(
-    ("workers", "signum", "to_group"),
+    ("workers", "signum", "to_group", "backend"),
     [
-        pytest.param(2, signal.SIGINT, True, id="ctrl-c-two-worker-processes"),
-        pytest.param(2, signal.SIGTERM, False, id="sigterm-to-the-driver-only"),
-        pytest.param(1, signal.SIGINT, True, id="ctrl-c-worker-in-the-driver"),
+        pytest.param(2, signal.SIGINT, True, "local", id="ctrl-c-two-worker-processes"),
+        pytest.param(2, signal.SIGTERM, False, "local", id="sigterm-to-the-driver-only"),
+        pytest.param(1, signal.SIGINT, True, "local", id="ctrl-c-worker-in-the-driver"),
+        # A private Ray head in the search's process group, as `tune --backend ray` starts it.
+        pytest.param(2, signal.SIGINT, True, "ray", id="ctrl-c-ray-tasks", marks=pytest.mark.slow),
     ],
 )
 def test_signal_during_trials_then_running_trials_requeued_not_failed_and_nothing_new_starts(
-    tmp_path: Path, log_path: str, workers: int, signum: signal.Signals, to_group: bool
+    tmp_path: Path,
+    log_path: str,
+    workers: int,
+    signum: signal.Signals,
+    to_group: bool,
+    backend: str,
 ) -> None:
     url = default_storage_url(tmp_path / "out")
-    proc = _start_search(tmp_path, log_path, workers)
+    proc = _start_search(tmp_path, log_path, workers, backend)
     _wait_until_trials_report(proc, url, running=workers)
 
     if to_group:
