@@ -11,6 +11,7 @@ __all__ = [
     "IB_GATEWAY_USER",
     "JOURNAL_DB_PASSWORD",
     "JOURNAL_MAC_KEY",
+    "OPERATOR_TOKEN",
     "POLYGON_API_KEY",
     "approver_key_name",
     "check_name",
@@ -23,6 +24,8 @@ JOURNAL_DB_PASSWORD = "journal_db_password"
 # itself takes no password (host, port, client id and account are configuration, not secrets).
 IB_GATEWAY_USER = "ib_gateway_user"
 IB_GATEWAY_PASSWORD = "ib_gateway_password"
+# What the dashboard's operator controls (emergency stop, resume) and remote viewing require.
+OPERATOR_TOKEN = "operator_token"
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
