@@ -98,8 +98,7 @@ def test_no_import_cycle_between_subpackages() -> None:
     cycle = find_cycle(edges)
     if cycle is not None:
         where = [
-            f"{a} -> {b}: " + ", ".join(edges[(a, b)][:3])
-            for a, b in itertools.pairwise(cycle)
+            f"{a} -> {b}: " + ", ".join(edges[(a, b)][:3]) for a, b in itertools.pairwise(cycle)
         ]
         raise AssertionError("import cycle between subpackages:\n  " + "\n  ".join(where))
 
