@@ -197,7 +197,8 @@ def read_answers(source: _Source, request_id: str | None = None) -> list[Answer]
     return out
 
 
-def request_id_for(model_id: str, to_stage: str, requester: str, at: datetime) -> str:
-    """A short, stable id for a request (hash of what it asks, who asks and when)."""
-    text = json.dumps([model_id, to_stage, requester, at.isoformat()])
+def request_id_for(model_id: str, to_stage: str, requester: str, at: datetime, serial: int) -> str:
+    """A short id for a request: a hash of what it asks, who asks, when, and ``serial`` (the
+    number of requests before it), so a request made again at the same instant differs."""
+    text = json.dumps([model_id, to_stage, requester, at.isoformat(), serial])
     return "req-" + hashlib.sha256(text.encode()).hexdigest()[:10]

@@ -557,7 +557,8 @@ class Ladder:
             )
         req = self.open_request(model.model_id, to_stage)
         if req is None:
-            rid = request_id_for(model.model_id, to_stage, requester, now)
+            serial = len(read_requests(self.journal))
+            rid = request_id_for(model.model_id, to_stage, requester, now, serial)
             payload = {
                 "type": REQUEST_TYPE,
                 "request_id": rid,
