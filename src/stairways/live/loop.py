@@ -235,6 +235,7 @@ class LiveLoop:
         self.pending_stop: str | None = None
         self.exit_requested = False
         self._deferred: list[tuple[str, Mapping[str, Any], datetime]] = []
+        self._minute_bars: dict[int, dict[str, list[float | None]]] = {}
         self.latency = LatencyWatch(settings.latency_flatten_ms, settings.latency_flatten_seconds)
         self.events_log: deque[str] = deque(maxlen=200)
 
@@ -269,8 +270,15 @@ class LiveLoop:
     # ------------------------------------------------------------------------------------
     # the bar
 
-    def on_minute(self, bars: Sequence[MinuteBar] | Mapping[str, MinuteBar]) -> None:
-        """Handle one closed minute (one bar per symbol): steps 1 to 9 of the module doc."""
+    def on_minute(
+        self,
+        bars: Sequence[MinuteBar] | Mapping[str, MinuteBar],
+        vwaps: Mapping[str, float] | None = None,
+    ) -> None:
+        """Handle one closed minute (one bar per symbol): steps 1 to 9 of the module doc.
+
+        :param vwaps: the bars' own volume-weighted prices, when the source has them
+        """
         by_symbol = dict(bars) if isinstance(bars, Mapping) else {b.symbol: b for b in bars}
         now = self.clock.now()
         if self.heartbeat is not None:
@@ -279,12 +287,20 @@ class LiveLoop:
         if on_bars is not None:
             self._timed(lambda: on_bars(by_symbol))
         self._crash("after_broker_bars")
-        k = self._absorb(by_symbol)
+        k = self._absorb(by_symbol, vwaps)
         self.after_bar(k)
 
-    def _absorb(self, by_symbol: Mapping[str, MinuteBar]) -> int:
-        k = self.observer.absorb(by_symbol)
+    def _absorb(
+        self, by_symbol: Mapping[str, MinuteBar], vwaps: Mapping[str, float] | None = None
+    ) -> int:
+        k = self.observer.absorb(by_symbol, vwaps)
         self.last_bar = k
+        # Kept for the decision record, so that a restart can rebuild the features from the
+        # journal alone (a live feed cannot replay the minutes a crash missed).
+        self._minute_bars[k] = {
+            s: [b.open, b.high, b.low, b.close, b.volume, (vwaps or {}).get(s)]
+            for s, b in by_symbol.items()
+        }
         for s, b in by_symbol.items():
             hi, lo = max(b.high, b.low), min(b.high, b.low)
             sigma = float(parkinson_sigma(np.array([hi]), np.array([lo]))[0]) if lo > 0 else None
@@ -648,7 +664,8 @@ class LiveLoop:
                     "observation_hash": observation_hash(obs),
                     "decision_id": did,
                     "bar": k,
-                    "bar_start": _iso(now - BAR),
+                    "bar_start": _iso(self.observer.bar_start(k)),
+                    "bars": self._minute_bars.get(k, {}),
                     "action": action,
                     "used": not closing,
                     "targets_before": self._before.tolist(),
@@ -743,6 +760,7 @@ class LiveLoop:
         minutes: Sequence[Mapping[str, MinuteBar]],
         executions: Sequence[Any],
         records: SessionRecords,
+        vwaps: Sequence[Mapping[str, float] | None] | None = None,
     ) -> None:
         """Rebuild features, book and targets over the minutes the broker already saw.
 
@@ -755,8 +773,8 @@ class LiveLoop:
             by_bar.setdefault(ex.time, []).append(ex)
         now = self.clock.now()
         missing: list[tuple[str, Mapping[str, Any], datetime]] = []
-        for minute in minutes:
-            k = self._absorb(minute)
+        for i, minute in enumerate(minutes):
+            k = self._absorb(minute, None if vwaps is None else vwaps[i])
             start = next(iter(minute.values())).start
             for ex in by_bar.get(start, []):
                 fee = float(ex.commission or 0.0)

@@ -208,8 +208,15 @@ class SessionObserver:
             )
         return k
 
-    def absorb(self, bars: Mapping[str, MinuteBar]) -> int:
-        """Advance the features by one minute (a bar of every symbol); returns the bar index."""
+    def absorb(
+        self, bars: Mapping[str, MinuteBar], vwaps: Mapping[str, float] | None = None
+    ) -> int:
+        """Advance the features by one minute (a bar of every symbol); returns the bar index.
+
+        :param bars: one bar per symbol, all of the same minute
+        :param vwaps: each bar's own volume-weighted price when the source has one (the
+            stored bars do; the session VWAP feature uses it, else the typical price)
+        """
         starts = {b.start for b in bars.values()}
         if len(starts) != 1 or set(bars) != set(self.symbols):
             raise DataValidationError(
@@ -221,8 +228,16 @@ class SessionObserver:
             raise DataValidationError(f"bar {k} of the {self.day} session arrived twice")
         for j, s in enumerate(self.symbols):
             b = bars[s]
+            vwap = None if vwaps is None else vwaps.get(s)
             raw = self.online[s].update(
-                {"ts": b.start, "high": b.high, "low": b.low, "close": b.close, "volume": b.volume}
+                {
+                    "ts": b.start,
+                    "high": b.high,
+                    "low": b.low,
+                    "close": b.close,
+                    "volume": b.volume,
+                    "vwap": vwap,
+                }
             )
             self.raw[k, j] = raw
             self.feats[0, k, j] = self.normaliser.transform_ticker(s, raw)
@@ -236,6 +251,10 @@ class SessionObserver:
             self.mkt[0, k, j, kn.M_VOLUME] = b.volume
         self.seen[k] = True
         return k
+
+    def bar_start(self, k: int) -> datetime:
+        """Start of bar ``k`` of the session (exchange time)."""
+        return (self.open + pd.Timedelta(minutes=k)).to_pydatetime()
 
     def closes(self, k: int) -> np.ndarray:
         """Closes of bar ``k`` per symbol."""

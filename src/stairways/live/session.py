@@ -33,6 +33,7 @@ import pandas as pd
 from stairways.brokers.base import MinuteBar
 from stairways.brokers.settings import SimConfig
 from stairways.brokers.sim.broker import SimBroker
+from stairways.brokers.sim.faults import NO_FAULTS, FaultPlan
 from stairways.clock import EXCHANGE_TZ, Clock, ExchangeClock, ManualClock
 from stairways.data import calendar as cal
 from stairways.data.panel_builder import warmup_start
@@ -117,8 +118,9 @@ def session_id_for(
 
 def load_session_bars(
     store: Path, cfg_data: Any, symbols: tuple[str, ...], day: date, split: str | None
-) -> tuple[pd.DataFrame, list[Minute]]:
-    """Warm-up history and the session's minutes from the bar store (complete or refused)."""
+) -> tuple[pd.DataFrame, list[Minute], list[dict[str, float]]]:
+    """Warm-up history, the session's minutes and each bar's own VWAP (when stored) from the
+    bar store; an incomplete session is refused."""
     rng = resolve_split(cfg_data, split) if split is not None else DateRange(start=day, end=day)
     if split is not None and not (rng.start <= day <= rng.end):
         raise InputError(f"{day} is not inside split {split!r} ({rng.start}..{rng.end})")
@@ -136,10 +138,14 @@ def load_session_bars(
     if len(today):
         today = today[cal.rth_mask(today["ts"], cfg_data.calendar)]
     minutes: list[Minute] = [{} for _ in range(n)]
+    vwaps: list[dict[str, float]] = [{} for _ in range(n)]
+    has_vwap = "vwap" in today.columns
     for row in today.itertuples(index=False):
         ts = pd.Timestamp(row.ts)
         k = int((ts - open_ts).total_seconds() // 60)
         if 0 <= k < n:
+            if has_vwap and not pd.isna(row.vwap):
+                vwaps[k][str(row.symbol)] = float(row.vwap)
             minutes[k][str(row.symbol)] = MinuteBar(
                 symbol=str(row.symbol),
                 start=ts.tz_convert(EXCHANGE_TZ).to_pydatetime(),
@@ -157,7 +163,7 @@ def load_session_bars(
                 "replays complete sessions only (choose another day or import the bars)"
             )
     ordered = [{s: m[s] for s in symbols} for m in minutes]
-    return history, ordered
+    return history, ordered, vwaps
 
 
 def rehearse(
@@ -172,6 +178,8 @@ def rehearse(
     heartbeat: Callable[[datetime, str], None] | None = None,
     on_loop: Callable[[LiveLoop], None] | None = None,
     wall: Clock | None = None,
+    faults: FaultPlan = NO_FAULTS,
+    wrap_broker: Callable[[SimBroker, ManualClock], Any] | None = None,
 ) -> RehearsalResult:
     """Rehearse one stored session through the live loop with the simulated broker.
 
@@ -184,6 +192,8 @@ def rehearse(
     :param heartbeat: called after every bar and poll (the dead-man's switch)
     :param on_loop: called with the loop once it is built (signal handlers, tests)
     :param wall: the wall clock pacing a paced rehearsal
+    :param faults: faults the simulated broker injects (disconnects, rejects, partial fills)
+    :param wrap_broker: wraps the simulated broker (tests: a slow broker)
     """
     cfg = policy.cfg
     symbols = tuple(cfg.data.symbols)
@@ -193,7 +203,7 @@ def rehearse(
             f"stage {plan.stage} trades {list(limits.symbols)} but the model trades "
             f"{list(symbols)}; use limits for the model's symbols"
         )
-    history, minutes = load_session_bars(
+    history, minutes, vwaps = load_session_bars(
         bar_store or cfg.data.store_path, cfg.data, symbols, plan.day, plan.split
     )
     sid, resumed = session_id_for(
@@ -246,9 +256,11 @@ def rehearse(
             account="SIM-" + sid,
         ),
         symbols,
+        faults=faults,
         cursor=JournalCursor(records),
     )
     broker.connect()
+    trading: Any = broker if wrap_broker is None else wrap_broker(broker, clock)
     observer = SessionObserver(
         symbols, policy.normaliser, cfg.market, cfg.env, plan.day, cfg.data.calendar
     )
@@ -258,7 +270,7 @@ def rehearse(
         policy=policy,
         observer=observer,
         governor=governor,
-        broker=broker,
+        broker=trading,
         journal=journal,
         clock=clock,
         session_id=sid,
@@ -276,7 +288,7 @@ def rehearse(
             loop.end_reason = "session had already ended"
         elif done_bars:
             clock.set(minutes[done_bars - 1][symbols[0]].start + BAR)
-            loop.catch_up(minutes[:done_bars], broker.executions(), records)
+            loop.catch_up(minutes[:done_bars], broker.executions(), records, vwaps[:done_bars])
             restart = loop.finish_pending(records, done_bars - 1)
             last = done_bars - 1
             if records.stop:
@@ -288,11 +300,11 @@ def rehearse(
             else:
                 loop.after_bar(last)
         wall_clock = wall or ExchangeClock()
-        for minute in minutes[done_bars:]:
+        for minute, vwap in zip(minutes[done_bars:], vwaps[done_bars:], strict=True):
             if loop.done:
                 break
             clock.set(minute[symbols[0]].start + BAR)
-            loop.on_minute(minute)
+            loop.on_minute(minute, vwap)
             if plan.pace > 0.0 and not loop.done:
                 _paced_wait(loop, plan.pace, plan.poll_seconds, wall_clock)
             if loop.stopped and loop.exit_requested:
