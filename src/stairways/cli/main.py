@@ -22,6 +22,7 @@ from stairways.cli import diagnose as diagnose_cli
 from stairways.cli import evaluate as evaluate_cli
 from stairways.cli import journal as journal_cli
 from stairways.cli import ladder as ladder_cli
+from stairways.cli import live as live_cli
 from stairways.cli import monitor as monitor_cli
 from stairways.cli import readme_figures as readme_figures_cli
 from stairways.cli import risk as risk_cli
@@ -67,6 +68,8 @@ app.add_typer(ladder_cli.app, name="ladder")
 app.add_typer(risk_cli.app, name="risk")
 app.command("halt")(risk_cli.halt)
 app.command("resume")(risk_cli.resume)
+app.add_typer(live_cli.app, name="live")
+app.command("lineage")(live_cli.lineage)
 app.add_typer(monitor_cli.app, name="monitor")
 
 
