@@ -18,6 +18,7 @@ import typer
 from stairways.cli import audit as audit_cli
 from stairways.cli import bench, data, demo
 from stairways.cli import broker as broker_cli
+from stairways.cli import configs as configs_cli
 from stairways.cli import diagnose as diagnose_cli
 from stairways.cli import evaluate as evaluate_cli
 from stairways.cli import journal as journal_cli
@@ -48,6 +49,7 @@ app = typer.Typer(
 app.add_typer(data.app, name="data")
 app.add_typer(bench.app, name="bench")
 app.add_typer(broker_cli.app, name="broker")
+app.add_typer(configs_cli.app, name="config")
 app.command("demo")(demo.demo)
 app.command("diagnose")(diagnose_cli.diagnose)
 app.command("evaluate")(evaluate_cli.evaluate)
@@ -68,9 +70,9 @@ app.add_typer(ladder_cli.app, name="ladder")
 app.add_typer(risk_cli.app, name="risk")
 app.command("halt")(risk_cli.halt)
 app.command("resume")(risk_cli.resume)
+app.add_typer(monitor_cli.app, name="monitor")
 app.add_typer(live_cli.app, name="live")
 app.command("lineage")(live_cli.lineage)
-app.add_typer(monitor_cli.app, name="monitor")
 
 
 @app.callback()
