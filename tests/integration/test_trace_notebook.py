@@ -36,6 +36,17 @@ def test_run_without_checkpoints_exits_1_before_any_kernel_starts(
     assert not (tmp_path / "r.html").exists()
 
 
+def test_a_flip_share_outside_zero_to_one_exits_2_before_any_kernel_starts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    code = stairways(monkeypatch, "trace", run, "--flip-share", "1.5", "--out", tmp_path / "r.html")
+    assert code == 2
+    assert "flip-flop share must be a fraction" in capsys.readouterr().err
+    assert not (tmp_path / "r.html").exists()
+
+
 @pytest.mark.slow
 def test_notebook_executes_on_a_tiny_run_and_writes_the_html_report(
     monkeypatch: pytest.MonkeyPatch,
