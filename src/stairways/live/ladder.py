@@ -68,6 +68,7 @@ __all__ = [
     "PromoteOutcome",
     "check_stage_gates",
     "entry_checks",
+    "stage_failures",
 ]
 
 log = logging.getLogger(__name__)
@@ -215,6 +216,35 @@ def entry_checks(model: RegisteredModel, split: str) -> list[GateCheck]:
     if ev.get("passed") is not True and all(c.passed for c in out):
         out.append(GateCheck(f"{split}_verdict", 0.0, "==", 1.0, False, "verdict not passed"))
     return out
+
+
+def stage_failures(ev: StageEvidence, config: LadderConfig) -> list[tuple[str, str]]:
+    """Why a model's stage failed, as (``demote`` or ``halt``, reason) pairs; empty when it has
+    not. Before the stage's trading days are done only :data:`HOLD_CHECKS` apply."""
+    rules = config.demotion
+    causes: list[tuple[str, str]] = []
+    if len(ev.breaches) > config.gates.max_hard_limit_breaches:
+        causes.append((rules.on_hard_limit_breach, f"hard-limit breach: {'; '.join(ev.breaches)}"))
+    if ev.emergency_stops:
+        causes.append((rules.on_emergency_stop, f"emergency stop: {'; '.join(ev.emergency_stops)}"))
+    if ev.counted:
+        days_done = ev.trading_days >= config.gates.min_trading_days
+        failing = [
+            c
+            for c in check_stage_gates(ev, config.gates)
+            if not c.passed
+            and c.name not in ("trading_days", "hard_limit_breaches")
+            and (days_done or c.name in HOLD_CHECKS)
+            and c.value is not None
+        ]
+        if failing:
+            causes.append(
+                (
+                    rules.on_gate_failure,
+                    "stage gate failed: " + "; ".join(c.line() for c in failing),
+                )
+            )
+    return causes
 
 
 @dataclass(frozen=True)
@@ -758,40 +788,12 @@ class Ladder:
         stop, or a failing stage gate. Returns the moves made (journaled, each with an alert)."""
         moves: list[StageChange] = []
         stages = stages_now(self.journal)
-        rules = self.config.demotion
         for model in read_models(self.journal).values():
             current, since = stages.get(model.model_id, ("research", 0))
             if current == "research":
                 continue
             ev = stage_evidence(self.journal, model, current, since)
-            causes: list[tuple[str, str]] = []
-            if len(ev.breaches) > self.config.gates.max_hard_limit_breaches:
-                causes.append(
-                    (rules.on_hard_limit_breach, f"hard-limit breach: {'; '.join(ev.breaches)}")
-                )
-            if ev.emergency_stops:
-                causes.append(
-                    (rules.on_emergency_stop, f"emergency stop: {'; '.join(ev.emergency_stops)}")
-                )
-            if ev.counted:
-                checks = check_stage_gates(ev, self.config.gates)
-                days_done = ev.trading_days >= self.config.gates.min_trading_days
-                failing = [
-                    c
-                    for c in checks
-                    if not c.passed
-                    and c.name != "trading_days"
-                    and c.name != "hard_limit_breaches"
-                    and (days_done or c.name in HOLD_CHECKS)
-                    and c.value is not None
-                ]
-                if failing:
-                    causes.append(
-                        (
-                            rules.on_gate_failure,
-                            "stage gate failed: " + "; ".join(c.line() for c in failing),
-                        )
-                    )
+            causes = stage_failures(ev, self.config)
             if not causes:
                 continue
             halt = any(action == "halt" for action, _ in causes)

@@ -36,7 +36,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import (
     BigInteger,
@@ -57,6 +57,9 @@ from stairways.errors import InputError, InternalError, MissingResourceError, St
 from stairways.journal.schema import JournalLocation
 from stairways.live.model import ModelFingerprintError, ModelRef, fingerprint_files
 from stairways.training.rundir import CheckpointFiles, RunDirectory
+
+if TYPE_CHECKING:
+    from stairways.live.ladder_config import LadderConfig
 
 __all__ = [
     "LIVE_STAGES",
@@ -514,12 +517,16 @@ class LiveDecision:
         return self.allowed
 
 
-def live_allowed(source: _Source, model_id: str, stage: str) -> LiveDecision:
+def live_allowed(
+    source: _Source, model_id: str, stage: str, *, ladder: LadderConfig | None = None
+) -> LiveDecision:
     """Whether ``model_id``'s ladder stage lets it trade at ``stage`` (paper, micro_10, scale_50).
 
     A model trades at its own stage or a smaller one on the ladder (a scale_50 model may run at
     micro_10), never above it, and nothing trades from research. The model may be named by a
-    stage alias. Files are not checked here: :func:`load_model_ref` does that.
+    stage alias. With ``ladder`` (the ladder config) a model whose stage has already failed (a
+    breach, an emergency stop or a failing gate that ``stairways ladder review`` has not acted
+    on yet) is refused too. Files are not checked here: :func:`load_model_ref` does that.
     """
     if stage not in TRADING_STAGES:
         raise InputError(f"unknown trading stage {stage!r}; the stages are {', '.join(STAGES)}")
@@ -543,6 +550,22 @@ def live_allowed(source: _Source, model_id: str, stage: str) -> LiveDecision:
             current,
             stage,
         )
+    if ladder is not None:
+        from stairways.live.evidence import stage_evidence
+        from stairways.live.ladder import stage_failures
+
+        since = stages_now(source)[model.model_id][1]
+        causes = stage_failures(stage_evidence(source, model, current, since), ladder)
+        if causes:
+            return LiveDecision(
+                False,
+                f"model {model.model_id} failed its stage {current} "
+                f"({' | '.join(text for _, text in causes)}); run `stairways ladder review` to "
+                "demote it, then climb again",
+                model.model_id,
+                current,
+                stage,
+            )
     return LiveDecision(
         True,
         f"model {model.model_id} is in stage {current}, which allows trading at {stage}",

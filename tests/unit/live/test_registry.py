@@ -247,3 +247,20 @@ def test_a_reader_sees_the_registry_without_the_key(tmp_path: Path) -> None:
     j = open_journal(tmp_path / "journal.sqlite")
     j.close()
     assert json.loads(json.dumps(b.model.payload()))["model_id"] == b.model.model_id
+
+
+def test_live_allowed_with_the_ladder_config_refuses_a_stage_that_failed(tmp_path: Path) -> None:
+    from stairways.live.ladder_config import LadderConfig
+    from tests.unit.live.ladder_helpers import Day, journal_session
+
+    b = bench(tmp_path)
+    _climb_to(b, "micro_10")
+    cfg = LadderConfig()
+    assert live_allowed(b.journal, b.model.model_id, "micro_10", ladder=cfg).allowed
+    journal_session(b.journal, b.model, "micro_10", date(2026, 2, 2), Day(breach=True))
+    decision = live_allowed(b.journal, b.model.model_id, "micro_10", ladder=cfg)
+    assert not decision.allowed
+    assert "failed its stage micro_10 (hard-limit breach" in decision.reason
+    assert "stairways ladder review" in decision.reason
+    # Without the config only the stage is consulted.
+    assert live_allowed(b.journal, b.model.model_id, "micro_10").allowed
