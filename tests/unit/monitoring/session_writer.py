@@ -74,30 +74,18 @@ class SessionWriter:
         fee: float = 1.0,
         latency_ms: float = 0.8,
     ) -> None:
-        """One decision on a bar closing at ``closes``; ``trade`` fills at those closes."""
+        """A bar closing at ``closes``: ``trade`` (the previous decision's orders) fills at those
+        closes, then this bar's decision is journaled."""
         self.at = self.at + timedelta(minutes=1)
         did = f"{self.sid}-{self.k:03d}"
+        prev = f"{self.sid}-{self.k - 1:03d}"
         bars = {s: [c, c, c, c, 1000.0] for s, c in closes.items()}
-        records: list[tuple[str, dict[str, Any], datetime]] = [
-            (
-                "decision",
-                {
-                    "session_id": self.sid,
-                    "rehearsal": True,
-                    "observation_hash": f"{self.k:016x}",
-                    "decision_id": did,
-                    "bar": self.k,
-                    "bars": bars,
-                    "action": 1,
-                    "used": True,
-                    "latency_ms": latency_ms,
-                },
-                self.at,
-            )
-        ]
+        records: list[tuple[str, dict[str, Any], datetime]] = []
+        # As in the loop: the previous decision's orders fill at this bar (the broker's events
+        # are drained first), then this bar's decision marks the book at its closes.
         for symbol, qty in (trade or {}).items():
             self.orders += 1
-            oid = f"{did}-{symbol}"
+            oid = f"{prev}-{symbol}"
             base = {"session_id": self.sid, "rehearsal": True}
             records += [
                 (
@@ -105,8 +93,8 @@ class SessionWriter:
                     {
                         "type": "intent",
                         "decision": "approve",
-                        "intent_id": f"{did}-{symbol}-i",
-                        "decision_id": did,
+                        "intent_id": f"{prev}-{symbol}-i",
+                        "decision_id": prev,
                         "symbol": symbol,
                         "requested": qty,
                         "approved": qty,
@@ -151,6 +139,23 @@ class SessionWriter:
                     self.at,
                 ),
             ]
+        records.append(
+            (
+                "decision",
+                {
+                    "session_id": self.sid,
+                    "rehearsal": True,
+                    "observation_hash": f"{self.k:016x}",
+                    "decision_id": did,
+                    "bar": self.k,
+                    "bars": bars,
+                    "action": 1,
+                    "used": True,
+                    "latency_ms": latency_ms,
+                },
+                self.at,
+            )
+        )
         self.journal.append_many(records)
         self.k += 1
 
