@@ -50,6 +50,9 @@
        fill: "tozeroy", line: {color: "#cf222e"}}
     ];
     var shapes = [];
+    // The drawdown axis always shows the halt level, so the distance to it reads at a glance.
+    var top = 110 * Math.max(lim.flatten_and_halt_at || 0, s.limits.gate_max_drawdown || 0,
+                             Math.max.apply(null, c.map(function (p) { return p.drawdown; }).concat([0.01])));
     var lines = [["halve sizes", lim.halve_sizes_at, "#9a6700"], ["reduce only", lim.reduce_only_at, "#bc4c00"],
                  ["flatten and halt", lim.flatten_and_halt_at, "#cf222e"], ["ladder gate", s.limits.gate_max_drawdown, "#8250df"]];
     lines.forEach(function (l) {
@@ -59,8 +62,9 @@
     });
     Plotly.react("chart", traces, {
       margin: {l: 60, r: 60, t: 10, b: 40}, showlegend: true, legend: {orientation: "h"},
-      yaxis: {title: {text: "equity ($)"}}, yaxis2: {title: {text: "drawdown (%)"}, overlaying: "y", side: "right",
-      rangemode: "tozero"}, shapes: shapes
+      yaxis: {title: {text: "equity ($)"}, tickprefix: "$"},
+      yaxis2: {title: {text: "drawdown"}, overlaying: "y", side: "right", tickmode: "auto", ticksuffix: "%",
+               showgrid: false, range: [0, top]}, shapes: shapes
     }, {displayModeBar: false, responsive: true});
   }
 
