@@ -106,6 +106,11 @@ def test_a_model_climbs_from_research_to_micro_10_through_the_cli(
     assert "unknown approver 'mallory'" in capsys.readouterr().err
     assert stairways(monkeypatch, *approve, "--approver", "risk_officer", *j) == 0
     assert "1 of 2 approvals; 1 missing" in capsys.readouterr().out
+    assert stairways(monkeypatch, "ladder", "status", "paper", *j) == 0
+    assert (
+        f"approvals for {rid}: 1 of 2 (risk_officer); missing 1 (may approve: "
+        "head_of_trading, compliance_officer); requested by dev"
+    ) in capsys.readouterr().out
     assert stairways(monkeypatch, *promote, *j) == 2
     assert "of the 2 needed" in capsys.readouterr().err
     assert stairways(monkeypatch, *approve, "--approver", "head_of_trading", *j) == 0

@@ -218,9 +218,14 @@ def _status_lines(st: ModelStatus, cfg: LadderConfig) -> list[str]:
         else:
             have = st.approvals.valid if st.approvals else ()
             names = ", ".join(a.approver for a in have) or "none"
+            given = {a.approver for a in have} | {st.request.requester}
+            if st.approvals is not None and st.approvals.rejected_by is not None:
+                given.add(st.approvals.rejected_by.approver)
+            can = [n for n in cfg.approvals.committee if n not in given]
             lines.append(
                 f"  approvals for {st.request.request_id}: {len(have)} of {st.required} "
-                f"({names}); missing {st.missing}; requested by {st.request.requester}"
+                f"({names}); missing {st.missing} (may approve: {', '.join(can) or 'nobody'}); "
+                f"requested by {st.request.requester}"
             )
             if st.approvals is not None:
                 lines.extend(f"    not counted: {why}" for _, why in st.approvals.not_counted)
