@@ -9,16 +9,19 @@ sharpe                       Sharpe ratio of 30-minute windows (annualised)     
 episode_reward_mean          mean per-session reward sum                               >= 0.1
 mean_episode_length          mean steps per session                                    >= 80
 significance                 95 % bootstrap lower bound of the mean daily net P&L      > 0
-excess_over_baselines        lowest, over the baselines, 95 % paired lower bound of    > 0
-                             the mean daily net P&L of policy minus baseline
+excess_over_baselines        95 % paired lower bound of the mean daily net P&L of      > 0
+                             policy minus the best baseline (highest mean)
 earned_reward_mean           mean per-session money component of the reward           >= 0.1
 reward_pnl_disagreement      share of sessions whose reward and P&L disagree in sign   <= 0.5
 =========================== ========================================================= =====
 
 Every gate is also applied to every baseline (flat, buy-and-hold of each ticker) on the same
 sessions. A gate that some baseline passes is *not informative*: passing it says nothing a
-policy that never looks at the market could not also say. The excess gate compares a baseline
-with every baseline, itself included, so no baseline can pass it.
+policy that never looks at the market could not also say. The excess gate compares a policy
+with the baseline that made the most money on these sessions (flat when every buy-and-hold
+lost); for a baseline that is itself or a better one, so no baseline can pass it. Comparing
+with the best baseline only (rather than with every one) keeps the day-to-day noise of a
+losing buy-and-hold out of the comparison: beating flat already beats a baseline that lost.
 
 An undefined value (a Sharpe ratio without variance, too few sessions for a bootstrap, no
 decided session for the disagreement share) never passes. The verdict is saved as gates.json
@@ -67,7 +70,7 @@ DESCRIPTIONS: dict[str, str] = {
     EPISODE_REWARD: "mean episode reward",
     EPISODE_LENGTH: "mean episode length (steps)",
     SIGNIFICANCE: "mean daily net P&L, bootstrap lower bound ($)",
-    EXCESS: "daily net P&L over every baseline, paired lower bound ($)",
+    EXCESS: "daily net P&L over the best baseline, paired lower bound ($)",
     EARNED: "mean earned reward (money component)",
     DISAGREEMENT: "sessions where reward and P&L disagree in sign",
 }
@@ -255,7 +258,7 @@ def _excess(
     gates: GateConfig,
     ev: EvaluationConfig,
 ) -> GateResult:
-    """Lowest paired lower bound of ``own - baseline`` over every baseline."""
+    """Paired lower bound of ``own - best baseline`` (the baseline with the highest mean)."""
     if not baselines:
         raise ConfigError(
             "the excess gate needs baseline replays; set evaluation.baselines: true "
@@ -270,28 +273,28 @@ def _excess(
             f"needs at least {gates.min_sessions} sessions (evaluation.gates.min_sessions), "
             f"got {own.n}",
         )
-    bounds: dict[str, float] = {}
     for name, base in baselines.items():
         if base.dates != own.dates:
             raise StairwaysError(
                 f"baseline {name} replayed other sessions than the policy; the paired "
                 "comparison needs the same sessions"
             )
-        bounds[name] = stats.paired_mean_interval(
-            own.pnl,
-            base.pnl,
-            confidence=ev.confidence,
-            resamples=ev.bootstrap_resamples,
-            seed=ev.bootstrap_seed,
-        ).lower_bound
-    binding = min(bounds, key=lambda n: bounds[n])
+    means = {name: float(base.pnl.mean()) for name, base in baselines.items()}
+    best = max(means, key=lambda n: means[n])  # ties: the first in order (flat)
+    bound = stats.paired_mean_interval(
+        own.pnl,
+        baselines[best].pnl,
+        confidence=ev.confidence,
+        resamples=ev.bootstrap_resamples,
+        seed=ev.bootstrap_seed,
+    ).lower_bound
     return _gate(
         EXCESS,
-        bounds[binding],
+        bound,
         ">",
         gates.min_excess_daily_pnl,
-        f"binding baseline {binding} (lower bounds: "
-        + ", ".join(f"{n} {b:+.2f}" for n, b in bounds.items())
+        f"best baseline {best} (mean daily net P&L: "
+        + ", ".join(f"{n} ${m:+.2f}" for n, m in means.items())
         + ")",
     )
 

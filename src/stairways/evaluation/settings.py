@@ -7,9 +7,9 @@ Sharpe ratio has a standard error of about 1), so four more gates are on by defa
 
 - significance: the one-sided 95 % session-bootstrap lower bound of the mean daily net P&L is
   above 0 (the agent makes money, beyond the luck of which days were sampled);
-- excess: for every baseline (flat, buy-and-hold of each ticker), the 95 % lower bound of the
-  mean daily net P&L of agent minus baseline, paired by session, is above
-  ``min_excess_daily_pnl`` (the best baseline binds);
+- excess: against the best baseline (of flat and buy-and-hold of each ticker, the one with the
+  highest mean daily net P&L on the evaluated sessions), the 95 % lower bound of the mean daily
+  net P&L of agent minus baseline, paired by session, is above ``min_excess_daily_pnl``;
 - earned reward: the mean per-session sum of the reward's money component (``pnl``), without
   shaping bonuses, is at least 0.1, so staying flat cannot pass it;
 - reward/P&L agreement: in at most half of the sessions do the reward and the net P&L disagree
@@ -53,7 +53,7 @@ class GateConfig(Frozen):
     )
     excess: bool = Field(
         default=True,
-        description="Gate: paired lower bound of agent minus every baseline must be above "
+        description="Gate: paired lower bound of agent minus the best baseline must be above "
         "min_excess_daily_pnl",
     )
     min_excess_daily_pnl: float = Field(

@@ -163,19 +163,29 @@ def test_significance_and_excess_refuse_a_verdict_below_the_minimum_sessions() -
         assert "at least 20 sessions" in r[gate].detail
 
 
-def test_excess_is_paired_by_session_and_every_baseline_must_be_beaten() -> None:
+def test_excess_is_paired_by_session_against_the_best_baseline() -> None:
     market = _noise(80, 0.0, 200.0, 5)
     # The agent earns the market move plus 5 a day: noisy alone, significant when paired.
     agent = _ev([m + 5.0 for m in market])
     hold = _ev(market)
     r = _by_metric(evaluate_gates(agent, EV, {"buy_and_hold_X": hold}).results)
     assert r[EXCESS].value == pytest.approx(5.0)  # the paired difference is exactly 5 a day
-    assert r[EXCESS].passed and "binding baseline buy_and_hold_X" in r[EXCESS].detail
+    assert r[EXCESS].passed and "best baseline buy_and_hold_X" in r[EXCESS].detail
     assert not r[SIGNIFICANCE].passed  # alone it is not distinguishable from zero
-    # Against flat as well, the agent's own noisy P&L binds: it does not beat doing nothing.
+    # With flat as well, the baseline with the higher mean is the one to beat.
     both = evaluate_gates(agent, EV, {"flat": _ev([0.0] * 80), "buy_and_hold_X": hold})
-    r2 = _by_metric(both.results)
-    assert not r2[EXCESS].passed and "binding baseline flat" in r2[EXCESS].detail
+    best = "buy_and_hold_X" if np.mean(market) > 0.0 else "flat"
+    assert f"best baseline {best}" in _by_metric(both.results)[EXCESS].detail
+
+
+def test_a_losing_buy_and_hold_is_not_the_baseline_to_beat() -> None:
+    market = [m - 30.0 for m in _noise(80, 0.0, 200.0, 12)]  # loses 30 a day on average
+    earner = _ev(_noise(80, 40.0, 60.0, 13))
+    verdict = evaluate_gates(earner, EV, {"flat": _ev([0.0] * 80), "buy_and_hold_X": _ev(market)})
+    r = _by_metric(verdict.results)
+    assert "best baseline flat" in r[EXCESS].detail
+    assert r[EXCESS].value == pytest.approx(r[SIGNIFICANCE].value)  # against flat: the same bound
+    assert r[EXCESS].passed
 
 
 @settings(max_examples=25, deadline=None)
