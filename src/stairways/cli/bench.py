@@ -89,28 +89,132 @@ _TRAIN_CONFIG = typer.Option(
 )
 
 
+_TRAIN_PASSES = typer.Option(
+    2, "--passes", min=1, help="Interleaved passes of each backend; the best of each is shown."
+)
+_TRAIN_SAME = typer.Option(
+    False,
+    "--same-hyperparameters",
+    help="Run the fused backend with the config's hyperparameters instead of its "
+    "large-batch settings.",
+)
+
+
 @app.command("train")
 def bench_train(
     timesteps: int = _TRAIN_TIMESTEPS,
     store: Path | None = _TRAIN_STORE,
     config: Path | None = _TRAIN_CONFIG,
+    passes: int = _TRAIN_PASSES,
+    same_hyperparameters: bool = _TRAIN_SAME,
 ) -> None:
-    """Training timesteps per second of a real run with the default (or given) config."""
-    from stairways.bench.train_bench import run_train_bench
-    from stairways.config import load_config
+    """Training steps per second of the SB3 and the fused backend, side by side, and the ratio.
 
-    r = run_train_bench(load_config(config), timesteps, store)
-    source = "temporary synthetic store (3 months)" if r.synthetic_store else str(store)
+    Both backends train the same data for the same timesteps, interleaved (sb3, fused, sb3,
+    ...) so that both see the same machine load; the best pass of each is shown.
+    """
+    import os
+
+    from stairways.bench.train_bench import compare_backends
+    from stairways.config import load_config
+    from stairways.training.fused_ppo import THROUGHPUT_SETTINGS
+
+    overrides: dict[str, object] = {} if same_hyperparameters else dict(THROUGHPUT_SETTINGS)
+    c = compare_backends(load_config(config), timesteps, overrides, store, passes)
+    source = "temporary synthetic store (3 months)" if c.baseline.synthetic_store else str(store)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     typer.echo(
-        f"training throughput: {r.timesteps:,} timesteps, n_envs {r.n_envs}, n_steps "
-        f"{r.n_steps}, {r.rollouts} rollouts, data: {source} (wall clock on this machine)"
+        f"training throughput: {timesteps:,} timesteps per run, best of {passes} interleaved "
+        f"passes, data: {source}; load average {load} on {os.cpu_count()} CPUs"
     )
-    typer.echo(f"{'end to end (setup + learn + saves)':40s} {r.steps_per_second:12,.0f} steps/s")
-    typer.echo(f"{'learn loop (rollouts + updates)':40s} {r.learn_steps_per_second:12,.0f} steps/s")
+    shown = ", ".join(f"{k.split('.')[-1]} {v}" for k, v in overrides.items()) or "the same"
     typer.echo(
-        f"{'rollouts only (after the first)':40s} {r.rollout_steps_per_second:12,.0f} steps/s"
+        f"sb3: n_envs {c.baseline.n_envs}, n_steps {c.baseline.n_steps} (the config); "
+        f"fused: {shown} hyperparameters"
     )
-    typer.echo(f"{'PPO update, mean per rollout':40s} {r.update_seconds_mean:12.3f} s")
+    typer.echo(f"{'':34s} {'sb3':>12s} {'fused':>12s} {'ratio':>8s}")
+    for label, a, b in (
+        (
+            "end to end (setup + learn + saves)",
+            c.baseline.steps_per_second,
+            c.fused.steps_per_second,
+        ),
+        ("learn loop", c.baseline.learn_steps_per_second, c.fused.learn_steps_per_second),
+    ):
+        typer.echo(f"{label:34s} {a:12,.0f} {b:12,.0f} {b / a:7.1f}x")
+    typer.echo(f"{'timesteps trained':34s} {c.baseline.timesteps:12,d} {c.fused.timesteps:12,d}")
+    typer.echo(
+        f"sb3 rollouts only (after the first) {c.baseline.rollout_steps_per_second:10,.0f} "
+        f"steps/s; sb3 PPO update, mean per rollout {c.baseline.update_seconds_mean:.3f} s"
+    )
+
+
+_LEARN_CONFIG = typer.Option(
+    None, "--config", "-c", help="Config (default: the built-in defaults); its power grid is used."
+)
+_LEARN_STRENGTHS = typer.Option("0,1", "--strengths", help="Planted-signal strengths (0 needed).")
+_LEARN_MARKETS = typer.Option("101,102", "--market-seeds", help="Synthetic market seeds.")
+_LEARN_SEEDS = typer.Option("0,1,2", "--training-seeds", help="Training seeds per market.")
+_LEARN_TIMESTEPS = typer.Option(None, "--total-timesteps", min=1, help="Timesteps per run.")
+_LEARN_OUT = typer.Option(None, "--out", help="Output folder (default runs/learning_<UTC>).")
+
+
+@app.command("learning")
+def bench_learning(
+    config: Path | None = _LEARN_CONFIG,
+    strengths: str = _LEARN_STRENGTHS,
+    market_seeds: str = _LEARN_MARKETS,
+    training_seeds: str = _LEARN_SEEDS,
+    total_timesteps: int | None = _LEARN_TIMESTEPS,
+    same_hyperparameters: bool = _TRAIN_SAME,
+    out: Path | None = _LEARN_OUT,
+    workers: int | None = typer.Option(None, "--workers", min=1, help="Local worker processes."),
+) -> None:
+    """The power study with each backend on the same grid: does fused learn what SB3 learns?
+
+    Prints per strength the verdict pass rate and the out-of-sample daily Sharpe of the runs
+    of each backend, and whether the fused backend matches (at least as good with a signal,
+    no more passes without one).
+    """
+    from datetime import UTC
+
+    from stairways.bench.learning_bench import compare_learning, comparison_table
+    from stairways.config import load_config
+    from stairways.configbase import validate_model
+    from stairways.errors import InputError
+    from stairways.evaluation.settings import PowerConfig
+
+    def numbers(text: str, what: str, kind: type) -> list[object]:
+        try:
+            return [kind(x) for x in text.split(",") if x.strip()]
+        except ValueError:
+            raise InputError(f"{what} must be comma-separated numbers, got {text!r}") from None
+
+    cfg = load_config(config)
+    data = cfg.evaluation.power.model_dump(mode="json")
+    data["strengths"] = numbers(strengths, "--strengths", float)
+    data["market_seeds"] = numbers(market_seeds, "--market-seeds", int)
+    data["training_seeds"] = numbers(training_seeds, "--training-seeds", int)
+    if total_timesteps is not None:
+        data["total_timesteps"] = total_timesteps
+    settings = validate_model(PowerConfig, data, "stairways bench learning")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = out or cfg.training.runs_dir / f"learning_{stamp}"
+    c = compare_learning(
+        cfg, settings, folder, same_hyperparameters=same_hyperparameters, workers=workers
+    )
+    shown = ", ".join(f"{k.split('.')[-1]} {v}" for k, v in c.fused_overrides.items())
+    typer.echo(
+        f"learning comparison: {settings.total_timesteps:,} timesteps per run, market seeds "
+        f"{list(settings.market_seeds)}, training seeds {list(settings.training_seeds)}, "
+        f"judged on {settings.split}; fused: {shown or 'the same hyperparameters'}"
+    )
+    typer.echo(comparison_table(c))
+    typer.echo(
+        f"wall clock: sb3 {c.sb3.seconds:,.0f} s, fused {c.fused.seconds:,.0f} s; folders "
+        f"{c.sb3.out_dir} and {c.fused.out_dir}"
+    )
+    typer.echo(f"fused matches sb3: {'yes' if c.matches else 'no'}")
 
 
 _EVAL_RUN = typer.Option(
@@ -281,3 +385,48 @@ def bench_journal(
         f"{r.verify_records_per_s:10,.0f} records/s"
     )
     typer.echo(f"tail -n 50                        {r.tail_ms:8.2f} ms")
+
+
+@app.command("live")
+def bench_live(
+    run_dir: Path = typer.Argument(..., help="Training run directory (a trained model)."),
+    day: str = typer.Option(..., "--day", help="Stored session to replay (YYYY-MM-DD)."),
+    split: str | None = typer.Option(
+        None, "--split", help="Warm the features up as this split's panel does."
+    ),
+    checkpoint: str = typer.Option("final", "--checkpoint", help="final, best or a file."),
+    repeats: int = typer.Option(3, "--repeats", min=1, max=50, help="Passes over the session."),
+    halt_trials: int = typer.Option(
+        3, "--halt-trials", min=0, max=20, help="Paced rehearsals halted from another handle."
+    ),
+    pace: float = typer.Option(0.5, "--pace", min=0.05, help="Wall seconds per bar (halt)."),
+    poll: float = typer.Option(0.25, "--poll", min=0.01, help="Halt poll interval (seconds)."),
+) -> None:
+    """Bar-to-intent latency p50/p99 (features, policy, governor) and the time to see a halt."""
+    from datetime import date as date_
+
+    from stairways.bench.live_bench import measure_halt, measure_latency
+    from stairways.errors import InputError
+
+    try:
+        when = date_.fromisoformat(day)
+    except ValueError:
+        raise InputError(f"--day takes a date YYYY-MM-DD, got {day!r}") from None
+    lat = measure_latency(run_dir, when, split, checkpoint=checkpoint, repeats=repeats)
+    verdict = "meets" if lat.p99_us < 1000.0 else "MISSES"
+    typer.echo(
+        f"bar-to-intent latency over {lat.bars:,} bars of {when}: p50 {lat.p50_us:,.0f} us, "
+        f"p99 {lat.p99_us:,.0f} us, max {lat.max_us:,.0f} us ({verdict} the 1 ms p99 goal)"
+    )
+    parts = ", ".join(f"{k} {v:,.0f} us" for k, v in lat.parts_p50_us.items())
+    typer.echo(f"p50 by part: {parts}")
+    if halt_trials:
+        h = measure_halt(
+            run_dir, when, split, checkpoint=checkpoint, trials=halt_trials, pace=pace, poll=poll
+        )
+        shown = ", ".join(f"{x:.2f}" for x in h.seconds)
+        typer.echo(
+            f"halt seen and carried out (cancel, flatten) in {shown} s "
+            f"(max {max(h.seconds):.2f} s; goal 2 s; poll every {h.poll:g} s, "
+            f"{h.pace:g} s per bar)"
+        )

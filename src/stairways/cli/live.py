@@ -23,7 +23,7 @@ from stairways.cli.journal import JournalOption
 from stairways.cli.journal import _open as journal_location
 from stairways.clock import ExchangeClock
 from stairways.config import StairwaysConfig
-from stairways.errors import InputError
+from stairways.errors import InputError, StairwaysError
 from stairways.journal import Journal, JournalReader
 from stairways.journal.schema import JournalLocation
 from stairways.live.lineage import trace_order
@@ -136,10 +136,11 @@ def run(
     if rehearse is not None:
         raise InputError("--rehearse replays with the simulated broker: use --broker sim")
     _ibkr_checks(cfg, model, stage, live, broker_config, registry, checkpoint)
-    raise InputError(
-        "every condition for stage "
-        f"{stage} holds, but sessions at IBKR run from `stairways live run` only during market "
-        "hours with the gateway connected; start it before 09:30 exchange time"
+    raise StairwaysError(
+        f"every condition for stage {stage} holds, but this version cannot trade at IBKR from "
+        "the live loop yet: the exchange-time session driver (IBKR bar feed into the loop) is "
+        "not built. Rehearse with --broker sim --rehearse YYYY-MM-DD; `stairways broker "
+        "check` tests the gateway"
     )
 
 

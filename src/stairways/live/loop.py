@@ -70,7 +70,6 @@ from stairways.live.observe import SessionBook, SessionObserver, observation_has
 from stairways.live.records import END_TYPE, INTENT_TYPE
 from stairways.live.recovery import SessionRecords, approved, broker_knows, intents_of
 from stairways.market.actions import apply_action, target_shares
-from stairways.market.costs import parkinson_sigma
 from stairways.market.portfolio import PF_NOTIONAL
 from stairways.risk.governor import Governor
 from stairways.risk.ports import EventLog
@@ -302,10 +301,11 @@ class LiveLoop:
             for s, b in by_symbol.items()
         }
         for s, b in by_symbol.items():
-            hi, lo = max(b.high, b.low), min(b.high, b.low)
-            sigma = float(parkinson_sigma(np.array([hi]), np.array([lo]))[0]) if lo > 0 else None
             self.marks[s] = MarketMark(
-                last=b.close, at=b.start + BAR, bar_volume=b.volume, bar_sigma=sigma
+                last=b.close,
+                at=b.start + BAR,
+                bar_volume=b.volume,
+                bar_sigma=float(self.observer.mkt[0, k, self.observer.index[s], kn.M_SIGMA]),
             )
         return k
 

@@ -136,7 +136,7 @@ class LivePolicy:
             ref.files.vecnormalize
         )
         self.model = load_model(self.cfg, ref.files.model)
-        self.policy = self.model.policy
+        self.policy: Any = self.model.policy
         self.policy.set_training_mode(False)
         self.recurrent = self.cfg.training.algo == "recurrent_ppo"
         self._state: Any = None
@@ -165,16 +165,25 @@ class LivePolicy:
         self._start = np.ones(1, dtype=bool)
 
     def act(self, obs: np.ndarray) -> int:
-        """The deterministic action for one raw observation (normalised here)."""
+        """The deterministic action for one raw observation (normalised here).
+
+        A feed-forward policy goes straight to SB3's own ``get_distribution(...).mode()`` (what
+        ``predict`` runs after its input checks and copies); a recurrent one uses ``predict``
+        with its hidden state.
+        """
         import torch
 
         batch = self.normalise(obs.reshape(1, -1))
-        with torch.no_grad():
-            actions, self._state = self.policy.predict(
-                batch, state=self._state, episode_start=self._start, deterministic=True
-            )
-        self._start = np.zeros(1, dtype=bool)
-        return int(np.asarray(actions).reshape(-1)[0])
+        if self.recurrent:
+            with torch.no_grad():
+                actions, self._state = self.policy.predict(
+                    batch, state=self._state, episode_start=self._start, deterministic=True
+                )
+            self._start = np.zeros(1, dtype=bool)
+            return int(np.asarray(actions).reshape(-1)[0])
+        with torch.inference_mode():
+            dist = self.policy.get_distribution(torch.from_numpy(batch))
+            return int(dist.get_actions(deterministic=True).reshape(-1)[0])
 
 
 def _load_vecnormalize(path: Path) -> tuple[Any, float, float, bool]:

@@ -152,6 +152,7 @@ class SessionObserver:
         calendar: str = "XNYS",
     ) -> None:
         self.symbols = tuple(symbols)
+        self.index = {s: j for j, s in enumerate(self.symbols)}
         normaliser.check_compatible(self.symbols, FEATURE_NAMES)
         self.normaliser = normaliser
         self.calendar = calendar
