@@ -31,7 +31,7 @@ from stairways.training.trainer import TrainOptions, train
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TrainBenchResult", "run_train_bench"]
+__all__ = ["BackendComparison", "TrainBenchResult", "compare_backends", "run_train_bench"]
 
 _SYNTH_START = date(2022, 1, 3)
 _SYNTH_END = date(2022, 3, 31)
@@ -88,6 +88,51 @@ def _synthetic_store(folder: Path) -> Path:
     return path
 
 
+def _bench_config(
+    cfg: StairwaysConfig, timesteps: int, store: Path, synthetic: bool
+) -> StairwaysConfig:
+    data = cfg.model_dump(mode="json")
+    data = set_by_path(data, "training.total_timesteps", timesteps)
+    data = set_by_path(data, "training.tensorboard", cfg.training.tensorboard)
+    data = set_by_path(data, "data.store_path", str(store))
+    if synthetic:
+        data = set_by_path(
+            data, "data.splits.train", {"start": str(_TRAIN_START), "end": str(_SYNTH_END)}
+        )
+    return validate_model(StairwaysConfig, data, "stairways bench train")
+
+
+def _one_run(cfg: StairwaysConfig, folder: Path, synthetic: bool) -> TrainBenchResult:
+    """Train once into ``folder`` and time it (SB3 runs get the rollout/update timer)."""
+    tc = cfg.training
+    timer = _Timer()
+    callbacks = [timer] if tc.backend == "sb3" else []
+    started = time.perf_counter()
+    result = train(cfg, TrainOptions(run_dir=folder, extra_callbacks=callbacks, command=["bench"]))
+    seconds = time.perf_counter() - started
+    rollouts = len(timer.rollouts) if timer.rollouts else -(-result.timesteps // tc.rollout_size)
+    if timer.rollouts:
+        warm_rollouts = timer.rollouts[1:] or timer.rollouts
+        rollout_rate = tc.rollout_size * len(warm_rollouts) / sum(warm_rollouts)
+        updates = timer.updates or [float("nan")]
+        update_mean = sum(updates) / len(updates)
+    else:
+        rollout_rate = float("nan")
+        update_mean = float("nan")
+    return TrainBenchResult(
+        timesteps=result.timesteps,
+        n_envs=tc.n_envs,
+        n_steps=tc.n_steps,
+        seconds=seconds,
+        steps_per_second=result.timesteps / seconds,
+        learn_steps_per_second=result.steps_per_second,
+        rollouts=rollouts,
+        rollout_steps_per_second=rollout_rate,
+        update_seconds_mean=update_mean,
+        synthetic_store=synthetic,
+    )
+
+
 def run_train_bench(
     cfg: StairwaysConfig, timesteps: int, store: Path | None = None
 ) -> TrainBenchResult:
@@ -97,43 +142,87 @@ def run_train_bench(
     :param timesteps: timesteps to train
     :param store: bar store to train from; None generates a small synthetic one
     """
+    _check_timesteps(cfg, timesteps)
+    with tempfile.TemporaryDirectory(prefix="stairways-bench-train-") as tmp:
+        folder = Path(tmp)
+        synthetic = store is None
+        path = _synthetic_store(folder) if store is None else store
+        return _one_run(_bench_config(cfg, timesteps, path, synthetic), folder / "run", synthetic)
+
+
+def _check_timesteps(cfg: StairwaysConfig, timesteps: int) -> None:
     if timesteps < cfg.training.rollout_size * 2:
         raise InputError(
             f"--timesteps {timesteps} is under two rollouts ({cfg.training.rollout_size} each); "
             "the update rate needs at least two"
         )
+
+
+@dataclass(frozen=True)
+class BackendComparison:
+    """Best-of-``passes`` figures of each backend, measured interleaved in one process.
+
+    :param baseline: the SB3 backend with the config as given
+    :param fused: the fused backend with the config as given plus ``fused_overrides``
+    :param fused_overrides: training keys the fused run changed (its large-batch settings)
+    :param passes: interleaved passes (sb3, fused, sb3, fused, ...)
+    """
+
+    baseline: TrainBenchResult
+    fused: TrainBenchResult
+    fused_overrides: dict[str, object]
+    passes: int
+
+    @property
+    def ratio(self) -> float:
+        """End-to-end steps/s of the fused backend over SB3's."""
+        return self.fused.steps_per_second / self.baseline.steps_per_second
+
+    @property
+    def learn_ratio(self) -> float:
+        """Learn-loop steps/s of the fused backend over SB3's."""
+        return self.fused.learn_steps_per_second / self.baseline.learn_steps_per_second
+
+
+def compare_backends(
+    cfg: StairwaysConfig,
+    timesteps: int,
+    fused_overrides: dict[str, object],
+    store: Path | None = None,
+    passes: int = 2,
+) -> BackendComparison:
+    """Both backends on the same data, interleaved ``passes`` times; the best pass of each.
+
+    The machine may be shared: interleaving puts both under the same load, and the best pass
+    of each is the least disturbed one.
+
+    :param cfg: the config (SB3 runs it as given, with ``training.backend: sb3``)
+    :param timesteps: timesteps of every run
+    :param fused_overrides: dotted ``training.*`` keys applied to the fused runs
+    :param store: bar store; None generates a small synthetic one (not timed)
+    :param passes: interleaved passes of each backend
+    """
+    if passes < 1:
+        raise InputError(f"--passes must be at least 1, got {passes}")
+    data = set_by_path(cfg.model_dump(mode="json"), "training.backend", "sb3")
+    sb3_cfg = validate_model(StairwaysConfig, data, "stairways bench train")
+    fdata = set_by_path(cfg.model_dump(mode="json"), "training.backend", "fused")
+    for key, value in fused_overrides.items():
+        fdata = set_by_path(fdata, key, value)
+    fused_cfg = validate_model(StairwaysConfig, fdata, "stairways bench train (fused)")
+    _check_timesteps(sb3_cfg, timesteps)
+    _check_timesteps(fused_cfg, timesteps)
     with tempfile.TemporaryDirectory(prefix="stairways-bench-train-") as tmp:
         folder = Path(tmp)
-        data = cfg.model_dump(mode="json")
-        data = set_by_path(data, "training.total_timesteps", timesteps)
-        if store is None:
-            data = set_by_path(data, "data.store_path", str(_synthetic_store(folder)))
-            data = set_by_path(
-                data, "data.splits.train", {"start": str(_TRAIN_START), "end": str(_SYNTH_END)}
-            )
-        else:
-            data = set_by_path(data, "data.store_path", str(store))
-        bench_cfg = validate_model(StairwaysConfig, data, "stairways bench train")
-        timer = _Timer()
-        started = time.perf_counter()
-        result = train(
-            bench_cfg,
-            TrainOptions(run_dir=folder / "run", extra_callbacks=[timer], command=["bench"]),
-        )
-        seconds = time.perf_counter() - started
-    tc = bench_cfg.training
-    warm_rollouts = timer.rollouts[1:] or timer.rollouts
-    rollout_rate = tc.rollout_size * len(warm_rollouts) / sum(warm_rollouts)
-    updates = timer.updates or [float("nan")]
-    return TrainBenchResult(
-        timesteps=result.timesteps,
-        n_envs=tc.n_envs,
-        n_steps=tc.n_steps,
-        seconds=seconds,
-        steps_per_second=result.timesteps / seconds,
-        learn_steps_per_second=result.steps_per_second,
-        rollouts=len(timer.rollouts),
-        rollout_steps_per_second=rollout_rate,
-        update_seconds_mean=sum(updates) / len(updates),
-        synthetic_store=store is None,
-    )
+        synthetic = store is None
+        path = _synthetic_store(folder) if store is None else store
+        a_cfg = _bench_config(sb3_cfg, timesteps, path, synthetic)
+        b_cfg = _bench_config(fused_cfg, timesteps, path, synthetic)
+        best: dict[str, TrainBenchResult] = {}
+        for k in range(passes):
+            for name, run_cfg in (("sb3", a_cfg), ("fused", b_cfg)):
+                r = _one_run(run_cfg, folder / f"{name}-{k}", synthetic)
+                log.info("pass %d %s: %.0f steps/s", k, name, r.steps_per_second)
+                if name not in best or r.steps_per_second > best[name].steps_per_second:
+                    best[name] = r
+    return BackendComparison(best["sb3"], best["fused"], dict(fused_overrides), passes)

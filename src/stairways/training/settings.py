@@ -98,6 +98,10 @@ class TrainingConfig(Frozen):
     """One PPO run: algorithm, hyperparameters, schedules, curriculum, checkpoints and gates."""
 
     algo: Literal["ppo", "recurrent_ppo"] = "ppo"
+    # sb3: SB3's PPO.learn(). fused: stairways.training.fused_ppo, the same PPO over whole
+    # rollouts of the batched env as arrays (same model zip and statistics files). The default
+    # stays sb3 until the learning comparison (stairways bench learning) shows they match.
+    backend: Literal["sb3", "fused"] = "sb3"
     split: str = Field(default="train", description="Data split the run trains on")
     total_timesteps: int = Field(default=50_000, ge=1, le=10_000_000_000)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
@@ -142,6 +146,11 @@ class TrainingConfig(Frozen):
         lo, hi = schedule_bounds(self.clip_range)
         if lo <= 0.0 or hi > 10.0:
             raise ValueError(f"clip_range must stay in (0, 10], schedule spans [{lo}, {hi}]")
+        if self.backend == "fused" and self.algo != "ppo":
+            raise ValueError(
+                f"training.backend 'fused' trains algo 'ppo' only, not {self.algo!r}; "
+                "use backend 'sb3' for recurrent_ppo"
+            )
         rollout = self.n_steps * self.n_envs
         if rollout < 2:
             raise ValueError("n_steps * n_envs must be at least 2 (SB3 needs two samples)")

@@ -491,6 +491,8 @@ def train(cfg: StairwaysConfig, options: TrainOptions | None = None) -> TrainRes
     """
     options = options or TrainOptions()
     tc = cfg.training
+    if tc.backend == "fused":
+        _check_fused(cfg, options)
     state = _Run(cfg, options)
     try:
         state.locate()
@@ -516,6 +518,20 @@ def train(cfg: StairwaysConfig, options: TrainOptions | None = None) -> TrainRes
         return _learn(state, venv)
     finally:
         state.unlock()
+
+
+def _check_fused(cfg: StairwaysConfig, options: TrainOptions) -> None:
+    """Refuse what the fused backend cannot do, before anything is written."""
+    if cfg.reward.mode != "internal":
+        raise InputError(
+            "training.backend 'fused' needs reward.mode 'internal' (it steps the env kernel "
+            "directly, without the reward shim); set training.backend: sb3 for reward.mode shim"
+        )
+    if options.extra_callbacks or options.env_wrappers:
+        raise InputError(
+            "training.backend 'fused' runs no SB3 callbacks or env wrappers; "
+            "use training.backend: sb3 for this run"
+        )
 
 
 def _base_env(
@@ -564,7 +580,7 @@ def _learn(state: _Run, venv: VecEnv) -> TrainResult:
                 partial(state.checkpoint, model, episodes, reason="periodic"),
             ),
         ]
-        if options.progress:
+        if options.progress and tc.backend == "sb3":
             # SB3 always finishes a rollout, so the run ends on the next multiple of it.
             rollout = tc.n_steps * venv.num_envs
             end = start + -(-(tc.total_timesteps - start) // rollout) * rollout
@@ -572,16 +588,20 @@ def _learn(state: _Run, venv: VecEnv) -> TrainResult:
             callbacks.append(progress)
         callbacks.extend(options.extra_callbacks)
         started = time.perf_counter()
-        model.learn(
-            total_timesteps=tc.total_timesteps - start,
-            callback=CallbackList(callbacks),
-            reset_num_timesteps=False,
-            tb_log_name=tc.algo,
-        )
+        if tc.backend == "fused":
+            stop_reason = _learn_fused(state, model, venv, clock, episodes, already)
+        else:
+            model.learn(
+                total_timesteps=tc.total_timesteps - start,
+                callback=CallbackList(callbacks),
+                reset_num_timesteps=False,
+                tb_log_name=tc.algo,
+            )
+            stop_reason = speed_bump.reason
         elapsed = time.perf_counter() - started
         if progress is not None:
             progress.close()
-        final = state.conclude(model, episodes, speed_bump.reason)
+        final = state.conclude(model, episodes, stop_reason)
     except KeyboardInterrupt:
         if model is not None:
             state.checkpoint(model, episodes, model.num_timesteps, "interrupted")
@@ -622,6 +642,45 @@ def _learn(state: _Run, venv: VecEnv) -> TrainResult:
         final_model=final,
         steps_per_second=rate,
     )
+
+
+def _learn_fused(
+    state: _Run,
+    model: BaseAlgorithm,
+    venv: VecEnv,
+    clock: TimestepClock,
+    episodes: EpisodeLog,
+    mid_run_checked: bool,
+) -> str | None:
+    """The fused backend's learn loop; returns the speed-bump's reason when it stopped."""
+    from stable_baselines3 import PPO
+
+    from stairways.training.fused_ppo import FusedHooks, FusedPPO
+
+    assert isinstance(model, PPO)
+    bar: Any = None
+    progress: Callable[[int], None] | None = None
+    if state.options.progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=state.tc.total_timesteps, initial=model.num_timesteps, unit="step")
+
+        def progress(steps: int) -> None:
+            bar.update(steps - bar.n)
+
+    hooks = FusedHooks(
+        episodes=episodes,
+        clock=clock,
+        checkpoint=partial(state.checkpoint, model, episodes, reason="periodic"),
+        record_gate=state.record_gate,
+        mid_run_checked=mid_run_checked,
+        progress=progress,
+    )
+    try:
+        return FusedPPO(model, venv, state.tc, hooks).learn(state.tc.total_timesteps)
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _first_rolling(run: RunDirectory, window: int) -> float | None:

@@ -1,0 +1,144 @@
+"""Does the fused backend learn what SB3 learns? (``stairways bench learning``)
+
+Runs the power study (:func:`stairways.evaluation.power.run_power_study`) twice on the same
+grid of planted-signal strengths, market seeds and training seeds at the same timesteps: once
+with ``training.backend: sb3`` and the config's hyperparameters, once with the fused backend
+and its throughput settings (:data:`~stairways.training.fused_ppo.THROUGHPUT_SETTINGS`, or the
+config's own hyperparameters with ``same_hyperparameters``). Per strength it reports the gate
+verdict's pass rate and the distribution of the runs' out-of-sample daily Sharpe ratios; at
+strength 0 a pass is a false positive.
+
+The fused backend matches when, at every strength above 0, its pass rate and median daily
+Sharpe are at least SB3's, and at strength 0 its pass rate is no higher than SB3's.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from stairways.config import StairwaysConfig
+from stairways.configbase import set_by_path, validate_model
+from stairways.evaluation.power import PowerReport, run_power_study
+from stairways.evaluation.settings import PowerConfig
+from stairways.training.fused_ppo import THROUGHPUT_SETTINGS
+
+log = logging.getLogger(__name__)
+
+__all__ = ["BackendLearning", "LearningComparison", "StrengthRow", "compare_learning"]
+
+
+@dataclass(frozen=True)
+class StrengthRow:
+    """One backend's results at one strength."""
+
+    strength: float
+    runs: int
+    passed: int
+    sharpes: tuple[float, ...]
+
+    @property
+    def pass_rate(self) -> float:
+        """Share of runs whose full verdict passed."""
+        return self.passed / self.runs if self.runs else 0.0
+
+    @property
+    def median_sharpe(self) -> float | None:
+        """Median of the runs' out-of-sample daily Sharpe ratios."""
+        return statistics.median(self.sharpes) if self.sharpes else None
+
+
+@dataclass(frozen=True)
+class BackendLearning:
+    """The power study of one backend, by strength."""
+
+    backend: str
+    rows: tuple[StrengthRow, ...]
+    seconds: float
+    out_dir: Path
+
+
+@dataclass(frozen=True)
+class LearningComparison:
+    """Both backends on the same grid."""
+
+    sb3: BackendLearning
+    fused: BackendLearning
+    settings: PowerConfig
+    fused_overrides: dict[str, object]
+
+    @property
+    def matches(self) -> bool:
+        """Fused at least as good with a signal, no more false positives without one."""
+        for a, b in zip(self.sb3.rows, self.fused.rows, strict=True):
+            if a.strength == 0.0:
+                if b.pass_rate > a.pass_rate:
+                    return False
+                continue
+            if b.pass_rate < a.pass_rate:
+                return False
+            ma, mb = a.median_sharpe, b.median_sharpe
+            if ma is not None and (mb is None or mb < ma):
+                return False
+        return True
+
+
+def _rows(report: PowerReport) -> tuple[StrengthRow, ...]:
+    rows = []
+    for s in report.settings.strengths:
+        runs = [r for r in report.rows if r.strength == s]
+        sharpes = tuple(float(r.daily_sharpe) for r in runs if r.daily_sharpe is not None)
+        rows.append(StrengthRow(s, len(runs), sum(r.passed for r in runs), sharpes))
+    return tuple(rows)
+
+
+def compare_learning(
+    cfg: StairwaysConfig,
+    settings: PowerConfig,
+    out_dir: Path,
+    *,
+    same_hyperparameters: bool = False,
+    workers: int | None = None,
+) -> LearningComparison:
+    """Run the power study with each backend on ``settings``' grid into ``out_dir``.
+
+    :param cfg: the base config (SB3 trains it as given)
+    :param settings: strengths, market seeds, training seeds, timesteps and split
+    :param out_dir: one sub-folder per backend
+    :param same_hyperparameters: the fused runs keep the config's hyperparameters
+    :param workers: cap on local worker processes of each study
+    """
+    overrides: dict[str, object] = {} if same_hyperparameters else dict(THROUGHPUT_SETTINGS)
+    results: dict[str, BackendLearning] = {}
+    for backend in ("sb3", "fused"):
+        data = set_by_path(cfg.model_dump(mode="json"), "training.backend", backend)
+        if backend == "fused":
+            for key, value in overrides.items():
+                data = set_by_path(data, key, value)
+        run_cfg = validate_model(StairwaysConfig, data, f"stairways bench learning ({backend})")
+        folder = out_dir / backend
+        log.info("learning comparison: power study with backend %s in %s", backend, folder)
+        report = run_power_study(run_cfg, settings=settings, out_dir=folder, workers=workers)
+        results[backend] = BackendLearning(backend, _rows(report), report.seconds, folder)
+    return LearningComparison(results["sb3"], results["fused"], settings, overrides)
+
+
+def comparison_table(c: LearningComparison) -> str:
+    """A markdown table: per strength and backend, pass rate and daily Sharpe distribution."""
+    lines = [
+        "| strength | backend | runs | verdict passed | daily Sharpe median | min | max |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for a, b in zip(c.sb3.rows, c.fused.rows, strict=True):
+        for name, row in (("sb3", a), ("fused", b)):
+            med = row.median_sharpe
+            lo = min(row.sharpes) if row.sharpes else None
+            hi = max(row.sharpes) if row.sharpes else None
+            cells = ["n/a" if v is None else f"{v:.3f}" for v in (med, lo, hi)]
+            lines.append(
+                f"| {row.strength:g} | {name} | {row.runs} | {row.passed}/{row.runs} | "
+                f"{cells[0]} | {cells[1]} | {cells[2]} |"
+            )
+    return "\n".join(lines)
