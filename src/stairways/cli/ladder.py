@@ -94,12 +94,15 @@ class _Access:
 
 @contextmanager
 def _writer(access: _Access) -> Iterator[Journal]:
-    with Journal.open(access.location, access.mac_key()) as journal:
-        try:
-            yield journal
-        finally:
-            with RegistryIndex(index_location(access.location)) as index:
-                index.sync(journal)
+    """The journal for one ladder action, under the registry's lock; the index is brought up
+    to date before the lock is released (an action that fails wrote nothing)."""
+    with (
+        Journal.open(access.location, access.mac_key()) as journal,
+        RegistryIndex(index_location(access.location)) as index,
+        index.exclusive() as conn,
+    ):
+        yield journal
+        index.sync(journal, conn)
 
 
 def _ladder(journal: Any, ladder_cfg: LadderConfig, access: _Access | None) -> Ladder:

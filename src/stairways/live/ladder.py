@@ -14,7 +14,9 @@
 
 Every refusal raises :class:`LadderRefusedError` (or :class:`GatesNotPassedError`) before
 anything is written: a refused action leaves the journal as it was. Every action that succeeds
-is one journal append (a stage change and its alert are written together).
+is one journal append (a stage change and its alert are written together). Between the checks
+and the append another process must not act on the ladder: callers hold
+:meth:`stairways.live.registry.RegistryIndex.exclusive` around an action (the CLI does).
 """
 
 from __future__ import annotations

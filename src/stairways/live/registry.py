@@ -28,11 +28,13 @@ fingerprint, and :func:`live_allowed` says whether a model's stage lets it trade
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import math
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     Engine,
     MetaData,
     String,
@@ -50,8 +53,9 @@ from sqlalchemy import (
     delete,
     event,
     select,
+    text,
 )
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from stairways.errors import InputError, InternalError, MissingResourceError, StairwaysError
 from stairways.journal.schema import JournalLocation
@@ -629,6 +633,10 @@ INDEX_META = Table(
 )
 
 
+# pg_advisory_xact_lock key of ladder actions on a PostgreSQL registry ("ladder" in ASCII).
+LADDER_LOCK_ID = 0x6C6164646572
+
+
 def index_location(journal: JournalLocation) -> JournalLocation:
     """Where the registry index of a journal is: ``registry.sqlite`` beside an SQLite journal,
     the journal's own database for PostgreSQL."""
@@ -644,19 +652,20 @@ class RegistryIndex:
     :param location: the index database (:func:`index_location`)
     """
 
-    def __init__(self, location: JournalLocation) -> None:
+    def __init__(self, location: JournalLocation, *, timeout: float = 30.0) -> None:
         self.location = location
         if location.is_sqlite:
             assert location.path is not None
             location.path.parent.mkdir(parents=True, exist_ok=True)
-            self._engine: Engine = create_engine(location.url, connect_args={"timeout": 30.0})
+            self._engine: Engine = create_engine(location.url, connect_args={"timeout": timeout})
+            busy_ms = int(timeout * 1000)
 
             @event.listens_for(self._engine, "connect")
             def _on_connect(dbapi_connection: Any, _record: Any) -> None:
                 dbapi_connection.isolation_level = None
                 cur = dbapi_connection.cursor()
                 try:
-                    cur.execute("PRAGMA busy_timeout = 30000")
+                    cur.execute(f"PRAGMA busy_timeout = {busy_ms}")
                     cur.execute("PRAGMA journal_mode = WAL")
                     cur.execute("PRAGMA synchronous = FULL")
                 finally:
@@ -664,17 +673,48 @@ class RegistryIndex:
 
             @event.listens_for(self._engine, "begin")
             def _on_begin(conn: Any) -> None:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                # Writers take the write lock up front (BEGIN IMMEDIATE): two ladder actions
+                # queue instead of both reading the same stage; readers never wait for it.
+                write = conn.get_execution_options().get("registry_write", False)
+                conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         else:
-            self._engine = create_engine(location.url, pool_pre_ping=True)
+            self._engine = create_engine(
+                location.url,
+                pool_pre_ping=True,
+                connect_args={"options": f"-c lock_timeout={int(timeout * 1000)}"},
+            )
         try:
-            with self._engine.begin() as conn:
-                _meta.create_all(conn)
+            with self._engine.connect() as conn:
+                ready = all(conn.dialect.has_table(conn, t.name) for t in (MODELS, INDEX_META))
+            if not ready:
+                with self._write() as conn:
+                    _meta.create_all(conn)
         except SQLAlchemyError as err:
             self._engine.dispose()
             raise RegistryError(
                 f"cannot open the registry index {location}: {getattr(err, 'orig', err)}"
+            ) from None
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._engine.connect().execution_options(registry_write=True) as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def exclusive(self) -> Iterator[Connection]:
+        """Hold the registry's write lock for one ladder action (checks and journal append) so
+        that two processes never act on the same stage at once; :meth:`sync` the index with the
+        connection this yields before leaving. Waits up to the index's timeout for the lock."""
+        try:
+            with self._write() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LADDER_LOCK_ID})
+                yield conn
+        except OperationalError as err:
+            raise RegistryError(
+                f"the registry {self.location} is busy (another ladder action holds its lock): "
+                f"{getattr(err, 'orig', err)}; try again"
             ) from None
 
     def close(self) -> None:
@@ -687,8 +727,9 @@ class RegistryIndex:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def sync(self, source: _Source) -> int:
-        """Rebuild the tables from the journal in one transaction; returns the models indexed."""
+    def sync(self, source: _Source, conn: Connection | None = None) -> int:
+        """Rebuild the tables from the journal in one transaction (``conn``'s, from
+        :meth:`exclusive`, or a new one); returns the number of models indexed."""
         models = read_models(source)
         stages = stages_now(source)
         rows = [
@@ -705,7 +746,9 @@ class RegistryIndex:
             for m in models.values()
         ]
         try:
-            with self._engine.begin() as conn:
+            with contextlib.ExitStack() as stack:
+                if conn is None:
+                    conn = stack.enter_context(self._write())
                 conn.execute(delete(MODELS))
                 if rows:
                     conn.execute(MODELS.insert(), rows)

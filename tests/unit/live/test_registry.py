@@ -264,3 +264,16 @@ def test_live_allowed_with_the_ladder_config_refuses_a_stage_that_failed(tmp_pat
     assert "stairways ladder review" in decision.reason
     # Without the config only the stage is consulted.
     assert live_allowed(b.journal, b.model.model_id, "micro_10").allowed
+
+
+def test_one_ladder_action_at_a_time_holds_the_registry_lock(tmp_path: Path) -> None:
+    b = bench(tmp_path)
+    location = index_location(JournalLocation.sqlite(tmp_path / "journal.sqlite"))
+    with RegistryIndex(location) as first, first.exclusive() as conn:
+        with RegistryIndex(location, timeout=0.2) as second:
+            with pytest.raises(reg.RegistryError, match="busy"), second.exclusive():
+                pass
+            assert second.rows() == []  # readers do not wait for the lock
+        first.sync(b.journal, conn)
+    with RegistryIndex(location) as again, again.exclusive():
+        assert [r["model_id"] for r in again.rows()] == [b.model.model_id]
