@@ -15,8 +15,8 @@ install: $(STAMP)
 # file skips the check afterwards): PostgreSQL (server and client: tuning storage, the test
 # fixture that starts a throwaway server), Prometheus (promtool checks alert rules), Chromium
 # (headless browser tests). The demo needs no browser.
-SYSTEM_PACKAGES_RUN := postgresql prometheus
-SYSTEM_PACKAGES_TEST := $(SYSTEM_PACKAGES_RUN) chromium
+SYSTEM_PACKAGES_RUN := postgresql prometheus libpango-1.0-0 libpangoft2-1.0-0
+SYSTEM_PACKAGES_TEST := $(SYSTEM_PACKAGES_RUN) chromium poppler-utils
 SYSTEM_STAMP_RUN := .stamps/system-packages-run
 SYSTEM_STAMP_TEST := .stamps/system-packages-test
 
