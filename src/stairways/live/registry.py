@@ -522,15 +522,21 @@ class LiveDecision:
 
 
 def live_allowed(
-    source: _Source, model_id: str, stage: str, *, ladder: LadderConfig | None = None
+    source: _Source,
+    model_id: str,
+    stage: str,
+    *,
+    ladder: LadderConfig | None = None,
+    check_failures: bool = True,
 ) -> LiveDecision:
     """Whether ``model_id``'s ladder stage lets it trade at ``stage`` (paper, micro_10, scale_50).
 
     A model trades at its own stage or a smaller one on the ladder (a scale_50 model may run at
     micro_10), never above it, and nothing trades from research. The model may be named by a
-    stage alias. With ``ladder`` (the ladder config) a model whose stage has already failed (a
-    breach, an emergency stop or a failing gate that ``stairways ladder review`` has not acted
-    on yet) is refused too. Files are not checked here: :func:`load_model_ref` does that.
+    stage alias. A model whose stage has already failed (a breach, an emergency stop or a
+    failing gate that ``stairways ladder review`` has not acted on yet) is refused too, judged
+    by ``ladder`` (default: the shipped ``config/ladder.yaml``); ``check_failures=False`` looks
+    at the stage only. Files are not checked here: :func:`load_model_ref` does that.
     """
     if stage not in TRADING_STAGES:
         raise InputError(f"unknown trading stage {stage!r}; the stages are {', '.join(STAGES)}")
@@ -554,9 +560,13 @@ def live_allowed(
             current,
             stage,
         )
-    if ladder is not None:
+    if check_failures:
         from stairways.live.evidence import stage_evidence
         from stairways.live.ladder import stage_failures
+        from stairways.live.ladder_config import load_ladder_config
+
+        if ladder is None:
+            ladder = load_ladder_config()
 
         since = stages_now(source)[model.model_id][1]
         causes = stage_failures(stage_evidence(source, model, current, since), ladder)

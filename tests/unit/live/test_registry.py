@@ -262,8 +262,9 @@ def test_live_allowed_with_the_ladder_config_refuses_a_stage_that_failed(tmp_pat
     assert not decision.allowed
     assert "failed its stage micro_10 (hard-limit breach" in decision.reason
     assert "stairways ladder review" in decision.reason
-    # Without the config only the stage is consulted.
-    assert live_allowed(b.journal, b.model.model_id, "micro_10").allowed
+    # The shipped config is the default judge; check_failures=False looks at the stage only.
+    assert not live_allowed(b.journal, b.model.model_id, "micro_10").allowed
+    assert live_allowed(b.journal, b.model.model_id, "micro_10", check_failures=False).allowed
 
 
 def test_one_ladder_action_at_a_time_holds_the_registry_lock(tmp_path: Path) -> None:
