@@ -516,6 +516,8 @@ def run_power_study(
     started = time.perf_counter()
     base = _study_config(cfg, p.split)
     out = out_dir or default_out_dir(cfg.training.runs_dir, "power", cfg.name)
+    if (out / "power.json").exists():
+        raise InputError(f"{out} already holds a power study (power.json); choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     grid = [(s, m) for s in p.strengths for m in p.market_seeds]
     tasks = [

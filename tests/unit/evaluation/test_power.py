@@ -224,3 +224,11 @@ def test_the_readme_block_is_replaced_between_its_markers_only(tmp_path: Path) -
     (tmp_path / "bare.md").write_text("no markers\n")
     with pytest.raises(InputError, match="power-table:begin"):
         write_readme_block(tmp_path / "bare.md", _report())
+
+
+def test_a_folder_holding_a_study_is_not_overwritten(tmp_path: Path) -> None:
+    from stairways.evaluation.power import run_power_study
+
+    (tmp_path / "power.json").write_text("{}")
+    with pytest.raises(InputError, match="already holds a power study"):
+        run_power_study(StairwaysConfig(), out_dir=tmp_path)
