@@ -26,6 +26,7 @@ from stairways.cli import ladder as ladder_cli
 from stairways.cli import live as live_cli
 from stairways.cli import monitor as monitor_cli
 from stairways.cli import readme_figures as readme_figures_cli
+from stairways.cli import report as report_cli
 from stairways.cli import risk as risk_cli
 from stairways.cli import runs as runs_cli
 from stairways.cli import schedule as schedule_cli
@@ -72,6 +73,7 @@ app.command("halt")(risk_cli.halt)
 app.command("resume")(risk_cli.resume)
 app.add_typer(monitor_cli.app, name="monitor")
 app.add_typer(live_cli.app, name="live")
+app.add_typer(report_cli.app, name="report")
 app.command("lineage")(live_cli.lineage)
 
 

@@ -53,6 +53,7 @@ __all__ = [
     "WeekReport",
     "parse_week",
     "render_weekly",
+    "summary_text",
     "week_blocks",
     "week_of",
 ]
@@ -265,6 +266,12 @@ def _verdict(r: WeekReport) -> Verdict:
     return Verdict(level, headline, tuple(details))
 
 
+def summary_text(r: WeekReport) -> str:
+    """The verdict and its details as plain text (webhook and email body)."""
+    v = _verdict(r)
+    return "\n".join([v.text, *(f"- {d}" for d in v.details)])
+
+
 def _stress_blocks(r: WeekReport) -> list[Block]:
     out: list[Block] = [Heading(2, "Nightly stress suite")]
     if r.stress is None:
@@ -461,6 +468,6 @@ def render_weekly(r: WeekReport, out_dir: Path) -> tuple[Path, Path]:
     tmp = html_path.with_name(html_path.name + ".tmp")
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(html_path)
-    HTML(string=page, base_url=str(out_dir)).write_pdf(pdf_path, media_type="print")
+    HTML(string=page, base_url=str(out_dir), media_type="print").write_pdf(pdf_path)
     log.info("weekly report %s written to %s", r.week.label, out_dir)
     return html_path, pdf_path

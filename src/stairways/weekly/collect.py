@@ -21,17 +21,21 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from stairways.analysis.flipflop import FlipFlopRule, count_flips, flip_rate
+from stairways.errors import DataValidationError, MissingResourceError
 from stairways.evaluation.metrics import max_drawdown, sharpe_ratio
+from stairways.evaluation.traces import read_run_trace
 from stairways.live.evidence import collect_sessions
 from stairways.live.records import SESSION_TYPE
+from stairways.live.registry import RegisteredModel, read_models
 from stairways.reports.weekly import IsoWeek, ModelInfo, WeekReport
 
-__all__ = ["PERIODS_PER_YEAR", "collect_week"]
+__all__ = ["PERIODS_PER_YEAR", "collect_week", "model_info"]
 
 PERIODS_PER_YEAR = 252
 FLAT = 1e-9
@@ -59,15 +63,14 @@ def collect_week(
     source: _Source,
     week: IsoWeek,
     *,
-    models: Mapping[str, ModelInfo] | None = None,
+    eval_split: str = "test",
     flip_rule: FlipFlopRule | None = None,
 ) -> WeekReport:
     """The week's figures from the journal.
 
     :param source: the journal (a reader)
     :param week: the ISO week
-    :param models: model id -> registry and evaluation facts (lineage, action mix); models not
-        given get their lineage from the session start records
+    :param eval_split: the evaluation whose action mix and gates the week is compared with
     :param flip_rule: the flip-flop definition (default :class:`FlipFlopRule`)
     """
     rule = flip_rule or FlipFlopRule()
@@ -198,25 +201,13 @@ def collect_week(
         steps += len(rows)
     rate = flip_rate(flips, steps) if steps else None
     threshold = rule.threshold(n_tickers) if n_tickers else None
-    infos = dict(models or {})
-    lineage: list[ModelInfo] = []
+    registered = read_models(source)
+    lineage: dict[str, ModelInfo] = {}
     for sid in sorted(starts):
         p = starts[sid]
         mid = str(p["model_id"])
-        if any(m.model_id == mid for m in lineage):
-            continue
-        lineage.append(
-            infos.get(mid)
-            or ModelInfo(
-                model_id=mid,
-                fingerprint=str(p.get("fingerprint", "")),
-                run_dir=str(p.get("run_dir", "")),
-                checkpoint=str(p.get("checkpoint", "")),
-                config_name=str(p.get("config_name", "")),
-                data_fingerprint=str(p.get("data_fingerprint", "")),
-                eval_note="not in the model registry",
-            )
-        )
+        if mid not in lineage:
+            lineage[mid] = model_info(p, registered.get(mid), eval_split)
     return WeekReport(
         week=week,
         session_ids=[s.session_id for s in in_week],
@@ -235,5 +226,36 @@ def collect_week(
         live_actions=live_actions,
         flip_rate=rate,
         flip_threshold=threshold,
-        models=lineage,
+        models=list(lineage.values()),
+    )
+
+
+def model_info(start: Mapping[str, Any], model: RegisteredModel | None, split: str) -> ModelInfo:
+    """A model's lineage (from its session start record and the registry) and the action mix
+    of its evaluation trace on ``split`` (``eval_note`` says why there is none)."""
+    run_dir = str(start.get("run_dir", ""))
+    checkpoint = str(start.get("checkpoint", ""))
+    evaluation = dict(model.evaluations.get(split, {})) if model is not None else {}
+    note = "" if model is not None else "not in the model registry"
+    actions: dict[int, int] = {}
+    if run_dir and checkpoint:
+        try:
+            trace = read_run_trace(Path(run_dir), split, checkpoint)
+        except (MissingResourceError, DataValidationError) as err:
+            note = f"no evaluation trace on {split} ({err})"
+        else:
+            values, counts = np.unique(trace.frame["action"].to_numpy(), return_counts=True)
+            actions = {int(v): int(c) for v, c in zip(values, counts, strict=True)}
+    synthetic = model.synthetic if model is not None else evaluation.get("synthetic")
+    return ModelInfo(
+        model_id=str(start["model_id"]),
+        fingerprint=str(start.get("fingerprint", "")),
+        run_dir=run_dir,
+        checkpoint=checkpoint,
+        config_name=str(start.get("config_name", "")),
+        data_fingerprint=str(start.get("data_fingerprint", "")),
+        synthetic=None if synthetic is None else bool(synthetic),
+        evaluation=evaluation,
+        eval_actions=actions,
+        eval_note=note,
     )
