@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from stairways.analysis.trace_report import TraceReport, execute_trace_notebook
@@ -222,3 +223,84 @@ def trace_stage(run_dir: Path, summary: DemoSummary, split: str) -> TraceReport:
         ],
     )
     return report
+
+
+def live_stage(
+    result: TrainResult, report: EvaluationReport, summary: DemoSummary, *, who: str
+) -> bool:
+    """Register the evaluated model and rehearse one evaluated session through the live loop.
+
+    The rehearsal replays the first session of the evaluation's split with the simulated
+    broker on the controllable clock, journaled as a rehearsal, under the paper stage's limits
+    loosened so that no limit binds inside the env's own rules (``config/risk/parity``); the
+    loop's actions, fills and P&L are then compared with the evaluation's trace. Returns
+    whether they are equal.
+    """
+    import secrets as secrets_mod
+
+    from stairways.clock import ExchangeClock
+    from stairways.configbase import CONFIG_DIR
+    from stairways.evaluation.traces import read_run_trace
+    from stairways.journal import Journal, JournalLocation, MacKey
+    from stairways.live.model import LivePolicy
+    from stairways.live.parity import compare_with_trace
+    from stairways.live.registry import load_model_ref, register_model, stage_of
+    from stairways.live.session import SessionPlan, rehearse
+    from stairways.risk.store import SqlStateStore
+
+    started = time.perf_counter()
+    live_dir = summary.out_dir / "live"
+    live_dir.mkdir(parents=True, exist_ok=True)
+    key_path = live_dir / "demo-journal.key"
+    if not key_path.is_file():
+        # A demo-only key beside the demo's journals; a real journal's key lives in the vault.
+        key_path.write_text(secrets_mod.token_hex(32))
+        key_path.chmod(0o600)
+    key = MacKey(bytes.fromhex(key_path.read_text().strip()))
+    trace = read_run_trace(result.run_dir, report.split, report.checkpoint.name)
+    day = date.fromisoformat(str(trace.frame["session_date"].iloc[0])[:10])
+    at = ExchangeClock().now()
+    main = JournalLocation.sqlite(live_dir / "journal.sqlite")
+    with Journal.open(main, key) as journal:
+        model, new = register_model(journal, result.run_dir, report.checkpoint.name, by=who, at=at)
+        ref = load_model_ref(journal, model.model_id)
+        stage = stage_of(journal, model.model_id)
+    policy = LivePolicy(ref)
+    rehearsals = JournalLocation.sqlite(live_dir / "rehearsals.sqlite")
+    states = SqlStateStore(rehearsals)
+    try:
+        with Journal.open(rehearsals, key) as journal:
+            done = rehearse(
+                policy,
+                SessionPlan(
+                    day=day,
+                    split=report.split,
+                    operator=who,
+                    risk_dir=CONFIG_DIR / "risk" / "parity",
+                    state_dir=live_dir / "sim",
+                ),
+                journal=journal,
+                store_state=states,
+                location=rehearsals,
+            )
+    finally:
+        states.close()
+    parity = compare_with_trace(
+        done.steps, trace, day, tuple(policy.cfg.data.symbols), policy.cfg.market.starting_capital
+    )
+    s = done.summary
+    lines = [
+        f"registered model {model.model_id} ({'new' if new else 'already registered'}), "
+        f"fingerprint {model.fingerprint[:16]}, ladder stage {stage}, in journal {main.path}",
+        f"rehearsed {day} ({report.split}) through the live loop with the simulated broker on "
+        f"the controllable clock: session {done.session_id}, {s.get('decisions', 0)} decisions, "
+        f"{s.get('orders_sent', 0)} orders, decision latency p99 {s.get('latency_ms_p99', 0):.2f} "
+        "ms; journaled as a REHEARSAL (never counts toward a ladder stage) in "
+        f"{rehearsals.path}",
+        *parity.lines()[:2],
+        f"lineage of an order: stairways lineage <order id> --journal {rehearsals.path}",
+        f"ladder status: stairways ladder status --journal {main.path}",
+        f"took {time.perf_counter() - started:.0f} s",
+    ]
+    summary.add("Live loop rehearsal", lines)
+    return parity.equal

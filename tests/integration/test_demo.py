@@ -55,9 +55,13 @@ def test_demo_runs_every_stage_and_writes_a_summary_naming_each_output(tmp_path:
         "Training",
         "Out-of-sample evaluation",
         "Action traces",
+        "Live loop rehearsal",
     ):
         assert f"## {section}" in summary
     assert "SYNTHETIC" in summary
+    # the rehearsed session through the live loop equals the replay evaluation
+    assert "live loop vs replay evaluation on 2022-02-01: EQUAL" in summary
+    assert (out / "live" / "rehearsals.sqlite").is_file()
     assert "data: SYNTHETIC" in summary.split("## Out-of-sample evaluation")[1]
     assert "generated the synthetic market" in summary
     assert (tmp_path / "bars.duckdb").is_file()

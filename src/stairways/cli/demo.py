@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 from pathlib import Path
 
@@ -28,7 +29,8 @@ def demo(
     """Run the research pipeline on the embedded synthetic market and say where outputs went.
 
     Synthetic market -> features and splits -> a PPO training run on train -> out-of-sample
-    evaluation on test against the success gates and baselines -> action-trace report.
+    evaluation on test against the success gates and baselines -> action-trace report ->
+    model registration and one rehearsed session through the live loop (equal to the replay).
     """
     # Imported here, not at module level: `stairways --help` and light commands stay fast.
     from stairways import demo as pipeline
@@ -43,9 +45,17 @@ def demo(
     result = pipeline.training_stage(cfg, summary, sys.argv)
     report = pipeline.evaluation_stage(result, summary, split=cfg.evaluation.split)
     pipeline.trace_stage(result.run_dir, summary, trace_split)
+    equal = pipeline.live_stage(result, report, summary, who=getpass.getuser())
     path = summary.write()
     typer.echo(summary.to_markdown())
     typer.echo(f"summary written to {path}")
+    if not equal:
+        typer.echo(
+            "the live loop's rehearsal did NOT equal the replay evaluation (see the live loop "
+            "section above)",
+            err=True,
+        )
+        raise typer.Exit(1)
     if not report.verdict.passed:
         typer.echo(
             "the demo ran to the end; the agent did NOT pass the out-of-sample success gates "

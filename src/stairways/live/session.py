@@ -236,7 +236,10 @@ def rehearse(
             },
             clock.now(),
         )
-    governor = Governor(limits, journal=journal, store=store_state, calendar=cfg.data.calendar)
+    # Each rehearsal has its own day: its governor memory (peak, accepted intents, order times,
+    # streaks) must not be another rehearsal's of the same date; a restart keeps its own.
+    scoped = SessionScopedStore(store_state, sid)
+    governor = Governor(limits, journal=journal, store=scoped, calendar=cfg.data.calendar)
     governor.announce(clock.now())
     if governor.state is TradingState.PAUSED and plan.operator:
         resume(journal, plan.operator, f"start of rehearsal {sid} of {plan.day}", clock.now())
@@ -322,6 +325,22 @@ def rehearse(
         )
     finally:
         broker.close()
+
+
+class SessionScopedStore:
+    """A :class:`StateStore` whose keys are suffixed with a session id."""
+
+    def __init__(self, inner: StateStore, session_id: str) -> None:
+        self.inner = inner
+        self.session_id = session_id
+
+    def load_state(self, key: str) -> Any:
+        """The document saved under ``key`` for this session."""
+        return self.inner.load_state(f"{key}.{self.session_id}")
+
+    def save_state(self, key: str, value: Any, ts: datetime) -> None:
+        """Save ``value`` under ``key`` for this session."""
+        self.inner.save_state(f"{key}.{self.session_id}", value, ts)
 
 
 def _bars_done(broker: SimBroker, minutes: list[Minute]) -> int:
