@@ -243,6 +243,14 @@ class WeekReport:
         return _tv_distance(self.live_actions, ev)
 
 
+def _sharpe_text(r: WeekReport) -> str:
+    if r.sharpe is not None:
+        return f"{r.sharpe:.2f}"
+    if len(r.by_day) < 2:
+        return "n/a (fewer than two sessions)"
+    return "n/a (every day returned the same)"
+
+
 def _verdict(r: WeekReport) -> Verdict:
     label = " (REHEARSAL: simulated broker, replayed bars)" if r.rehearsal else ""
     if not r.traded:
@@ -254,8 +262,7 @@ def _verdict(r: WeekReport) -> Verdict:
     details = [
         f"{len(r.session_ids)} session(s), {r.fills} fills, {r.trades} round trips"
         + (f", hit rate {r.hit_rate:.0%}" if r.hit_rate is not None else ""),
-        f"Sharpe {'n/a (fewer than two sessions)' if r.sharpe is None else f'{r.sharpe:.2f}'}; "
-        f"max drawdown {r.week_drawdown:.2%} of capital over the week",
+        f"Sharpe {_sharpe_text(r)}; max drawdown {r.week_drawdown:.2%} of capital over the week",
     ]
     if r.breaches:
         details.append(f"{len(r.breaches)} limit breach(es): see governor events")

@@ -115,7 +115,9 @@ trips_strategy = st.lists(
 )
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(days=st.lists(trips_strategy, min_size=1, max_size=5))
 def test_week_totals_equal_the_round_trips_property(tmp_path: Path, days: list[list[Trip]]) -> None:
     loc = JournalLocation.sqlite(tmp_path / f"p{datetime.now().timestamp()}.sqlite")
@@ -222,7 +224,7 @@ def test_delivery_to_folder_webhook_and_email(
 def test_a_failed_channel_is_reported_and_the_others_still_deliver(
     journal: tuple[Journal, JournalLocation], tmp_path: Path
 ) -> None:
-    j, loc = journal
+    _, loc = journal
     html_path, pdf_path = render_weekly(_week(loc), tmp_path / "out")
     cfg = WeeklyDelivery(folder=tmp_path / "shared", webhook_url="http://127.0.0.1:9/hook")
     done = deliver_report(cfg, "s", "t", html_path, pdf_path)
@@ -243,3 +245,35 @@ def test_shipped_config_defaults_are_pinned() -> None:
 def test_incomplete_email_settings_are_refused() -> None:
     with pytest.raises(ConfigError, match="smtp_from"):
         validate_model(WeeklyReportConfig, {"delivery": {"smtp_host": "localhost"}}, "x.yaml")
+
+
+def test_shipped_schedule_runs_the_weekly_report_on_fridays_after_the_close() -> None:
+    from stairways.schedule.settings import load_schedule
+
+    job = load_schedule(shipped_config("schedule")).jobs["weekly_report"]
+    assert job.cron == "0 18 * * 5" and job.command == ("report", "weekly")
+    # Not sessions_only: a Good Friday must still report the Monday-to-Thursday sessions;
+    # the command itself skips weeks without sessions.
+    assert job.sessions_only is False
+
+
+def test_cli_writes_the_report_and_refuses_a_bad_week(
+    journal: tuple[Journal, JournalLocation],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.cli_helpers import stairways
+
+    j, loc = journal
+    write_session(j, date(2026, 11, 23), [("NVDA", 10, 100, 101, 0.5)])
+    monkeypatch.chdir(tmp_path)
+    path = str(loc)
+    assert stairways(monkeypatch, "report", "weekly", "--week", "2026-W99", "-j", path) == 2
+    assert "2026-W99" in capsys.readouterr().err
+    code = stairways(
+        monkeypatch, "report", "weekly", "--week", "2026-W48", "-j", path, "--out", "o"
+    )
+    assert code == 0
+    assert "Net P&L $9.00 in 2026-W48" in capsys.readouterr().out
+    assert len(pypdf.PdfReader(tmp_path / "o" / "weekly-2026-W48.pdf").pages) == 1
