@@ -329,7 +329,7 @@ def test_fills_that_disagree_with_the_end_figures_are_not_counted(tmp_path: Path
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     days=st.lists(
