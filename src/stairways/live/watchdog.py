@@ -33,6 +33,7 @@ from typing import Any
 from stairways.brokers.base import Broker
 from stairways.clock import Clock, ExchangeClock
 from stairways.errors import InputError
+from stairways.journal import JournalError
 from stairways.risk.operator import halt
 from stairways.risk.ports import EventLog
 from stairways.risk.state import TransitionError
@@ -127,6 +128,40 @@ class WatchdogAction:
     reason: str
 
 
+def latch_halt(
+    open_journal: Callable[[dict[str, Any]], EventLog],
+    doc: dict[str, Any],
+    reason: str,
+    at: datetime,
+    orders: list[str],
+) -> bool:
+    """Journal the watchdog's halt and what it did; False when the journal is unavailable."""
+    try:
+        journal = open_journal(doc)
+        try:
+            halt(journal, WATCHDOG_OPERATOR, reason, at)
+        except TransitionError as err:
+            # Already stopped (an operator or the loop got there first): that stop stands.
+            if TradingState.EMERGENCY_STOP.value not in str(err):
+                raise
+            log.warning("watchdog: %s", err)
+        journal.append(
+            "alert",
+            {
+                "type": "watchdog",
+                "session_id": str(doc.get("session_id")),
+                "why": reason,
+                "flatten_orders": orders,
+                "rehearsal": bool(doc.get("rehearsal", False)),
+            },
+            at,
+        )
+    except JournalError as err:
+        log.error("watchdog: could not write the halt to the journal: %s", err)
+        return False
+    return True
+
+
 def watchdog_check(
     path: Path,
     timeout: float,
@@ -158,35 +193,24 @@ def watchdog_check(
         f"heartbeat of session {key[0]} (pid {doc.get('pid')}) stopped {age:.1f} s ago "
         f"(timeout {timeout:g} s)"
     )
-    log.error("watchdog: %s; halting, cancelling and flattening", reason)
-    journal = open_journal(doc)
-    halted = False
-    try:
-        halt(journal, WATCHDOG_OPERATOR, reason, now)
-        halted = True
-    except TransitionError as err:
-        # Already stopped (an operator or the loop got there first): the stop stands.
-        log.warning("watchdog: halt not journaled: %s", err)
-        halted = "already" in str(err) and TradingState.EMERGENCY_STOP.value in str(err)
+    log.error("watchdog: %s; cancelling, flattening and halting", reason)
+    # The broker first: a frozen loop may hold the journal's write lock, and positions must
+    # not wait for it. The halt is then latched in the journal (retried by watch()).
     broker = open_broker(doc)
     try:
         results = broker.flatten()
     finally:
         broker.close()
     orders = [r.client_order_id for r in results]
-    journal.append(
-        "alert",
-        {
-            "type": "watchdog",
-            "session_id": key[0],
-            "why": reason,
-            "flatten_orders": orders,
-            "halted": halted,
-            "rehearsal": bool(doc.get("rehearsal", False)),
-        },
-        now,
-    )
+    halted = latch_halt(open_journal, doc, reason, wall.now(), orders)
+    if not halted:
+        log.error("watchdog: positions flattened; the halt is not journaled yet, retrying")
     action = WatchdogAction(key[0], age, halted, orders, reason)
+    _write_record(path, action, now)
+    return action
+
+
+def _write_record(path: Path, action: WatchdogAction, at: datetime) -> None:
     record = path.with_name(path.name + ".watchdog.json")
     record.write_text(
         json.dumps(
@@ -196,11 +220,10 @@ def watchdog_check(
                 "halted": action.halted,
                 "flatten_orders": action.flatten_orders,
                 "reason": action.reason,
-                "at": now.isoformat(),
+                "at": at.isoformat(),
             }
         )
     )
-    return action
 
 
 def watch(
@@ -231,8 +254,20 @@ def watch(
         )
         if action is not None:
             actions.append(action)
-            if max_actions is not None and len(actions) >= max_actions:
-                return actions
+        for i, done in enumerate(actions):
+            if not done.halted:
+                doc = read_heartbeat(path) or {}
+                if latch_halt(open_journal, doc, done.reason, clock.now(), done.flatten_orders):
+                    actions[i] = WatchdogAction(
+                        done.session_id, done.age_seconds, True, done.flatten_orders, done.reason
+                    )
+                    _write_record(path, actions[i], clock.now())
+        if (
+            max_actions is not None
+            and len(actions) >= max_actions
+            and all(a.halted for a in actions)
+        ):
+            return actions
         if max_seconds is not None and clock.monotonic() - started >= max_seconds:
             return actions
         time.sleep(interval)

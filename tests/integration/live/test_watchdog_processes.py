@@ -54,6 +54,18 @@ def _start_loop(
     )  # fmt: skip
 
 
+def _between_bars(path: Path, proc: subprocess.Popen[bytes]) -> dict[str, object]:
+    """A heartbeat whose exchange time has not changed for 0.6 s (the loop is waiting)."""
+    for _ in range(200):
+        first = json.loads(path.read_text())
+        time.sleep(0.6)
+        second = json.loads(path.read_text())
+        assert proc.poll() is None
+        if first["clock"] == second["clock"] and second["beat"] > first["beat"]:
+            return second
+    raise AssertionError("the loop never waited between bars")
+
+
 def _beating(path: Path, proc: subprocess.Popen[bytes], after: float) -> bool:
     """Wait for a heartbeat newer than ``after``; False when the process ended first."""
     deadline = time.monotonic() + 240.0
@@ -90,9 +102,13 @@ def test_watchdog_halts_and_flattens_a_frozen_or_killed_loop(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr("stairways.security.passphrase.terminal_prompt", lambda: None)
-    proc = _start_loop(live_run, tmp_path, env)
+    proc = _start_loop(live_run, tmp_path, env, pace=2.0)
     try:
-        doc = _wait_for_beats(tmp_path / "hb.json", proc, beats=20)
+        doc = _wait_for_beats(tmp_path / "hb.json", proc, beats=8)
+        # Freeze it between bars (the clock it shows has not moved for a while): a loop frozen
+        # inside a journal transaction holds the journal's lock, and the watchdog would then
+        # flatten first and latch the halt only once the process is gone.
+        doc = _between_bars(tmp_path / "hb.json", proc)
         os.kill(proc.pid, getattr(signal, how))
         code = stairways(
             monkeypatch, "live", "watchdog", "--heartbeat", str(tmp_path / "hb.json"),
