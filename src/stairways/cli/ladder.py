@@ -124,11 +124,16 @@ def register(
     cfg = build_config(config)
     access = _Access(cfg, journal, need_vault=True)
     with _writer(access) as log:
-        model, new = register_model(
+        known = set(read_models(log))
+        model, wrote = register_model(
             log, run_dir, checkpoint, by=by or _login(), at=ExchangeClock().now()
         )
         stage = stages_now(log)[model.model_id][0]
-    typer.echo(f"{'registered' if new else 'already registered'}: {model.model_id} ({stage})")
+    if model.model_id not in known:
+        what = "registered"
+    else:
+        what = "evaluations updated" if wrote else "already registered"
+    typer.echo(f"{what}: {model.model_id} ({stage})")
     typer.echo(f"  fingerprint {model.fingerprint}")
     typer.echo(f"  data fingerprint {model.data_fingerprint}; run {model.run_dir}")
     if not model.evaluations:

@@ -35,7 +35,7 @@ import logging
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -364,12 +364,24 @@ def describe_model(run_dir: Path, checkpoint: str = "final") -> RegisteredModel:
 
 
 def read_models(source: _Source) -> dict[str, RegisteredModel]:
-    """Every registered model in the journal, by id (the first registration of an id stands)."""
+    """Every registered model in the journal, by id.
+
+    The first registration of an id stands (who, when, its sequence number); a later one of
+    the same files (an evaluation added since, see :func:`register_model`) brings only its
+    evaluations.
+    """
     out: dict[str, RegisteredModel] = {}
     for rec in source.records(kinds=[KIND_CONFIG]):
         p = rec.payload
-        if p.get("type") == REGISTERED_TYPE and str(p.get("model_id")) not in out:
-            out[str(p["model_id"])] = RegisteredModel.from_payload(p, int(rec.seq))
+        if p.get("type") != REGISTERED_TYPE:
+            continue
+        mid = str(p.get("model_id"))
+        model = RegisteredModel.from_payload(p, int(rec.seq))
+        first = out.get(mid)
+        if first is None:
+            out[mid] = model
+        elif model.fingerprint == first.fingerprint:
+            out[mid] = replace(first, evaluations=model.evaluations)
     return out
 
 
@@ -592,9 +604,11 @@ def live_allowed(
 def register_model(
     journal: _Log, run_dir: Path, checkpoint: str, *, by: str, at: datetime
 ) -> tuple[RegisteredModel, bool]:
-    """Register a run's checkpoint; returns the model and whether it is new.
+    """Register a run's checkpoint; returns the model and whether anything was written.
 
-    The same files registered again return the existing model and write nothing.
+    The same files registered again return the existing model and write nothing, unless the
+    run's evaluations of the checkpoint changed (for example the test split was evaluated
+    after the first registration): then the new evaluations are recorded for the same model.
 
     :param journal: the journal (a writer)
     :param by: who registers it
@@ -604,7 +618,7 @@ def register_model(
         raise InputError("registering a model needs the name of who registers it (--by)")
     described = describe_model(run_dir, checkpoint)
     existing = read_models(journal).get(described.model_id)
-    if existing is not None:
+    if existing is not None and existing.evaluations == described.evaluations:
         return existing, False
     model = RegisteredModel(
         **{
@@ -614,6 +628,11 @@ def register_model(
         }
     )
     rec = journal.append(KIND_CONFIG, model.payload(), at)
+    if existing is not None:
+        # The same files with other evaluations (one added or re-run since): recorded again,
+        # the first registration stands and takes the new evaluations.
+        log.info("model %s: evaluations updated (%s)", model.model_id, ", ".join(model.evaluations))
+        return replace(existing, evaluations=model.evaluations), True
     seq = int(getattr(rec, "seq", 0))
     log.info("registered model %s (%s)", model.model_id, model.fingerprint[:16])
     return RegisteredModel(**{**model.__dict__, "seq": seq}), True

@@ -278,3 +278,29 @@ def test_one_ladder_action_at_a_time_holds_the_registry_lock(tmp_path: Path) -> 
         first.sync(b.journal, conn)
     with RegistryIndex(location) as again, again.exclusive():
         assert [r["model_id"] for r in again.rows()] == [b.model.model_id]
+
+
+def test_an_evaluation_made_after_registration_is_recorded_on_registering_again(
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    from stairways.live.ladder import GatesNotPassedError
+
+    run_dir = fake_run(tmp_path / "runs")
+    shutil.rmtree(run_dir / "eval" / "test")
+    j = open_journal(tmp_path / "journal.sqlite")
+    first, wrote = register_model(j, run_dir, "final", by="dev", at=T0)
+    assert wrote and first.evaluations == {}
+    b = bench(tmp_path / "other")
+    b.ladder.journal = j
+    with pytest.raises(GatesNotPassedError, match="no evaluation on the test split"):
+        b.ladder.promote(first.model_id, requester="dev", reason="try")
+    write_evaluation(run_dir, "test", passed=True)
+    again, wrote = register_model(j, run_dir, "final", by="someone else", at=T0)
+    assert wrote and again.model_id == first.model_id and again.oos_passed
+    assert again.registered_by == "dev" and again.seq == first.seq
+    assert read_models(j)[first.model_id].oos_passed
+    assert register_model(j, run_dir, "final", by="dev", at=T0)[1] is False
+    b.ladder.promote(first.model_id, requester="dev", reason="test gates passed")
+    assert stage_of(j, first.model_id) == "paper"
