@@ -197,7 +197,7 @@ class Monitor:
                     "ended": cur.ended,
                     "end_reason": cur.end_reason,
                     "capital": cur.capital,
-                    "equity": cur.book.equity,
+                    "equity": cur.equity,
                     "fills": cur.fills,
                 },
                 "pnl": {

@@ -69,11 +69,26 @@ class SessionFigures:
     curve: list[dict[str, Any]] = field(default_factory=list)
     turnover: float = 0.0
     fills: int = 0
+    closes: np.ndarray | None = None
+
+    @property
+    def equity(self) -> float:
+        """Cash plus the shares held at the latest closes.
+
+        A fill changes cash and shares at once, while the book's equity moves only when it
+        is marked (at a bar, as the loop marks it): the closing step's fills come after the
+        last bar's mark, so this reads the cash, never a stale mark. The book's peak and
+        drawdown stay the loop's (they change only at marks).
+        """
+        if self.closes is None:
+            return self.book.equity
+        cash = float(self.book.figures()["cash"])
+        return cash + float(np.dot(self.book.shares, self.closes))
 
     @property
     def net_pnl(self) -> float:
-        """Equity at the last mark minus the starting capital (after fees)."""
-        return self.book.equity - self.capital
+        """Equity minus the starting capital (after fees)."""
+        return self.equity - self.capital
 
     @property
     def fees(self) -> float:
@@ -146,7 +161,7 @@ class JournalView:
     def _apply(self, kind: str, p: Mapping[str, Any], ts: datetime) -> None:
         typ = p.get("type")
         if kind == "config":
-            self._config(typ, p)
+            self._config(typ, p, ts)
         elif kind == "decision":
             self._decision(p, ts)
         elif kind == "verdict" and typ == "intent":
@@ -162,7 +177,7 @@ class JournalView:
         elif kind == "operator_action":
             self.operator_actions.append({"at": ts.isoformat(), **dict(p)})
 
-    def _config(self, typ: Any, p: Mapping[str, Any]) -> None:
+    def _config(self, typ: Any, p: Mapping[str, Any], ts: datetime) -> None:
         if typ == SESSION_TYPE:
             sid = str(p["session_id"])
             if sid not in self.sessions:
@@ -183,6 +198,12 @@ class JournalView:
             if s is not None:
                 s.ended = True
                 s.end_reason = str(p.get("reason", ""))
+                if s.closes is not None:
+                    # The loop marks its book after the closing step's fills, then ends.
+                    s.book.mark(s.closes)
+                    s.curve.append(
+                        {"t": ts.isoformat(), "equity": s.book.equity, "drawdown": s.book.drawdown}
+                    )
         elif typ == "risk_limits":
             try:
                 limits = yaml.safe_load(str(p.get("limits", "")))
@@ -202,7 +223,8 @@ class JournalView:
         if s is not None and bars:
             closes = [bars.get(sym) for sym in s.book.symbols]
             if all(isinstance(b, list) and len(b) >= 4 for b in closes):
-                s.book.mark(np.array([float(b[3]) for b in closes], dtype=np.float64))  # type: ignore[index]
+                s.closes = np.array([float(b[3]) for b in closes], dtype=np.float64)  # type: ignore[index]
+                s.book.mark(s.closes)
                 s.curve.append(
                     {
                         "t": ts.isoformat(),

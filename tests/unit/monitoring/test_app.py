@@ -4,7 +4,6 @@ stream, the research view, the charting library from the installed package, loop
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -134,19 +133,20 @@ def test_remote_serving_needs_the_token_for_every_request(monitor: Monitor) -> N
     assert client.get("/api/snapshot").status_code == 200  # the cookie now
 
 
-def test_monitor_refuses_a_non_loopback_host_without_the_flag(tmp_path: Path) -> None:
-    exe = Path(sys.executable).with_name("stairways")
-    out = subprocess.run(
-        [str(exe), "monitor", "serve", "--host", "0.0.0.0", "--read-only"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=tmp_path,
+def test_monitor_refuses_a_non_loopback_host_without_the_flag(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stairways.cli.main import run
+
+    monkeypatch.setattr(
+        sys, "argv", ["stairways", "monitor", "serve", "--host", "0.0.0.0", "--read-only"]
     )
-    assert out.returncode == 2, out.stderr
-    assert "not loopback" in out.stderr and "--allow-remote" in out.stderr
-    assert "Traceback" not in out.stderr
+    with pytest.raises(SystemExit) as stop:
+        run()
+    err = capsys.readouterr().err
+    assert stop.value.code == 2, err
+    assert "not loopback" in err and "--allow-remote" in err
+    assert "Traceback" not in err
 
 
 def test_monitor_serve_defaults_are_loopback_and_port_8787() -> None:
