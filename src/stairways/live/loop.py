@@ -63,7 +63,7 @@ from stairways.brokers.base import (
     TradingHalted,
 )
 from stairways.brokers.orders import OrderRequest, client_order_id
-from stairways.clock import Clock
+from stairways.clock import Clock, ExchangeClock
 from stairways.env import kernels as kn
 from stairways.live.model import LivePolicy
 from stairways.live.observe import SessionBook, SessionObserver, observation_hash
@@ -180,6 +180,7 @@ class LiveLoop:
     :param settings: loop settings
     :param heartbeat: called with the clock's time after every bar and poll (dead-man's switch)
     :param crash_hook: called at every write-ahead point (tests play crashes with it)
+    :param stopwatch: measures decision latency (default: the machine's monotonic clock)
     """
 
     def __init__(
@@ -195,6 +196,7 @@ class LiveLoop:
         settings: LoopSettings,
         heartbeat: Callable[[datetime, str], None] | None = None,
         crash_hook: CrashHook | None = None,
+        stopwatch: Clock | None = None,
     ) -> None:
         cfg = policy.cfg
         if cfg.market.latency_bars != 1:
@@ -212,6 +214,9 @@ class LiveLoop:
         self.settings = settings
         self.heartbeat = heartbeat
         self.crash_hook = crash_hook
+        # Decision latency is computing time: measured on the machine's monotonic clock even
+        # when the exchange clock is the controllable one of a rehearsal.
+        self.stopwatch: Clock = stopwatch or ExchangeClock()
         self.symbols = observer.symbols
         self.n = observer.length
         self.market = cfg.market
@@ -622,7 +627,7 @@ class LiveLoop:
 
     def _decide(self, k: int, *, closing: bool) -> None:
         """Observation -> action -> intents -> verdicts -> orders (step 9, or 7 unused)."""
-        t0 = self.clock.monotonic()
+        t0 = self.stopwatch.monotonic()
         obs = self.observer.observe(k, self.book)
         action = self.policy.act(obs)
         did = self.decision_id(k)
@@ -700,7 +705,7 @@ class LiveLoop:
             account = self.account()
             for i in intents:
                 verdicts.append(self.governor.check(i, account))
-        latency = self.clock.monotonic() - t0
+        latency = self.stopwatch.monotonic() - t0
         self.latencies_ms.append(1000.0 * latency)
         records[0][1]["latency_ms"] = round(1000.0 * latency, 4)  # type: ignore[index]
         # Write-ahead, in one transaction: the decision, its intents, every verdict and a
