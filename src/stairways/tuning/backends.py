@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -146,7 +147,8 @@ class LocalBackend:
         # Children inherit an ignored SIGINT: Python then installs no KeyboardInterrupt handler
         # of its own, so Ctrl-C while a child imports is not a traceback. Each worker's guard
         # installs its handler once it runs.
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
         try:
             for job in jobs:
                 receiver, sender = context.Pipe(duplex=False)
@@ -159,7 +161,8 @@ class LocalBackend:
                 sender.close()
                 children.append(_Child(job=job, process=process, conn=receiver))
         finally:
-            signal.signal(signal.SIGINT, previous)
+            if main:
+                signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
         return children
 
     @staticmethod

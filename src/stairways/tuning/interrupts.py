@@ -1,12 +1,14 @@
 """Ctrl-C and SIGTERM during a search: stop at once, start nothing new, lose no trial.
 
 A worker or a driver holds an :class:`InterruptGuard` while it runs. The first SIGINT or SIGTERM
-is remembered (:attr:`InterruptGuard.signum`); it interrupts the trial running at that moment
-(as a ``KeyboardInterrupt`` raised inside :meth:`InterruptGuard.trial`, where the worker catches
-it and puts the trial back in the queue) and nothing else: outside a trial, and for every later
-signal, the guard only records. So bookkeeping (telling the storage, re-queueing, writing the
-reports) is never cut in half, and a worker checks :attr:`InterruptGuard.stopped` before it
-claims another trial.
+is remembered (:attr:`InterruptGuard.signum`); it interrupts the objective running at that
+moment (as a ``KeyboardInterrupt`` raised inside :meth:`InterruptGuard.trial`, where the worker
+catches it and puts the trial back in the queue) and nothing else: outside a trial, and for every
+later signal, the guard only records. Inside a trial, storage calls (reporting a score) run
+:meth:`InterruptGuard.shielded`: a signal that arrives during one interrupts right after it, so
+a database transaction is never cut in half. Bookkeeping (telling the storage, re-queueing,
+writing the reports) is never interrupted, and a worker checks :attr:`InterruptGuard.stopped`
+before it claims another trial.
 """
 
 from __future__ import annotations
@@ -44,7 +46,9 @@ class InterruptGuard:
     def __init__(self, should_stop: Callable[[], bool] | None = None) -> None:
         self.should_stop = should_stop
         self.signum: int | None = None
-        self._in_trial = False
+        self._in_trial = False  # the objective runs: a signal raises, unless shielded
+        self._shields = 0
+        self._pending = False  # a signal arrived while shielded; raise when the shield ends
         self._previous: dict[int, Any] = {}
 
     @property
@@ -59,6 +63,9 @@ class InterruptGuard:
         if first:
             self.signum = signum
         if first and self._in_trial:
+            if self._shields:
+                self._pending = True
+                return
             self._in_trial = False
             raise KeyboardInterrupt(signal_name(signum))
 
@@ -72,6 +79,20 @@ class InterruptGuard:
             yield
         finally:
             self._in_trial = False
+            self._pending = False
+
+    @contextlib.contextmanager
+    def shielded(self) -> Iterator[None]:
+        """A block a signal must not cut (a storage call): it interrupts right after instead."""
+        self._shields += 1
+        try:
+            yield
+        finally:
+            self._shields -= 1
+        if self._shields == 0 and self._pending and self._in_trial:
+            self._pending = False
+            self._in_trial = False
+            raise KeyboardInterrupt(signal_name(self.signum or 2))
 
     def __enter__(self) -> InterruptGuard:
         # Signal handlers belong to the main thread; elsewhere (a thread of a host program)

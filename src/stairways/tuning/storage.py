@@ -235,7 +235,7 @@ class Heartbeat:
     def _record(self) -> None:
         try:
             self.storage.record_heartbeat(self.trial_id)
-        except sqlalchemy.exc.OperationalError as err:
+        except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as err:
             log.warning("could not record the heartbeat of trial id %d: %s", self.trial_id, err)
 
     def _beat(self) -> None:
@@ -247,11 +247,16 @@ class Heartbeat:
         self._thread.start()
         return self
 
+    def stop(self) -> None:
+        """Stop beating and wait for the thread (before the trial's rows change hands)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=max(5.0, 2 * self.interval))
+
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._stop.set()
-        self._thread.join(timeout=max(5.0, 2 * self.interval))
+        self.stop()

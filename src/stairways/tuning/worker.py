@@ -112,17 +112,23 @@ class WorkerSummary:
 
 
 class _OptunaReporter:
-    """Reports intermediate scores to the Optuna trial and stops it when the pruner says so."""
+    """Reports intermediate scores to the Optuna trial and stops it when the pruner says so.
 
-    def __init__(self, trial: optuna.Trial) -> None:
+    The storage calls are shielded from interrupts (see :meth:`InterruptGuard.shielded`).
+    """
+
+    def __init__(self, trial: optuna.Trial, guard: InterruptGuard) -> None:
         self.trial = trial
+        self.guard = guard
 
     def report(self, step: int, value: float) -> None:
         """Record ``value`` at ``step``; raise TrialPruned when the trial is hopeless."""
         if not math.isfinite(value):
             raise optuna.TrialPruned(f"intermediate score at step {step} is {value} (diverged)")
-        self.trial.report(value, step)
-        if self.trial.should_prune():
+        with self.guard.shielded():
+            self.trial.report(value, step)
+            prune = self.trial.should_prune()
+        if prune:
             raise optuna.TrialPruned(
                 f"pruned at step {step}: intermediate score {value:.6g} is hopeless "
                 "compared with the other trials or the threshold"
@@ -132,10 +138,17 @@ class _OptunaReporter:
 class _TrialFunction:
     """What a worker runs for one trial: the abandon check, the objective, the user attributes."""
 
-    def __init__(self, job: WorkerJob, target: int, worker_info: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        job: WorkerJob,
+        target: int,
+        worker_info: Mapping[str, Any],
+        guard: InterruptGuard,
+    ) -> None:
         self.job = job
         self.target = target
         self.worker_info = dict(worker_info)
+        self.guard = guard
         self.abandoned: str | None = None
         self.stop = False
 
@@ -194,9 +207,11 @@ class _TrialFunction:
             params=params,
             seeds=seeds,
             trial_dir=directory,
-            reporter=_OptunaReporter(trial),
+            reporter=_OptunaReporter(trial, self.guard),
         )
-        result: TrialResult = self.job.objective(request)
+        # Only the objective is interruptible; the storage calls around it are not.
+        with self.guard.trial():
+            result: TrialResult = self.job.objective(request)
         criteria = check_criteria(result.metrics, space.criteria)
         trial.set_user_attr("seeds", list(seeds))
         trial.set_user_attr("seed_scores", list(result.seed_scores))
@@ -226,25 +241,25 @@ def _run_trial(
     study: optuna.Study,
     storage: StudyStorage,
     func: _TrialFunction,
-    guard: InterruptGuard,
     heartbeat_interval: float,
 ) -> _TrialEnd:
     """Claim one trial (a queued one first), run it and record its end in the storage.
 
     Optuna's ``study.optimize`` would record an interrupted trial as failed and log its
     traceback; this loop uses Optuna's ask-and-tell interface instead so that an interrupt
-    re-queues the trial.
+    (a KeyboardInterrupt from the objective, see :class:`_TrialFunction`) re-queues the trial.
     """
     with warnings.catch_warnings():
         # Optuna warns that heartbeats are meant for optimize(); Heartbeat sends them here.
         warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
         trial = study.ask()
     number = trial.number
-    with Heartbeat(storage, trial._trial_id, heartbeat_interval):
+    with Heartbeat(storage, trial._trial_id, heartbeat_interval) as heartbeat:
         try:
-            with guard.trial():
-                value = func(trial)
+            value = func(trial)
         except KeyboardInterrupt:
+            # The heartbeat row is deleted with the re-queue: no beat may update it meanwhile.
+            heartbeat.stop()
             attempts = int(trial.user_attrs.get("requeued", 0)) + 1
             # Set while the trial is still ours: whoever claims it next sees it and starts over.
             trial.set_user_attr("requeued", attempts)
@@ -335,8 +350,8 @@ def _work(job: WorkerJob, guard: InterruptGuard) -> WorkerSummary:
         if space.sampler == "tpe" and state.finished + state.running >= target:
             reason = "the remaining trials are running in other workers"
             break
-        func = _TrialFunction(job, target, info)
-        end = _run_trial(study, storage, func, guard, space.heartbeat.interval)
+        func = _TrialFunction(job, target, info, guard)
+        end = _run_trial(study, storage, func, space.heartbeat.interval)
         gc.collect()
         if end.state is None:
             requeued.append(end.number)

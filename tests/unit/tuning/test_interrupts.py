@@ -128,7 +128,7 @@ def test_signal_during_trials_then_running_trials_requeued_not_failed_and_nothin
     stderr = _finish(proc)
 
     assert proc.returncode == 128 + signum, stderr[-3000:]
-    assert "Traceback" not in stderr
+    assert "Traceback" not in stderr, stderr
     assert "went back to the queue (not failed)" in stderr
     assert "Run the same command again to resume" in stderr
     trials = _study(url).get_trials()
