@@ -177,6 +177,6 @@ def test_fused_refuses_the_reward_shim_before_writing(
     store_overrides: dict[str, Any], tmp_path: Path
 ) -> None:
     cfg = tiny_config(store_overrides, tmp_path, {**FUSED, "reward.mode": "shim"})
-    with pytest.raises(InputError, match="reward.mode 'internal'"):
+    with pytest.raises(InputError, match=r"reward\.mode 'internal'"):
         train(cfg)
     assert not any(tmp_path.iterdir())

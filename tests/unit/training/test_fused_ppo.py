@@ -87,7 +87,7 @@ def test_fused_is_selectable_and_unknown_backends_are_refused() -> None:
 
 
 def test_fused_refuses_recurrent_ppo_at_config_load() -> None:
-    with pytest.raises(ValidationError, match="fused.*'ppo' only"):
+    with pytest.raises(ValidationError, match=r"fused.*'ppo' only"):
         TrainingConfig(backend="fused", algo="recurrent_ppo")
 
 
