@@ -72,7 +72,8 @@ def _elu(x: np.ndarray) -> np.ndarray:
 
 def _gelu(x: np.ndarray) -> np.ndarray:
     with torch.no_grad():
-        return cast(np.ndarray, torch.nn.functional.gelu(torch.from_numpy(x)).numpy())
+        out: np.ndarray = torch.nn.functional.gelu(torch.from_numpy(x)).numpy()
+        return out
 
 
 # numpy versions of the activations of training.policy.activation (torch module names)
@@ -241,7 +242,8 @@ class FusedPPO:
     def _values(self, obs: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             _, values = self._heads(torch.as_tensor(obs))
-        return cast(np.ndarray, values.numpy())
+        out: np.ndarray = values.numpy()
+        return out
 
     # ------------------------------------------------------------------ per-step features
     def _apply_curriculum(self, steps: int) -> None:
@@ -379,7 +381,7 @@ class FusedPPO:
             vn.old_reward = rewards32
             if vn.norm_obs:
                 vn.obs_rms.update(raw_obs)
-            new_obs = vn.normalize_obs(raw_obs)
+            new_obs = cast(np.ndarray, vn.normalize_obs(raw_obs))
             vn._update_reward(rewards32)
             norm_rewards = vn.normalize_reward(rewards32).astype(np.float32)
             vn.returns[done] = 0
@@ -390,7 +392,7 @@ class FusedPPO:
                 # SB3 bootstraps a truncated episode with the value of its terminal observation.
                 for i in np.flatnonzero(core.trunc & done):
                     k = int(i)
-                    term = vn.normalize_obs(cast(np.ndarray, infos[k]["terminal_observation"]))
+                    term = cast(np.ndarray, vn.normalize_obs(infos[k]["terminal_observation"]))
                     norm_rewards[k] += gamma * float(self._values(term[None, :])[0])
             buf["obs"][t] = obs
             buf["actions"][t] = act
@@ -409,10 +411,12 @@ class FusedPPO:
         """SB3's PPO.train on the flattened rollout, minibatch by minibatch."""
         model, policy, tc = self.model, self.policy, self.tc
         policy.set_training_mode(True)
-        lr = float(model.lr_schedule(model._current_progress_remaining))
+        schedule: Any = model.lr_schedule
+        lr = float(schedule(model._current_progress_remaining))
         for group in policy.optimizer.param_groups:
             group["lr"] = lr
-        clip = float(model.clip_range(model._current_progress_remaining))
+        clip_schedule: Any = model.clip_range
+        clip = float(clip_schedule(model._current_progress_remaining))
         clip_vf = tc.clip_range_vf
         obs = torch.as_tensor(buf["obs"].reshape(-1, buf["obs"].shape[-1]))
         actions = torch.as_tensor(buf["actions"].reshape(-1))
@@ -496,7 +500,7 @@ class FusedPPO:
         )
         n, d = self.core.n_envs, self.core.obs_dim
         steps = tc.n_steps
-        buf = {
+        buf: dict[str, np.ndarray] = {
             "obs": np.zeros((steps, n, d), dtype=np.float32),
             "actions": np.zeros((steps, n), dtype=np.int64),
             "logp": np.zeros((steps, n), dtype=np.float32),
