@@ -31,6 +31,7 @@ from stairways.cli import risk as risk_cli
 from stairways.cli import runs as runs_cli
 from stairways.cli import schedule as schedule_cli
 from stairways.cli import secrets_cmd as secrets_cli
+from stairways.cli import stress as stress_cli
 from stairways.cli import seeds as seeds_cli
 from stairways.cli import trace as trace_cli
 from stairways.cli import train as train_cli
@@ -74,6 +75,7 @@ app.command("resume")(risk_cli.resume)
 app.add_typer(monitor_cli.app, name="monitor")
 app.add_typer(live_cli.app, name="live")
 app.add_typer(report_cli.app, name="report")
+app.add_typer(stress_cli.app, name="stress")
 app.command("lineage")(live_cli.lineage)
 
 
