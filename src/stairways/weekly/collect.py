@@ -17,6 +17,7 @@ evaluation trace's.
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from stairways.analysis.flipflop import FlipFlopRule, count_flips, flip_rate
-from stairways.errors import DataValidationError, MissingResourceError
+from stairways.errors import DataValidationError, InputError, MissingResourceError
 from stairways.evaluation.metrics import max_drawdown, sharpe_ratio
 from stairways.evaluation.traces import read_run_trace
 from stairways.live.evidence import collect_sessions
@@ -106,7 +107,7 @@ def collect_week(
             events.append(
                 {
                     "time": rec.ts.strftime("%a %d %b %H:%M"),
-                    "event": f"{p.get('from', '?')} -> {p.get('state', '?')}",
+                    "event": f"{p.get('previous', '?')} -> {p.get('state', '?')}",
                     "who": str(p.get("who", "")),
                     "why": str(p.get("why", "")),
                 }
@@ -230,6 +231,23 @@ def collect_week(
     )
 
 
+def _run_evaluation(folder: Path) -> dict[str, Any]:
+    """An unregistered model's evaluation as ``stairways evaluate`` wrote it (empty if none)."""
+    metrics_path, gates_path = folder / "metrics.json", folder / "gates.json"
+    if not (metrics_path.is_file() and gates_path.is_file()):
+        return {}
+    try:
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+        gates = json.loads(gates_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise InputError(f"cannot read the evaluation in {folder}: {err}") from None
+    return {
+        "passed": gates.get("passed") is True,
+        "metrics": dict(metrics.get("agent", {})),
+        "synthetic": metrics.get("synthetic"),
+    }
+
+
 def model_info(start: Mapping[str, Any], model: RegisteredModel | None, split: str) -> ModelInfo:
     """A model's lineage (from its session start record and the registry) and the action mix
     of its evaluation trace on ``split`` (``eval_note`` says why there is none)."""
@@ -237,6 +255,8 @@ def model_info(start: Mapping[str, Any], model: RegisteredModel | None, split: s
     checkpoint = str(start.get("checkpoint", ""))
     evaluation = dict(model.evaluations.get(split, {})) if model is not None else {}
     note = "" if model is not None else "not in the model registry"
+    if model is None and run_dir and checkpoint:
+        evaluation = _run_evaluation(Path(run_dir) / "eval" / split / checkpoint)
     actions: dict[int, int] = {}
     if run_dir and checkpoint:
         try:

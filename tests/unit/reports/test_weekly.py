@@ -144,12 +144,12 @@ def test_governor_events_and_breaches_reach_the_report(
     j.append("alert", {"kind": "stop", "rule": "intraday_loss", "message": "loss $2,100"}, at)
     j.append(
         "governor_state",
-        {"from": "ACTIVE", "state": "EMERGENCY_STOP", "who": "governor", "why": "loss limit"},
+        {"previous": "RUNNING", "state": "EMERGENCY_STOP", "who": "governor", "why": "loss limit"},
         at,
     )
     r = _week(loc)
     assert r.breaches and "intraday_loss" in r.breaches[0]
-    assert r.governor_events[0]["event"] == "ACTIVE -> EMERGENCY_STOP"
+    assert r.governor_events[0]["event"] == "RUNNING -> EMERGENCY_STOP"
     assert summary_text(r).count("limit breach") == 1
 
 
@@ -162,7 +162,7 @@ def _busy_week(j: Journal) -> None:
     for k in range(12):
         j.append(
             "governor_state",
-            {"from": "ACTIVE", "state": "PAUSED", "who": "operator", "why": f"check {k} " * 6},
+            {"previous": "RUNNING", "state": "PAUSED", "who": "operator", "why": f"check {k} " * 6},
             at + timedelta(minutes=k),
         )
         j.append("alert", {"kind": "stop", "rule": "drawdown", "message": "halt " * 10}, at)
