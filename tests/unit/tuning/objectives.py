@@ -33,7 +33,9 @@ class QuadraticObjective:
     """Scores a trial by :func:`quadratic_score`; each seed adds ``seed * seed_noise``.
 
     Every execution appends a line (parameters, pid, "start" or "end") to ``log_path`` so tests
-    can count executions independently of the study storage.
+    can count executions independently of the study storage. It writes ``attempt.txt`` into its
+    trial directory; with ``exclusive_dir`` it refuses a directory that already holds files, as
+    ``stairways train`` refuses an existing run directory.
     """
 
     log_path: str = ""
@@ -41,6 +43,7 @@ class QuadraticObjective:
     seed_noise: float = 0.0
     sleep_s: float = 0.0
     rendezvous: int = 0
+    exclusive_dir: bool = False
 
     def _wait_for_peers(self) -> None:
         """Block until ``rendezvous`` distinct processes have started trials (at most 240 s)."""
@@ -64,6 +67,9 @@ class QuadraticObjective:
 
     def __call__(self, request: TrialRequest) -> TrialResult:
         request.trial_dir.mkdir(parents=True, exist_ok=True)
+        if self.exclusive_dir and any(request.trial_dir.iterdir()):
+            raise RuntimeError(f"trial directory {request.trial_dir} is not empty")
+        (request.trial_dir / "attempt.txt").write_text(f"{os.getpid()}\n")
         self._log(request, "start")
         if self.rendezvous:
             self._wait_for_peers()

@@ -142,8 +142,11 @@ def test_signal_during_trials_then_running_trials_requeued_not_failed_and_nothin
     assert sum(_starts(log_path).values()) == workers
     assert not [e for e in read_log(log_path) if e["event"] == "end"]
 
+    # The interrupted attempts left files in their trial directories; the rerun starts over.
+    assert all(any((tmp_path / "out" / "trials").glob(f"trial_{t.number:04d}/*")) for t in requeued)
     resumed = run_search(
-        make_request(tmp_path, make_space()), QuadraticObjective(log_path=log_path, steps=3)
+        make_request(tmp_path, make_space()),
+        QuadraticObjective(log_path=log_path, steps=3, exclusive_dir=True),
     )
 
     assert resumed.progress.complete == 4
