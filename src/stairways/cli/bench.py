@@ -80,7 +80,9 @@ def bench_data(
     )
 
 
-_TRAIN_TIMESTEPS = typer.Option(20_000, "--timesteps", min=1, help="Timesteps to train.")
+_TRAIN_TIMESTEPS = typer.Option(
+    50_000, "--timesteps", min=1, help="Timesteps per run (50,000: a default training run)."
+)
 _TRAIN_STORE = typer.Option(
     None, "--store", help="Bar store to train on (default: a temporary synthetic one)."
 )
