@@ -41,7 +41,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from stairways.data.panel import SessionPanel
-from stairways.errors import InputError
+from stairways.errors import InputError, InternalError
 from stairways.evaluation.diagnostics.decision_matrix import Verdict
 from stairways.evaluation.diagnostics.outcomes import OutcomeMetric, Record, SessionOutcomes
 from stairways.evaluation.diagnostics.settings import LeakageConfig
@@ -231,7 +231,7 @@ def seed_difference(
 ) -> SeedDifference:
     """Paired-by-seed comparison of per-run means (the seeds of both arms must match)."""
     if sorted(baseline) != sorted(treatment):
-        raise InputError(
+        raise InternalError(
             f"leakage arms were trained with different seeds: {sorted(baseline)} and "
             f"{sorted(treatment)}"
         )

@@ -27,7 +27,12 @@ from typing import Any
 
 from stairways.config import StairwaysConfig, load_config
 from stairways.configbase import validate_model
-from stairways.errors import InputError, MissingResourceError, StairwaysError
+from stairways.errors import (
+    InputError,
+    InternalError,
+    MissingResourceError,
+    StairwaysError,
+)
 from stairways.evaluation.diagnostics.freeze_early import FreezeEarlyResult, scaled_checkpoints
 from stairways.evaluation.diagnostics.leakage import ARMS as LEAKAGE_ARMS
 from stairways.evaluation.diagnostics.leakage import LeakageArm, LeakageResult, judge_leakage
@@ -226,7 +231,7 @@ def execute_job(part: str, arm: str, spec: dict[str, Any], job_dir: str) -> dict
     elif part == "leakage":
         result = backend.run_leakage_job(spec["arm"], spec, folder).model_dump(mode="json")
     else:
-        raise InputError(f"unknown diagnostic part {part!r}")
+        raise InternalError(f"unknown diagnostic part {part!r}")
     payload = {"spec": spec, "result": result, "seconds": time.monotonic() - started}
     atomic_write_text(folder / JOB_FILE, json.dumps(payload, indent=1, allow_nan=True))
     return result

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from stairways.data.panel import SessionPanel
-from stairways.errors import InputError
+from stairways.errors import InputError, InternalError
 from stairways.evaluation.diagnostics.decision_matrix import Verdict
 from stairways.evaluation.diagnostics.leakage import (
     LeakageArm,
@@ -196,5 +196,6 @@ def test_a_constant_edge_has_infinite_t_and_is_detected() -> None:
 
 def test_arms_trained_with_other_seeds_cannot_be_compared() -> None:
     other = {5: [1.0, 2.0], 6: [0.0, 0.0], 7: [1.0, 1.0]}
-    with pytest.raises(InputError, match="different seeds"):
+    # The runner trains every arm with the same seeds: a mismatch is a fault, not user input.
+    with pytest.raises(InternalError, match="different seeds"):
         _audit(BASE, NOISE, other)
