@@ -31,8 +31,8 @@ from stairways.cli import risk as risk_cli
 from stairways.cli import runs as runs_cli
 from stairways.cli import schedule as schedule_cli
 from stairways.cli import secrets_cmd as secrets_cli
-from stairways.cli import stress as stress_cli
 from stairways.cli import seeds as seeds_cli
+from stairways.cli import stress as stress_cli
 from stairways.cli import trace as trace_cli
 from stairways.cli import train as train_cli
 from stairways.cli import tune as tune_cli
