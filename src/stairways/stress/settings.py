@@ -93,7 +93,7 @@ class StressConfig(Frozen):
     run_dir: Path | None = None
     checkpoint: str = "final"
     day: date | None = None
-    split: str = "test"
+    split: str = "validation"
     stage: str = "paper"
     risk_dir: Path | None = None
     out_dir: Path = Path("reports/stress")

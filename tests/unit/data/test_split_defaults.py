@@ -32,6 +32,10 @@ FINAL_VERDICT = {
     ("evaluation/temporal.py", "<module>", "TEST_SPLIT"),  # walk-forward pairs' own test
     ("live/ladder_config.py", "LadderConfig", "entry_split"),  # promotion needs the verdict
     ("live/registry.py", "<module>", "TEST_SPLIT"),  # where a model's verdict is looked up
+    # The weekly report reads the model's recorded verdict (action mix, gates); it evaluates
+    # nothing, so it adds no look at the test year.
+    ("weekly/collect.py", "collect_week", "eval_split"),
+    ("weekly/settings.py", "WeeklyReportConfig", "eval_split"),
 }
 FINAL_VERDICT_CONFIG = {"evaluation.split"}
 FINAL_VERDICT_CLI = {("evaluate", "split")}
