@@ -55,6 +55,9 @@ LadderConfigOption = typer.Option(
     None, "--ladder-config", help="Ladder thresholds and committee (default config/ladder.yaml)."
 )
 ReasonOption = typer.Option(..., "--reason", "-r", help="Why, in words (journaled).")
+ApproverOption = typer.Option(
+    None, "--approver", help="Committee member (default: login name); signs with their key."
+)
 EXIT_GATES = 3
 
 
@@ -332,9 +335,7 @@ def _answer(
 @app.command("approve")
 def approve(
     request_id: str = typer.Argument(..., help="The request id (stairways ladder status)."),
-    approver: str | None = typer.Option(
-        None, "--approver", help="Committee member (default: login name); signs with their key."
-    ),
+    approver: str | None = ApproverOption,
     reason: str = ReasonOption,
     ladder_config: Path | None = LadderConfigOption,
     journal: str | None = JournalOption,
@@ -347,9 +348,7 @@ def approve(
 @app.command("reject")
 def reject(
     request_id: str = typer.Argument(..., help="The request id (stairways ladder status)."),
-    approver: str | None = typer.Option(
-        None, "--approver", help="Committee member (default: login name); signs with their key."
-    ),
+    approver: str | None = ApproverOption,
     reason: str = ReasonOption,
     ladder_config: Path | None = LadderConfigOption,
     journal: str | None = JournalOption,

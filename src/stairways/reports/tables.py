@@ -68,8 +68,8 @@ def text(value: Any) -> str:
     return str(value)
 
 
-def number(digits: int = 2) -> Formatter:
-    """Fixed-point numbers with thousands separators, ``digits`` after the point."""
+def _fixed(digits: int, sign: str) -> Formatter:
+    """Fixed-point numbers with thousands separators; ``sign`` is a format-spec sign ('' or '+')."""
 
     def fmt(value: Any) -> str:
         v = _finite(value)
@@ -77,23 +77,19 @@ def number(digits: int = 2) -> Formatter:
             return MISSING
         if math.isinf(v):
             return "+inf" if v > 0 else "-inf"
-        return f"{v:,.{digits}f}"
+        return f"{v:{sign},.{digits}f}"
 
     return fmt
+
+
+def number(digits: int = 2) -> Formatter:
+    """Fixed-point numbers with thousands separators, ``digits`` after the point."""
+    return _fixed(digits, "")
 
 
 def signed(digits: int = 2) -> Formatter:
     """Like :func:`number` but always with a sign (``+1.50``, ``-0.25``): changes and scores."""
-
-    def fmt(value: Any) -> str:
-        v = _finite(value)
-        if v is None:
-            return MISSING
-        if math.isinf(v):
-            return "+inf" if v > 0 else "-inf"
-        return f"{v:+,.{digits}f}"
-
-    return fmt
+    return _fixed(digits, "+")
 
 
 def integer(value: Any) -> str:
