@@ -55,12 +55,18 @@ def _settings(cfg: StairwaysConfig, journal: str | None) -> JournalConfig:
     return validate_model(JournalConfig, given, "--journal")
 
 
-def _open(
-    cfg: StairwaysConfig, journal: str | None, *, need_key: bool
-) -> tuple[JournalLocation, MacKey | None]:
-    """The journal's location and, when asked, its MAC key (one vault opening for both)."""
+def open_journal(
+    cfg: StairwaysConfig,
+    journal: str | None,
+    *,
+    need_key: bool,
+    other_secrets: tuple[str, ...] = (),
+) -> tuple[JournalLocation, MacKey | None, dict[str, Secret]]:
+    """The journal's location, its MAC key when asked, and any other named vault secrets: the
+    vault is opened once, and only when something is needed from it."""
     settings = _settings(cfg, journal)
     wanted = [settings.mac_key_secret] if need_key else []
+    wanted += other_secrets
     if settings.url is not None and settings.password_secret is not None:
         wanted.append(settings.password_secret)
     found: dict[str, Secret] = {}
@@ -75,6 +81,14 @@ def _open(
     else:
         location = JournalLocation.sqlite(settings.path)
     key = MacKey.from_secret(found[settings.mac_key_secret]) if need_key else None
+    return location, key, {name: found[name] for name in other_secrets}
+
+
+def journal_location(
+    cfg: StairwaysConfig, journal: str | None, *, need_key: bool
+) -> tuple[JournalLocation, MacKey | None]:
+    """The journal's location and, when asked, its MAC key (one vault opening for both)."""
+    location, key, _ = open_journal(cfg, journal, need_key=need_key)
     return location, key
 
 
@@ -92,7 +106,7 @@ def verify(
     """
     cfg = build_config(config)
     head = parse_head(expect_head) if expect_head else None
-    location, key = _open(cfg, journal, need_key=True)
+    location, key = journal_location(cfg, journal, need_key=True)
     assert key is not None
     with JournalReader.open(location) as reader:
         report = verify_journal(reader, key, expect_head=head)
@@ -129,7 +143,7 @@ def tail(
 ) -> None:
     """Print the last events: seq, exchange time, kind, payload."""
     cfg = build_config(config)
-    location, _ = _open(cfg, journal, need_key=False)
+    location, _ = journal_location(cfg, journal, need_key=False)
     with JournalReader.open(location) as reader:
         records = reader.tail(lines, kinds=kind)
         for record in records:
@@ -163,7 +177,7 @@ def export(
     chosen = export_format(out, fmt)
     lower = parse_bound(start, option="--from", end=False) if start else None
     upper = parse_bound(end, option="--to", end=True) if end else None
-    location, _ = _open(cfg, journal, need_key=False)
+    location, _ = journal_location(cfg, journal, need_key=False)
     with JournalReader.open(location) as reader:
         count = export_records(reader, out, chosen, start=lower, end=upper, kinds=kind)
     typer.echo(f"wrote {count:,} events to {out}")

@@ -19,8 +19,7 @@ from typing import Any
 import typer
 
 from stairways.cli.common import ConfigOption, StoreOption, build_config
-from stairways.cli.journal import JournalOption
-from stairways.cli.journal import _open as journal_location
+from stairways.cli.journal import JournalOption, journal_location
 from stairways.clock import ExchangeClock
 from stairways.config import StairwaysConfig
 from stairways.errors import InputError, StairwaysError

@@ -16,15 +16,12 @@ from pathlib import Path
 import typer
 
 from stairways.cli.common import ConfigOption, build_config
-from stairways.cli.journal import JournalOption, _settings
+from stairways.cli.journal import JournalOption, open_journal
 from stairways.clock import ExchangeClock
 from stairways.errors import InputError
-from stairways.journal import Journal, JournalLocation, JournalReader, MacKey
+from stairways.journal import Journal, JournalLocation, JournalReader
 from stairways.live.ladder_config import load_ladder_config
-from stairways.security.access import open_vault
 from stairways.security.names import OPERATOR_TOKEN
-from stairways.security.passphrase import terminal_prompt
-from stairways.security.secret import Secret
 
 app = typer.Typer(help="Watch the live side: dashboard, Prometheus metrics, alerts.")
 
@@ -95,20 +92,12 @@ def serve(
     if remote and read_only:
         raise InputError("--allow-remote needs the operator token from the vault: drop --read-only")
     cfg = build_config(config)
-    settings = _settings(cfg, journal)
-    wanted = [] if read_only else [settings.mac_key_secret, OPERATOR_TOKEN]
-    if settings.url is not None and settings.password_secret is not None:
-        wanted.append(settings.password_secret)
-    found: dict[str, Secret] = {}
-    if wanted:
-        vault = open_vault(
-            cfg.security.vault_path, prompt=terminal_prompt(), reading=", ".join(wanted)
-        )
-        found = {name: vault.get(name) for name in wanted}
-    if settings.url is not None:
-        location = JournalLocation.postgres(settings.url, found.get(settings.password_secret or ""))
-    else:
-        location = JournalLocation.sqlite(settings.path)
+    location, key, found = open_journal(
+        cfg,
+        journal,
+        need_key=not read_only,
+        other_secrets=() if read_only else (OPERATOR_TOKEN,),
+    )
     alert_settings = AlertSettings(
         webhook_url=webhook_url,
         smtp_host=smtp_host,
@@ -122,13 +111,7 @@ def serve(
     except ValueError as err:
         raise InputError(str(err)) from None
     reader = JournalReader.open(location)
-    writer = (
-        None
-        if read_only
-        else Journal.open(
-            location, MacKey.from_secret(found[settings.mac_key_secret]), create=False
-        )
-    )
+    writer = None if key is None else Journal.open(location, key, create=False)
     registry_reader = (
         JournalReader.open(JournalLocation.sqlite(Path(registry))) if registry else None
     )

@@ -16,8 +16,7 @@ from pathlib import Path
 import typer
 
 from stairways.cli.common import ConfigOption, build_config
-from stairways.cli.journal import JournalOption
-from stairways.cli.journal import _open as open_journal
+from stairways.cli.journal import JournalOption, journal_location
 from stairways.clock import ExchangeClock
 from stairways.data import calendar as cal
 from stairways.journal import JournalReader
@@ -57,7 +56,7 @@ def weekly(
     if len(cal.sessions(iso.monday, iso.sunday, cfg.data.calendar)) == 0:
         typer.echo(f"{iso.label} has no {cfg.data.calendar} session: no weekly report")
         return
-    location, _ = open_journal(cfg, journal, need_key=False)
+    location, _ = journal_location(cfg, journal, need_key=False)
     with JournalReader.open(location) as reader:
         report = build_week(reader, iso, settings, clock)
     html_path, pdf_path = render_weekly(report, out if out is not None else settings.out_dir)

@@ -15,8 +15,7 @@ from pathlib import Path
 import typer
 
 from stairways.cli.common import ConfigOption, build_config
-from stairways.cli.journal import JournalOption
-from stairways.cli.journal import _open as journal_location
+from stairways.cli.journal import JournalOption, journal_location
 from stairways.clock import ExchangeClock
 from stairways.journal import Journal, JournalReader
 from stairways.risk.limits import RISK_CONFIG_DIR, limits_table, load_stage
