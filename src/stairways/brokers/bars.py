@@ -3,14 +3,24 @@
 IB's real-time bars arrive every five seconds, each stamped with its start. A minute
 ``[m, m + 60 s)`` closes when its last five-second bar (starting at ``m + 55 s``) arrives, or
 when a bar of a later minute arrives (the minute then closes with what it has, and the missing
-five-second bars are counted). Only minutes inside a regular session of the calendar are
-delivered, so a bar feed never hands the live loop a pre-market or post-close minute, and a
-half day ends at 13:00. Bars are delivered in exchange time (America/New_York).
+five-second bars are counted).
+
+The minute's VWAP is the volume-weighted mean of the five-second bars' ``wap`` (IB's average
+trade price of each five-second bar): ``sum(wap_i * volume_i) / sum(volume_i)``, which is the
+average price of every trade of the minute, the same quantity IB's historical 1-minute bars
+report as their average and the bar store keeps as ``vwap`` (so live features see what training
+saw). A minute without volume has no VWAP (None); a five-second bar without a ``wap`` makes the
+minute's VWAP unknown (None) rather than guessed.
+
+Only minutes inside a regular session of the calendar are delivered, so a bar feed never hands
+the live loop a pre-market or post-close minute, and a half day ends at 13:00. Bars are
+delivered in exchange time (America/New_York).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -36,6 +46,15 @@ class _Building:
     volume: float
     parts: int
     last_offset: int
+    pv: float  # sum of wap * volume
+    wap_known: bool
+
+
+def minute_vwap(pv: float, volume: float, known: bool = True) -> float | None:
+    """A minute's VWAP from its five-second bars' sum of ``wap * volume`` and their volume."""
+    if not known or not volume > 0.0:
+        return None
+    return pv / volume
 
 
 class MinuteAggregator:
@@ -66,9 +85,17 @@ class MinuteAggregator:
         return bounds is not None and bounds[0] <= minute < bounds[1]
 
     def add(
-        self, start: datetime, open_: float, high: float, low: float, close: float, volume: float
+        self,
+        start: datetime,
+        open_: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
+        wap: float | None = None,
     ) -> list[MinuteBar]:
-        """Add one 5-second bar; return the minutes it closed (zero, one or two)."""
+        """Add one 5-second bar (``wap``: its average trade price); return the minutes it
+        closed (zero, one or two)."""
         if start.tzinfo is None:
             raise InputError(f"{self.symbol}: real-time bar time {start} has no timezone")
         t = start.astimezone(UTC)
@@ -86,8 +113,10 @@ class MinuteAggregator:
         if cur is not None and minute > cur.start:
             out.extend(self._close())
             cur = None
+        known = wap is not None and math.isfinite(wap)
+        pv = float(wap) * volume if known and wap is not None else 0.0
         if cur is None:
-            self._cur = _Building(minute, open_, high, low, close, volume, 1, offset)
+            self._cur = _Building(minute, open_, high, low, close, volume, 1, offset, pv, known)
         else:
             if offset <= cur.last_offset:
                 log.warning("%s: repeated 5-second bar %s ignored", self.symbol, t)
@@ -96,6 +125,8 @@ class MinuteAggregator:
             cur.low = min(cur.low, low)
             cur.close = close
             cur.volume += volume
+            cur.pv += pv
+            cur.wap_known = cur.wap_known and known
             cur.parts += 1
             cur.last_offset = offset
         if offset == PER_MINUTE - 1:
@@ -127,6 +158,7 @@ class MinuteAggregator:
                 cur.low,
                 cur.close,
                 cur.volume,
+                minute_vwap(cur.pv, cur.volume, cur.wap_known),
             )
         ]
 

@@ -264,7 +264,12 @@ class Broker(Protocol):
 
 @dataclass(frozen=True)
 class MinuteBar:
-    """One closed 1-minute bar; ``start`` is the bar's first instant in exchange time."""
+    """One closed 1-minute bar; ``start`` is the bar's first instant in exchange time.
+
+    ``vwap`` is the bar's own volume-weighted average price when the source reports one (IB's
+    5-second bars carry a ``wap``; stored bars a ``vwap``), None otherwise (and for a minute
+    without volume, where it is undefined).
+    """
 
     symbol: str
     start: datetime
@@ -273,6 +278,7 @@ class MinuteBar:
     low: float
     close: float
     volume: float
+    vwap: float | None = None
 
 
 @runtime_checkable

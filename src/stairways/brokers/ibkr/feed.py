@@ -1,7 +1,9 @@
 """Live 1-minute bars from IB's 5-second real-time bars, behind the BarFeed protocol.
 
 The feed subscribes ``reqRealTimeBars`` (5 seconds, TRADES, regular hours) for every symbol on
-the broker's connection and aggregates with :class:`~stairways.brokers.bars.MinuteAggregator`.
+the broker's connection and aggregates with :class:`~stairways.brokers.bars.MinuteAggregator`;
+each minute carries its VWAP built from the five-second bars' ``wap`` (the rule the bar store's
+``vwap`` follows; a ``wap`` that is not a positive price counts as unknown).
 After a reconnect (the adapter's connection count changes) the subscriptions are made again,
 since IB forgets them with the socket. A minute whose last five-second bar never comes is
 closed when the clock passes its end plus ``grace_seconds``.
@@ -60,7 +62,8 @@ class IbkrBarFeed:
             return
         b = bars[-1]
         symbol = bars.contract.symbol
-        for minute in self._agg[symbol].add(b.time, b.open_, b.high, b.low, b.close, b.volume):
+        wap = float(b.wap) if b.wap is not None and b.wap > 0.0 else None
+        for minute in self._agg[symbol].add(b.time, b.open_, b.high, b.low, b.close, b.volume, wap):
             self._ready.append(minute)
             self._last[symbol] = minute.start
 
