@@ -415,13 +415,32 @@ def bench_live(
     except ValueError:
         raise InputError(f"--day takes a date YYYY-MM-DD, got {day!r}") from None
     lat = measure_latency(run_dir, when, split, checkpoint=checkpoint, repeats=repeats)
-    verdict = "meets" if lat.p99_us < 1000.0 else "MISSES"
     typer.echo(
-        f"bar-to-intent latency over {lat.bars:,} bars of {when}: p50 {lat.p50_us:,.0f} us, "
-        f"p99 {lat.p99_us:,.0f} us, max {lat.max_us:,.0f} us ({verdict} the 1 ms p99 goal)"
+        f"bar-to-intent latency, {when}; policy forward pass: {lat.forward_path}; {lat.load}"
     )
-    parts = ", ".join(f"{k} {v:,.0f} us" for k, v in lat.parts_p50_us.items())
-    typer.echo(f"p50 by part: {parts}")
+    typer.echo(
+        f"{'policy path':12s} {'bars':>6s} {'p50 us':>9s} {'p99 us':>9s} {'max us':>9s}  parts"
+    )
+    for fig in (lat.fast, lat.torch):
+        if fig is None:
+            continue
+        parts = ", ".join(
+            f"{k} {fig.parts_p50_us[k]:,.0f}/{fig.parts_p99_us[k]:,.0f}" for k in fig.parts_p50_us
+        )
+        typer.echo(
+            f"{fig.path:12s} {fig.bars:6,d} {fig.p50_us:9,.0f} {fig.p99_us:9,.0f} "
+            f"{fig.max_us:9,.0f}  p50/p99 us: {parts}"
+        )
+    if lat.torch is not None:
+        typer.echo(
+            f"numpy vs torch forward pass: policy p50 "
+            f"{lat.torch.parts_p50_us['policy'] / lat.fast.parts_p50_us['policy']:.1f}x faster, "
+            f"whole chain p50 {lat.torch.p50_us / lat.fast.p50_us:.1f}x, "
+            f"p99 {lat.torch.p99_us / lat.fast.p99_us:.1f}x; same action on every bar: "
+            f"{'yes' if lat.actions_agree else 'NO'}"
+        )
+    verdict = "meets" if lat.fast.p99_us < 1000.0 else "MISSES"
+    typer.echo(f"goal p99 under 1 ms bar to intent: {verdict} ({lat.fast.p99_us:,.0f} us)")
     if halt_trials:
         h = measure_halt(
             run_dir, when, split, checkpoint=checkpoint, trials=halt_trials, pace=pace, poll=poll

@@ -40,6 +40,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -324,6 +325,8 @@ class OnlineFeatures:
         self._last_ts: int | None = None
         self._session: tuple[int, int, float, float] | None = None  # open, close, key, minutes
         self._out = np.empty((1, N_FEATURES), dtype=np.float64)
+        # one bar's kernel inputs: high, low, close, volume, vwap, session key, elapsed, length
+        self._bar = tuple(np.empty(1, dtype=np.float64) for _ in range(8))
 
     @property
     def bars_seen(self) -> int:
@@ -366,42 +369,70 @@ class OnlineFeatures:
 
     def update(self, bar: Mapping[str, Any]) -> np.ndarray:
         """Absorb one bar (keys ts, high, low, close, volume, optional vwap); returns 12 values."""
-        ts = pd.Timestamp(bar["ts"])
-        if ts.tzinfo is None:
-            raise DataValidationError(f"{self.symbol}: bar time {ts} has no time zone")
-        ts_ns = int(ts.tz_convert("UTC").as_unit("ns").value)
+        ts = bar["ts"]
+        raw_vwap = bar.get("vwap", np.nan)
+        vwap = np.nan if raw_vwap is None or pd.isna(raw_vwap) else float(raw_vwap)
+        out = self.advance(
+            time_ns(ts, self.symbol),
+            float(bar["high"]),
+            float(bar["low"]),
+            float(bar["close"]),
+            float(bar["volume"]),
+            vwap,
+        )
+        return out.copy()
+
+    def advance(
+        self, ts_ns: int, high: float, low: float, close: float, volume: float, vwap: float
+    ) -> np.ndarray:
+        """:meth:`update` for the live loop's hot path: the bar's start in UTC nanoseconds and
+        its values as floats (``vwap`` NaN when the bar has none). Returns the 12 values in a
+        buffer that the next call overwrites; the checks and the arithmetic are update's."""
         if self._last_ts is not None and ts_ns <= self._last_ts:
             raise DataValidationError(
-                f"{self.symbol}: bar at {ts} is not after the previous bar "
-                f"{pd.Timestamp(self._last_ts, tz='UTC')}"
+                f"{self.symbol}: bar at {pd.Timestamp(ts_ns, tz='UTC')} is not after the "
+                f"previous bar {pd.Timestamp(self._last_ts, tz='UTC')}"
             )
         open_ns, close_ns, key, minutes = self._locate(ts_ns)
         offset = ts_ns - open_ns
         if not (0 <= offset < close_ns - open_ns) or offset % 60_000_000_000:
             raise DataValidationError(
-                f"{self.symbol}: bar at {ts} is outside regular trading hours or not on a minute"
+                f"{self.symbol}: bar at {pd.Timestamp(ts_ns, tz='UTC')} is outside regular "
+                "trading hours or not on a minute"
             )
-        raw_vwap = bar.get("vwap", np.nan)
-        vwap = np.nan if raw_vwap is None or pd.isna(raw_vwap) else float(raw_vwap)
-        values = {k: float(bar[k]) for k in ("high", "low", "close", "volume")}
-        arr = {k: np.array([v]) for k, v in values.items()}
-        _check_values(
-            self.symbol, np.array([ts_ns]), arr["close"], arr["high"], arr["low"], arr["volume"]
-        )
-        _advance(
-            self.state,
-            arr["high"],
-            arr["low"],
-            arr["close"],
-            arr["volume"],
-            np.array([vwap]),
-            np.array([key]),
-            np.array([float(offset // 60_000_000_000 + 1)]),
-            np.array([minutes]),
-            self._out,
-        )
+        for name, value, ok in (
+            ("close", close, close > 0.0),
+            ("high", high, high > 0.0),
+            ("low", low, low > 0.0),
+            ("volume", volume, volume >= 0.0),
+        ):
+            if not (ok and math.isfinite(value)):
+                raise DataValidationError(
+                    f"{self.symbol}: row 0 at {pd.Timestamp(ts_ns, tz='UTC')} has "
+                    f"{name} {value}; prices must be positive and volume non-negative"
+                )
+        h, lo, c, v, w, k, e, n = self._bar
+        h[0], lo[0], c[0], v[0], w[0] = high, low, close, volume, vwap
+        k[0], e[0], n[0] = key, float(offset // 60_000_000_000 + 1), minutes
+        _advance(self.state, h, lo, c, v, w, k, e, n, self._out)
         self._last_ts = ts_ns
-        return self._out[0].copy()
+        return self._out[0]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+def time_ns(ts: Any, symbol: str = "?") -> int:
+    """A bar time (aware datetime, pandas Timestamp, or ISO text) in UTC nanoseconds."""
+    if isinstance(ts, pd.Timestamp) or not isinstance(ts, datetime):
+        stamp = pd.Timestamp(ts)
+        if stamp.tzinfo is None:
+            raise DataValidationError(f"{symbol}: bar time {stamp} has no time zone")
+        return int(stamp.tz_convert("UTC").as_unit("ns").value)
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise DataValidationError(f"{symbol}: bar time {pd.Timestamp(ts)} has no time zone")
+    return ((ts - _EPOCH) // _US) * 1000
 
 
 def benchmark_features(bars: pd.DataFrame, calendar: str = "XNYS") -> float:

@@ -25,6 +25,7 @@ import numpy as np
 
 from stairways.data.normalise import Normaliser
 from stairways.errors import InputError, MissingResourceError, StairwaysError
+from stairways.live.fastpolicy import FastPolicy, UnsupportedPolicyError
 from stairways.training.rundir import CheckpointFiles, RunDirectory
 
 if TYPE_CHECKING:
@@ -143,7 +144,23 @@ class LivePolicy:
         self._start = np.ones(1, dtype=bool)
         self._mean = np.asarray(self.obs_rms.mean, dtype=np.float64)
         self._std = np.sqrt(np.asarray(self.obs_rms.var, dtype=np.float64) + self.epsilon)
-        log.info("loaded model %s (%s) from %s", ref.model_id, ref.fingerprint[:16], ref.run_dir)
+        self._z = np.zeros(self._mean.shape, dtype=np.float64)
+        self._z32 = np.zeros(self._mean.shape, dtype=np.float32)
+        self.fast: FastPolicy | None = None
+        self.forward_path = "torch (recurrent policy)"
+        if not self.recurrent:
+            try:
+                self.fast = FastPolicy.from_sb3(self.policy)
+                self.forward_path = "numpy"
+            except UnsupportedPolicyError as why:
+                self.forward_path = f"torch ({why})"
+        log.info(
+            "loaded model %s (%s) from %s; forward pass: %s",
+            ref.model_id,
+            ref.fingerprint[:16],
+            ref.run_dir,
+            self.forward_path,
+        )
 
     @property
     def obs_dim(self) -> int:
@@ -159,6 +176,17 @@ class LivePolicy:
         z = np.clip((obs - self._mean) / self._std, -self.clip_obs, self.clip_obs)
         return z.astype(np.float32)
 
+    def normalise_into(self, obs: np.ndarray) -> np.ndarray:
+        """:meth:`normalise` of one observation into a buffer reused by the next call."""
+        if not self.norm_obs:
+            return obs
+        z = self._z
+        np.subtract(obs, self._mean, out=z)
+        np.divide(z, self._std, out=z)
+        np.clip(z, -self.clip_obs, self.clip_obs, out=z)
+        np.copyto(self._z32, z, casting="same_kind")
+        return self._z32
+
     def new_session(self) -> None:
         """Forget a recurrent policy's hidden state (an episode starts)."""
         self._state = None
@@ -166,6 +194,25 @@ class LivePolicy:
 
     def act(self, obs: np.ndarray) -> int:
         """The deterministic action for one raw observation (normalised here).
+
+        A feed-forward policy with a numpy forward pass (:mod:`stairways.live.fastpolicy`, the
+        same weights, tested against SB3) uses it; any other goes through :meth:`act_torch`.
+        """
+        if self.fast is not None:
+            return self.fast.act(self.normalise_into(obs))
+        return self.act_torch(obs)
+
+    def action_probabilities(self, obs: np.ndarray) -> np.ndarray:
+        """Action probabilities of the fast path for one raw observation (float64)."""
+        if self.fast is None:
+            raise UnsupportedPolicyError(
+                f"this model has no numpy forward pass: {self.forward_path}"
+            )
+        return self.fast.probabilities(self.normalise_into(obs))
+
+    def act_torch(self, obs: np.ndarray) -> int:
+        """The deterministic action through SB3's torch policy (the reference the fast path
+        is tested against, and the path of recurrent policies).
 
         A feed-forward policy goes straight to SB3's own ``get_distribution(...).mode()`` (what
         ``predict`` runs after its input checks and copies); a recurrent one uses ``predict``

@@ -17,6 +17,7 @@ equity, drawdown and cash feed the observation, the env's drawdown rule and the 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 
@@ -25,13 +26,12 @@ import pandas as pd
 
 from stairways.brokers.base import MinuteBar
 from stairways.data import calendar as cal
-from stairways.data.features import FEATURE_NAMES, OnlineFeatures
+from stairways.data.features import FEATURE_NAMES, OnlineFeatures, time_ns
 from stairways.data.normalise import Normaliser
 from stairways.env import kernels as kn
 from stairways.env.settings import EnvConfig
 from stairways.errors import DataValidationError, InputError
-from stairways.market.actions import action_set_id
-from stairways.market.costs import parkinson_sigma
+from stairways.market.actions import action_set_id, quantity_scale
 from stairways.market.portfolio import (
     PF_CASH,
     PF_DRAWDOWN,
@@ -49,6 +49,9 @@ from stairways.market.portfolio import (
 from stairways.market.settings import MarketConfig
 
 __all__ = ["SessionBook", "SessionObserver", "observation_hash", "session_minutes"]
+
+# market.costs.parkinson_sigma's divisor, the same expression (so the same bits)
+_LN2_FACTOR = 2.0 * np.sqrt(np.log(2.0))
 
 
 def observation_hash(obs: np.ndarray) -> str:
@@ -164,6 +167,7 @@ class SessionObserver:
         self.mkt = np.zeros((1, self.length, t, kn.M_WIDTH), dtype=np.float64)
         self.raw = np.zeros((self.length, t, f), dtype=np.float64)
         self.impact_sigma = market.costs.impact_sigma
+        self.market = market  # the session's account (the stage's sizing applied)
         self.ep = np.zeros(kn.EP_WIDTH, dtype=np.float64)
         self.ep[kn.EP_CAPITAL] = market.starting_capital
         self.ep[kn.EP_MAX_NOTIONAL] = market.max_position_notional
@@ -175,6 +179,7 @@ class SessionObserver:
         self.ep[kn.EP_OBS_UPNL] = float(env.obs_unrealised_pnl)
         self.ep[kn.EP_OBS_DD] = float(env.obs_drawdown)
         self.ep[kn.EP_OBS_TTC] = float(env.obs_time_to_close)
+        self.ep[kn.EP_QTY_SCALE] = quantity_scale(market.quantity_decimals)
         self.obs_dim = (
             t * f
             + t
@@ -185,6 +190,13 @@ class SessionObserver:
         )
         self.obs = np.zeros(self.obs_dim, dtype=np.float32)
         self.seen = np.zeros(self.length, dtype=bool)
+        self._open_dt: datetime = self.open.to_pydatetime()
+        idx = [normaliser.symbols.index(s) for s in self.symbols]
+        self._norm_mean = np.ascontiguousarray(normaliser.mean[idx], dtype=np.float64)
+        self._norm_scale = np.ascontiguousarray(normaliser.scale[idx], dtype=np.float64)
+        self._norm_clip = float(normaliser.clip)
+        self._z = np.zeros(f, dtype=np.float64)
+        self._sigma = np.zeros(1, dtype=np.float64)
 
     def warm_up(self, history: pd.DataFrame) -> int:
         """Absorb the bars before the session (canonical bar frame); returns bars absorbed."""
@@ -200,7 +212,10 @@ class SessionObserver:
 
     def bar_index(self, start: datetime) -> int:
         """Index of the bar starting at ``start`` in the session (refuses one outside it)."""
-        offset = (pd.Timestamp(start).tz_convert(cal.EXCHANGE_TZ) - self.open).total_seconds()
+        if isinstance(start, pd.Timestamp) or start.utcoffset() is None:
+            offset = (pd.Timestamp(start).tz_convert(cal.EXCHANGE_TZ) - self.open).total_seconds()
+        else:
+            offset = (start - self._open_dt).total_seconds()
         k = int(offset // 60)
         if offset < 0 or offset % 60 or k >= self.length:
             raise DataValidationError(
@@ -218,38 +233,54 @@ class SessionObserver:
         :param vwaps: each bar's own volume-weighted price when the source has one (the
             stored bars do; the session VWAP feature uses it, else the typical price)
         """
-        starts = {b.start for b in bars.values()}
-        if len(starts) != 1 or set(bars) != set(self.symbols):
+        first = next(iter(bars.values()), None)
+        start = None if first is None else first.start
+        if (
+            len(bars) != len(self.symbols)
+            or any(s not in bars or bars[s].start != start for s in self.symbols)
+            or start is None
+        ):
+            starts = {b.start for b in bars.values()}
             raise DataValidationError(
                 f"a minute needs one bar of each of {list(self.symbols)} with one start time, "
                 f"got {sorted(bars)} at {sorted(str(x) for x in starts)}"
             )
-        k = self.bar_index(starts.pop())
+        k = self.bar_index(start)
         if self.seen[k]:
             raise DataValidationError(f"bar {k} of the {self.day} session arrived twice")
+        ts_ns = time_ns(start, self.symbols[0])
+        mkt = self.mkt[0, k]
         for j, s in enumerate(self.symbols):
             b = bars[s]
-            vwap = None if vwaps is None else vwaps.get(s)
-            raw = self.online[s].update(
-                {
-                    "ts": b.start,
-                    "high": b.high,
-                    "low": b.low,
-                    "close": b.close,
-                    "volume": b.volume,
-                    "vwap": vwap,
-                }
+            vwap = math.nan if vwaps is None else vwaps.get(s, math.nan)
+            raw = self.online[s].advance(
+                ts_ns,
+                float(b.high),
+                float(b.low),
+                float(b.close),
+                float(b.volume),
+                math.nan if vwap is None else float(vwap),
             )
             self.raw[k, j] = raw
-            self.feats[0, k, j] = self.normaliser.transform_ticker(s, raw)
-            self.mkt[0, k, j, kn.M_OPEN] = b.open
-            self.mkt[0, k, j, kn.M_CLOSE] = b.close
+            # the normaliser's transform_ticker, into buffers (the same float64 arithmetic)
+            z = self._z
+            np.subtract(raw, self._norm_mean[j], out=z)
+            np.divide(z, self._norm_scale[j], out=z)
+            np.clip(z, -self._norm_clip, self._norm_clip, out=z)
+            self.feats[0, k, j] = z
+            row = mkt[j]
+            row[kn.M_OPEN] = b.open
+            row[kn.M_CLOSE] = b.close
             if self.impact_sigma is None:
-                hi, lo = max(b.high, b.low), min(b.high, b.low)
-                self.mkt[0, k, j, kn.M_SIGMA] = parkinson_sigma(np.array([hi]), np.array([lo]))[0]
+                # parkinson_sigma's arithmetic on a one-bar buffer (the replay's value to the
+                # bit); the feature update above already refused a non-positive high or low
+                sig = self._sigma
+                sig[0] = max(b.high, b.low) / min(b.high, b.low)
+                np.log(sig, out=sig)
+                row[kn.M_SIGMA] = sig[0] / _LN2_FACTOR
             else:
-                self.mkt[0, k, j, kn.M_SIGMA] = self.impact_sigma
-            self.mkt[0, k, j, kn.M_VOLUME] = b.volume
+                row[kn.M_SIGMA] = self.impact_sigma
+            row[kn.M_VOLUME] = b.volume
         self.seen[k] = True
         return k
 
