@@ -22,13 +22,16 @@ directly:
   phases, episode statistics and reward components to TensorBoard, quality gates, the
   speed-bump, periodic checkpoints, each checked after every vector step as SB3's callbacks are.
 
-Not supported (refused when the config loads or the run starts): ``recurrent_ppo``, the reward
-shim (``reward.mode: shim``), extra SB3 callbacks and env wrappers from library callers.
+In ``reward.mode: shim`` each step goes through the reward shim (every env's info is built),
+so the reward is recomputed outside the kernel as with SB3. Not supported: ``recurrent_ppo`` and
+a device other than the CPU (refused when the config loads), extra SB3 callbacks and env
+wrappers from library callers (refused when the run starts).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +40,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 from stable_baselines3 import PPO
+from stable_baselines3.common.utils import safe_mean
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
 from stairways.env.vector import BatchedTradingEnv, StepInfos, find_layer
@@ -163,11 +167,6 @@ class FusedPPO:
                 "the fused backend needs VecNormalize -> VecMonitor -> TimestepInfo -> "
                 f"BatchedTradingEnv, got {type(venv).__name__}"
             )
-        if find_layer(venv, lambda e: isinstance(e, VecRewardShim)) is not None:
-            raise InputError(
-                "training.backend 'fused' steps the env kernel directly and cannot run the "
-                "reward shim (reward.mode: shim); use reward.mode: internal or backend sb3"
-            )
         self.model = model
         self.venv = venv
         self.tc = tc
@@ -177,6 +176,14 @@ class FusedPPO:
         self.monitor = cast(VecMonitor, monitor)
         self.stamp = cast(TimestepInfo, stamp)
         self.vn = vecnormalize(venv)
+        # reward.mode shim: the env runs the raw reward and the shim recomputes it from infos
+        shim = find_layer(venv, lambda e: isinstance(e, VecRewardShim))
+        self.shim = cast(VecRewardShim, shim) if shim is not None else None
+        self.components: tuple[str, ...] = tuple(
+            self.shim.reward_system.components
+            if self.shim is not None
+            else self.core.reward.components
+        )
         self.policy = model.policy
         self.phases = resolve_phases(tc.curriculum, tc.ent_coef)
         self.phase: int | None = None
@@ -189,7 +196,7 @@ class FusedPPO:
         n = self.core.n_envs
         self.ep_returns = np.zeros(n, dtype=np.float32)
         self.ep_lengths = np.zeros(n, dtype=np.int64)
-        self.comp_sums = np.zeros((n, len(self.core.reward.components)), dtype=np.float64)
+        self.comp_sums = np.zeros((n, len(self.components)), dtype=np.float64)
         self.finished_comps: list[np.ndarray] = []
         self.finished_summaries: list[dict[str, float]] = []
 
@@ -319,6 +326,10 @@ class FusedPPO:
             if writer is not None:
                 writer.write_row(row)
             self.hooks.episodes.add(float(row["r"]))
+            # what VecMonitor's "episode" info gives SB3's rollout/ep_rew_mean and ep_len_mean
+            buffer = self.model.ep_info_buffer
+            if buffer is not None:
+                buffer.append({"r": row["r"], "l": row["l"], "t": row["t"]})
             self.finished_comps.append(self.comp_sums[k].copy())
             self.ep_returns[k] = 0.0
             self.ep_lengths[k] = 0
@@ -328,12 +339,36 @@ class FusedPPO:
         logger = self.model.logger
         if self.finished_comps:
             means = np.mean(np.stack(self.finished_comps), axis=0)
-            for name, value in zip(self.core.reward.components, means.tolist(), strict=True):
+            for name, value in zip(self.components, means.tolist(), strict=True):
                 logger.record(f"reward_components/{name}", float(value))
         rolling = self.hooks.episodes.rolling(len(self.hooks.episodes.rewards))
         if rolling is not None:
             logger.record("rollout/rolling_episode_reward", rolling)
         self.finished_comps = []
+
+    def _shim_step(
+        self, act: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, StepInfos, np.ndarray]:
+        """One vector step through the reward shim (reward.mode shim).
+
+        The shim recomputes every env's reward from its info, so every info dict is built:
+        slower than the kernel's own reward, and identical to it (the shim's contract).
+        """
+        shim = self.shim
+        assert shim is not None
+        shim.step_async(act)
+        obs, rewards, dones, infos = shim.step_wait()
+        comps = np.array(
+            [[info["reward_components"][c] for c in self.components] for info in infos],
+            dtype=np.float64,
+        )
+        return (
+            cast(np.ndarray, obs),
+            np.asarray(rewards, dtype=np.float32),
+            np.asarray(dones, dtype=bool),
+            cast(StepInfos, infos),
+            comps,
+        )
 
     # ------------------------------------------------------------------ rollout
     def collect(
@@ -358,22 +393,26 @@ class FusedPPO:
             u = rng.random(n, dtype=np.float32)[:, None] * cdf[:, -1:]
             act = np.minimum((cdf < u).sum(axis=1), logits.shape[1] - 1)
             logp = logp_all[rows, act]
-            core.actions[:] = act
-            core.step()
-            done = core.term | core.trunc
-            raw_obs = core.obs.copy()
-            rewards32 = core.rew.astype(np.float32)
             infos: StepInfos | None = None
-            if done.any():
-                term_obs = core.term_obs.copy()
-                core.refill_exhausted()
-                active = np.ones(n, dtype=bool)
-                infos = StepInfos(core, active, done, core.trunc.copy(), term_obs)
+            if self.shim is None:
+                core.actions[:] = act
+                core.step()
+                done = core.term | core.trunc
+                raw_obs = core.obs.copy()
+                rewards32 = core.rew.astype(np.float32)
+                comps = core.comps
+                if done.any():
+                    term_obs = core.term_obs.copy()
+                    core.refill_exhausted()
+                    active = np.ones(n, dtype=bool)
+                    infos = StepInfos(core, active, done, core.trunc.copy(), term_obs)
+            else:
+                raw_obs, rewards32, done, infos, comps = self._shim_step(act)
             # VecMonitor and the timestep stamp
             self.stamp.timesteps += n
             self.ep_returns += rewards32
             self.ep_lengths += 1
-            self.comp_sums += core.comps
+            self.comp_sums += comps
             if infos is not None:
                 self._episodes_ended(done, infos)
             # VecNormalize, with its own statistics and methods
@@ -432,6 +471,7 @@ class FusedPPO:
         ent_losses: list[torch.Tensor] = []
         clip_fracs: list[torch.Tensor] = []
         approx_kl = torch.zeros(())
+        last_loss: torch.Tensor | None = None
         epochs_done = 0
         stop = False
         for _ in range(tc.n_epochs):
@@ -467,6 +507,7 @@ class FusedPPO:
                     log.debug("early stop at epoch %d: approx_kl %.4f", epochs_done, approx_kl)
                     break
                 loss = pg_loss + ent_coef * ent_loss + tc.vf_coef * v_loss
+                last_loss = loss.detach()
                 policy.optimizer.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(policy.parameters(), tc.max_grad_norm)
@@ -481,6 +522,17 @@ class FusedPPO:
             logger.record("train/value_loss", float(torch.stack(v_losses).mean()))
             logger.record("train/entropy_loss", float(torch.stack(ent_losses).mean()))
             logger.record("train/clip_fraction", float(torch.stack(clip_fracs).mean()))
+        if last_loss is not None:
+            logger.record("train/loss", float(last_loss))
+        # as SB3: how much of the returns' variance the value estimates explain
+        flat_values, flat_returns = buf["values"].reshape(-1), returns.reshape(-1)
+        var_returns = float(np.var(flat_returns))
+        explained = (
+            math.nan
+            if var_returns == 0
+            else 1.0 - float(np.var(flat_returns - flat_values)) / var_returns
+        )
+        logger.record("train/explained_variance", explained)
         logger.record("train/approx_kl", float(approx_kl))
         logger.record("train/learning_rate", lr)
         logger.record("train/clip_range", clip)
@@ -541,9 +593,10 @@ class FusedPPO:
             logger = model.logger
             logger.record("time/fps", int((model.num_timesteps - start) / elapsed))
             logger.record("time/total_timesteps", model.num_timesteps)
-            rolling = self.hooks.episodes.rolling(tc.rolling_window)
-            if rolling is not None:
-                logger.record("rollout/ep_rew_mean", rolling)
+            buffer = model.ep_info_buffer
+            if buffer:  # as SB3: means over the last 100 episodes
+                logger.record("rollout/ep_rew_mean", safe_mean([e["r"] for e in buffer]))
+                logger.record("rollout/ep_len_mean", safe_mean([e["l"] for e in buffer]))
             logger.dump(step=model.num_timesteps)
             if self.hooks.progress is not None:
                 self.hooks.progress(model.num_timesteps)

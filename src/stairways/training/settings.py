@@ -151,6 +151,12 @@ class TrainingConfig(Frozen):
                 f"training.backend 'fused' trains algo 'ppo' only, not {self.algo!r}; "
                 "use backend 'sb3' for recurrent_ppo"
             )
+        if self.backend == "fused" and self.device != "cpu":
+            # Rollouts run the policy in numpy on the CPU; the update shares its weights.
+            raise ValueError(
+                f"training.backend 'fused' runs on the CPU: set training.device 'cpu' (not "
+                f"{self.device!r}), or use backend 'sb3' for a GPU"
+            )
         rollout = self.n_steps * self.n_envs
         if rollout < 2:
             raise ValueError("n_steps * n_envs must be at least 2 (SB3 needs two samples)")

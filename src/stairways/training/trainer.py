@@ -90,7 +90,9 @@ class TrainOptions:
     :param overrides: command-line overrides already applied to the config (recorded)
     :param command: the command line (recorded in command.txt)
     :param progress: show a progress bar on the terminal
-    :param extra_callbacks: more SB3 callbacks, run after the built-in ones
+    :param extra_callbacks: more SB3 callbacks, run after the built-in ones (sb3 backend only)
+    :param on_checkpoint: called as ``fn(model, timesteps)`` after every periodic checkpoint is
+        saved, with either backend (the tuner scores checkpoints this way)
     :param env_wrappers: vector-env wrappers applied inside the monitor (reward shaping studies)
     :param panel_transform: applied to the training panel before the env is built (the leakage
         audit's lagged / look-ahead / offset panels); the transformed fingerprint is recorded
@@ -104,6 +106,7 @@ class TrainOptions:
     command: Sequence[str] = ()
     progress: bool = False
     extra_callbacks: Sequence[BaseCallback] = ()
+    on_checkpoint: Sequence[Callable[[BaseAlgorithm, int], None]] = ()
     env_wrappers: Sequence[Callable[[VecEnv], VecEnv]] = ()
     panel_transform: Callable[[SessionPanel], SessionPanel] | None = None
 
@@ -522,15 +525,11 @@ def train(cfg: StairwaysConfig, options: TrainOptions | None = None) -> TrainRes
 
 def _check_fused(cfg: StairwaysConfig, options: TrainOptions) -> None:
     """Refuse what the fused backend cannot do, before anything is written."""
-    if cfg.reward.mode != "internal":
-        raise InputError(
-            "training.backend 'fused' needs reward.mode 'internal' (it steps the env kernel "
-            "directly, without the reward shim); set training.backend: sb3 for reward.mode shim"
-        )
     if options.extra_callbacks or options.env_wrappers:
         raise InputError(
-            "training.backend 'fused' runs no SB3 callbacks or env wrappers; "
-            "use training.backend: sb3 for this run"
+            "training.backend 'fused' runs no SB3 callbacks or env wrappers (TrainOptions."
+            "extra_callbacks, env_wrappers); use training.backend: sb3 for this run, or "
+            "TrainOptions.on_checkpoint, which both backends call"
         )
 
 
@@ -557,6 +556,7 @@ def _learn(state: _Run, venv: VecEnv) -> TrainResult:
     progress: ProgressCallback | None = None
     try:
         model = state.model(venv, clock)
+        periodic = partial(_periodic_checkpoint, state, model, episodes)
         speed_bump = SpeedBumpCallback(tc.speed_bump, episodes)
         already = any(g.name == "mid_run" for g in state.manifest.quality_gates)
         callbacks: list[BaseCallback] = [
@@ -575,10 +575,7 @@ def _learn(state: _Run, venv: VecEnv) -> TrainResult:
                 already_checked=already,
             ),
             speed_bump,
-            CheckpointCallback(
-                tc.checkpoint_every,
-                partial(state.checkpoint, model, episodes, reason="periodic"),
-            ),
+            CheckpointCallback(tc.checkpoint_every, periodic),
         ]
         if options.progress and tc.backend == "sb3":
             # SB3 always finishes a rollout, so the run ends on the next multiple of it.
@@ -589,7 +586,7 @@ def _learn(state: _Run, venv: VecEnv) -> TrainResult:
         callbacks.extend(options.extra_callbacks)
         started = time.perf_counter()
         if tc.backend == "fused":
-            stop_reason = _learn_fused(state, model, venv, clock, episodes, already)
+            stop_reason = _learn_fused(state, model, venv, clock, episodes, already, periodic)
         else:
             model.learn(
                 total_timesteps=tc.total_timesteps - start,
@@ -644,6 +641,15 @@ def _learn(state: _Run, venv: VecEnv) -> TrainResult:
     )
 
 
+def _periodic_checkpoint(
+    state: _Run, model: BaseAlgorithm, episodes: EpisodeLog, timesteps: int
+) -> None:
+    """A periodic checkpoint, then the options' checkpoint listeners (either backend)."""
+    state.checkpoint(model, episodes, timesteps, reason="periodic")
+    for listener in state.options.on_checkpoint:
+        listener(model, timesteps)
+
+
 def _learn_fused(
     state: _Run,
     model: BaseAlgorithm,
@@ -651,6 +657,7 @@ def _learn_fused(
     clock: TimestepClock,
     episodes: EpisodeLog,
     mid_run_checked: bool,
+    periodic: Callable[[int], None],
 ) -> str | None:
     """The fused backend's learn loop; returns the speed-bump's reason when it stopped."""
     from stable_baselines3 import PPO
@@ -671,7 +678,7 @@ def _learn_fused(
     hooks = FusedHooks(
         episodes=episodes,
         clock=clock,
-        checkpoint=partial(state.checkpoint, model, episodes, reason="periodic"),
+        checkpoint=periodic,
         record_gate=state.record_gate,
         mid_run_checked=mid_run_checked,
         progress=progress,

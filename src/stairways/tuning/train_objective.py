@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import optuna
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.base_class import BaseAlgorithm
 
 from stairways.analysis.reward_audit import drawdown_endings
 from stairways.config import StairwaysConfig, load_config
@@ -52,7 +52,7 @@ from stairways.tuning.objective import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TrainingObjective", "ValidationScoreCallback", "trace_metrics"]
+__all__ = ["TrainingObjective", "ValidationScorer", "trace_metrics"]
 
 
 def trace_metrics(cfg: StairwaysConfig, trace: Any) -> dict[str, float]:
@@ -69,11 +69,12 @@ def trace_metrics(cfg: StairwaysConfig, trace: Any) -> dict[str, float]:
     return out
 
 
-class ValidationScoreCallback(BaseCallback):
-    """Every ``every`` timesteps, replay the checkpoint just saved on the validation split.
+class ValidationScorer:
+    """After each periodic checkpoint, replay it on the validation split and report the metric.
 
-    The trainer's checkpoint callback runs first on the same step (``checkpoint_every`` is set to
-    ``every``), so the checkpoint's files, VecNormalize statistics included, are on disk.
+    The trainer calls it (``TrainOptions.on_checkpoint``) right after saving the checkpoint, with
+    either training backend, so the checkpoint's files, VecNormalize statistics included, are on
+    disk. ``training.checkpoint_every`` is the tuning ``eval_every``.
     """
 
     def __init__(
@@ -82,53 +83,37 @@ class ValidationScoreCallback(BaseCallback):
         run_dir: Path,
         split: str,
         metric: str,
-        every: int,
         reporter: Reporter,
         step_offset: int,
     ) -> None:
-        super().__init__()
         self.cfg = cfg
         self.run = RunDirectory(run_dir)
         self.split = split
         self.metric = metric
-        self.every = every
         self.reporter = reporter
         self.step_offset = step_offset
         self.panel: SessionPanel | None = None
-        self._next = every
 
-    def _on_training_start(self) -> None:
-        normaliser = Normaliser.load(self.run.normaliser_path)
-        self.panel = open_panel(self.cfg, self.split, normaliser)
-        done = self.model.num_timesteps
-        self._next = (done // self.every + 1) * self.every
-
-    def _on_step(self) -> bool:
-        t = self.model.num_timesteps
-        if t < self._next:
-            return True
-        self._next = (t // self.every + 1) * self.every
+    def __call__(self, model: BaseAlgorithm, t: int) -> None:
         files = self.run.checkpoint_files(t)
         if not files.model.is_file():
-            raise StairwaysError(
-                f"no checkpoint at {files.model} to score; training.checkpoint_every must equal "
-                f"the tuning eval_every ({self.every})"
-            )
-        assert self.panel is not None
+            raise StairwaysError(f"no checkpoint at {files.model} to score")
+        if self.panel is None:
+            normaliser = Normaliser.load(self.run.normaliser_path)
+            self.panel = open_panel(self.cfg, self.split, normaliser)
         result = evaluate_policy_on_panel(
             self.cfg,
             self.panel,
             CheckpointRef(f"checkpoint_{t}", files),
             run=str(self.run.path),
-            model=self.model,
+            model=model,
         )
         value = trace_metrics(self.cfg, result.trace).get(self.metric)
         if value is None:
             log.warning("%s is undefined at %d timesteps; no intermediate score", self.metric, t)
-            return True
+            return
         log.info("intermediate %s on %s at %d timesteps: %.6g", self.metric, self.split, t, value)
         self.reporter.report(self.step_offset + t, value)
-        return True
 
 
 @dataclass(frozen=True)
@@ -179,14 +164,8 @@ class TrainingObjective:
             cfg = self.config(request, seed)
             budget = cfg.training.total_timesteps
             run_dir = request.trial_dir / f"{cfg.name}_seed{seed}"
-            callback = ValidationScoreCallback(
-                cfg,
-                run_dir,
-                self.split,
-                self.metric,
-                cfg.training.checkpoint_every,
-                request.reporter,
-                step_offset=k * budget,
+            scorer = ValidationScorer(
+                cfg, run_dir, self.split, self.metric, request.reporter, step_offset=k * budget
             )
             result = train(
                 cfg,
@@ -194,7 +173,7 @@ class TrainingObjective:
                     run_dir=run_dir,
                     overrides=dict(request.params),
                     command=["stairways", "tune", f"(study {self.study_name})"],
-                    extra_callbacks=[callback],
+                    on_checkpoint=[scorer],
                 ),
             )
             run_dirs.append(str(result.run_dir))
