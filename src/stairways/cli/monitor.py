@@ -59,6 +59,9 @@ def serve(
         None, "--ladder-config", help="Ladder YAML for the gate figures (default: shipped)."
     ),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Training runs (research)."),
+    stress_dir: Path = typer.Option(
+        Path("reports/stress"), "--stress-dir", help="Nightly stress results (/stress)."
+    ),
     webhook_url: str | None = typer.Option(
         None, "--webhook-url", help="Slack-compatible webhook for alerts."
     ),
@@ -130,7 +133,9 @@ def serve(
         registry=registry_reader,
         evaluator=evaluator,
     )
-    app_ = create_app(monitor, runs_dir=runs_dir, poll_seconds=poll, require_token=remote)
+    app_ = create_app(
+        monitor, runs_dir=runs_dir, stress_dir=stress_dir, poll_seconds=poll, require_token=remote
+    )
     typer.echo(f"Stairways monitor on http://{host}:{port}/ (journal {location})")
     if sinks:
         typer.echo("alerts go to: " + ", ".join(s.name for s in sinks))

@@ -233,6 +233,7 @@ class LiveLoop:
         self.end_reason = ""
         self.stopped = False  # the latched emergency stop was carried out
         self.paused_for_disconnect = False
+        self.feed_stale = False  # no new bar within the stage's stale-data limit
         self.errors = 0
         self.orders_sent = 0
         self.fills_seen: set[str] = set()
@@ -285,6 +286,17 @@ class LiveLoop:
         """
         by_symbol = dict(bars) if isinstance(bars, Mapping) else {b.symbol: b for b in bars}
         now = self.clock.now()
+        start = min(b.start for b in by_symbol.values())
+        if self.last_bar >= 0 and start < self.observer.bar_start(self.last_bar) + BAR:
+            # A minute the loop already has (a frozen feed repeating its last bar): no new
+            # data, so no decision; the broker does not see it twice. Staleness is checked.
+            self._append(
+                "alert",
+                {**self._base(), "type": "feed_repeat", "bar_start": _iso(start)},
+                now,
+            )
+            self.poll()
+            return
         if self.heartbeat is not None:
             self.heartbeat(now, self.session_id)
         on_bars = getattr(self.broker, "on_bars", None)
@@ -343,8 +355,8 @@ class LiveLoop:
         self._stop_checks()
         directive = self.governor.assess(self.account())
         self._execute(directive)
-        if self.done:
-            return
+        if self.done or self.check_feed():
+            return  # no decision on stale data
         self._decide(k, closing=False)
 
     def poll(self) -> None:
@@ -354,6 +366,37 @@ class LiveLoop:
             self.heartbeat(now, self.session_id)
         self.drain()
         self._stop_checks()
+        self.check_feed()
+
+    def check_feed(self) -> bool:
+        """True while the feed is stale: the last bar ended longer ago than the stage's
+        ``order_flow.stale_data_seconds``. The first stale check of an outage journals a
+        ``feed_stale`` alert and pauses trading (no new exposure until an operator resumes)."""
+        if self.last_bar < 0 or self.done:
+            return False
+        now = self.clock.now()
+        age = (now - (self.observer.bar_start(self.last_bar) + BAR)).total_seconds()
+        limit = float(self.governor.limits.order_flow.stale_data_seconds)
+        if age <= limit:
+            self.feed_stale = False
+            return False
+        if not self.feed_stale:
+            self.feed_stale = True
+            why = f"no new bar for {age:.0f} s (limit {limit:g} s: order_flow.stale_data_seconds)"
+            log.warning("feed stale: %s", why)
+            self._append(
+                "alert",
+                {
+                    **self._base(),
+                    "type": "feed_stale",
+                    "why": why,
+                    "age_seconds": age,
+                    "bar": self.last_bar,
+                },
+                now,
+            )
+            self._pause_trading("feed_stale", f"feed stale: {why}", now)
+        return True
 
     def _stop_checks(self) -> None:
         state = self.governor.sync()
@@ -418,6 +461,7 @@ class LiveLoop:
         events = self._timed(lambda: self.broker.events(0.0))
         now = self.clock.now()
         batch: list[tuple[str, Mapping[str, Any], datetime]] = []
+        rejected: list[tuple[str, str]] = []
         for ev in events:
             if isinstance(ev, FillEvent):
                 ex = ev.execution
@@ -473,6 +517,8 @@ class LiveLoop:
                 )
             elif isinstance(ev, (OrderRejected, OrderRefused)):
                 self.errors += 1
+                if isinstance(ev, OrderRejected):
+                    rejected.append((ev.client_order_id, ev.text))
                 text = ev.text if isinstance(ev, OrderRejected) else ev.reason
                 batch.append(
                     (
@@ -520,6 +566,9 @@ class LiveLoop:
                 if self.pending_stop is None:
                     self.pending_stop = f"the broker halted trading: {ev.reason}"
         self.journal_many(batch)
+        for cid, text in rejected:
+            # after the reject is journaled: the governor's pause follows it in the journal
+            self.governor.record_reject(cid, text, now)
 
     def _append(self, kind: str, payload: Mapping[str, Any], at: datetime) -> None:
         self.journal_many([(kind, payload, at)])
@@ -541,17 +590,17 @@ class LiveLoop:
     def _on_disconnect(self, reason: str, now: datetime) -> None:
         """Safe state at once: no new exposure (PAUSED) until an operator resumes."""
         self.paused_for_disconnect = True
+        self._pause_trading("broker_disconnect", f"broker disconnected: {reason}", now)
+
+    def _pause_trading(self, who: str, why: str, now: datetime) -> None:
+        """RUNNING -> PAUSED by the loop's rule ``who`` (another state already set stands)."""
         if self.governor.sync() is TradingState.RUNNING:
             try:
-                self.governor.transition(
-                    TradingState.PAUSED,
-                    Actor.governor("broker_disconnect"),
-                    f"broker disconnected: {reason}",
-                    now,
-                )
+                self.governor.transition(TradingState.PAUSED, Actor.governor(who), why, now)
             except TransitionError:
                 if self.governor.state is TradingState.RUNNING:
                     raise
+
 
     # ------------------------------------------------------------------------------------
     # the account the governor sees

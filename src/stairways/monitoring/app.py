@@ -34,10 +34,11 @@ from fastapi.responses import (
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
-from stairways.errors import MissingResourceError
+from stairways.errors import InputError, MissingResourceError
 from stairways.monitoring.metrics import registry_for
 from stairways.monitoring.research import research_page
 from stairways.monitoring.service import ControlRefusedError, Monitor
+from stairways.stress.results import read_latest
 
 __all__ = ["TOKEN_COOKIE", "create_app", "plotly_js_path"]
 
@@ -69,6 +70,7 @@ def create_app(
     monitor: Monitor,
     *,
     runs_dir: Path | None = None,
+    stress_dir: Path | None = None,
     poll_seconds: float = 1.0,
     heartbeat_seconds: float = 15.0,
     require_token: bool = False,
@@ -77,6 +79,7 @@ def create_app(
 
     :param monitor: journal view, controls and alerts
     :param runs_dir: folder of training runs for the research view (None hides it)
+    :param stress_dir: the nightly stress suite's results folder (``/stress``; None hides it)
     :param poll_seconds: how often the event stream looks for new journal records
     :param heartbeat_seconds: a comment line this often keeps idle streams open
     :param require_token: every request needs the operator token (serving beyond loopback)
@@ -203,6 +206,29 @@ def create_app(
                 "<p>No runs folder: start the monitor with --runs-dir.</p>", status_code=404
             )
         return HTMLResponse(await run_in_threadpool(research_page, runs_dir))
+
+    @app.get("/api/stress")
+    async def stress_results() -> JSONResponse:
+        if stress_dir is None:
+            return JSONResponse({"error": "no stress folder: start with --stress-dir"}, 404)
+        try:
+            suite = await run_in_threadpool(read_latest, stress_dir)
+        except InputError as err:
+            return JSONResponse({"error": str(err)}, status_code=409)
+        if suite is None:
+            return JSONResponse(
+                {"error": f"no stress results in {stress_dir} (stairways stress run)"}, 404
+            )
+        return JSONResponse(suite.as_dict())
+
+    @app.get("/stress", response_class=HTMLResponse)
+    async def stress_report() -> HTMLResponse:
+        pages = sorted(stress_dir.glob("*/report.html")) if stress_dir is not None else []
+        if not pages:
+            return HTMLResponse(
+                f"<p>No stress report in {stress_dir}: run `stairways stress run`.</p>", 404
+            )
+        return HTMLResponse(await run_in_threadpool(pages[-1].read_text, "utf-8"))
 
     @app.get("/static/plotly.min.js")
     async def plotly_js() -> FileResponse:

@@ -114,6 +114,7 @@ class _Memory:
     cooldown_until: float = 0.0
     latency_streak: int = 0
     latencies_ms: list[float] = field(default_factory=list)
+    reject_streak: int = 0
     flatten_level: int = 0
     last_close_out: dict[str, float] = field(default_factory=dict)
     last_cancel_all: float = -math.inf
@@ -154,6 +155,7 @@ class _Memory:
             "cooldown_until": self.cooldown_until,
             "latency_streak": self.latency_streak,
             "latencies_ms": list(self.latencies_ms),
+            "reject_streak": self.reject_streak,
             "flatten_level": self.flatten_level,
             "last_close_out": dict(self.last_close_out),
             "last_cancel_all": None if math.isinf(self.last_cancel_all) else self.last_cancel_all,
@@ -187,6 +189,8 @@ class _Memory:
         m.cooldown_until = float(doc["cooldown_until"])
         m.latency_streak = int(doc["latency_streak"])
         m.latencies_ms = [float(x) for x in doc["latencies_ms"]]
+        # absent from memories saved before the reject rule existed
+        m.reject_streak = int(doc.get("reject_streak", 0))
         m.flatten_level = int(doc["flatten_level"])
         m.last_close_out = {str(k): float(v) for k, v in doc["last_close_out"].items()}
         last = doc["last_cancel_all"]
@@ -855,6 +859,7 @@ class Governor:
             )
             return
         mem = self.mem
+        mem.reject_streak = 0
         before = float(mem.rt_shares[j])
         realised = float(mem.rt_row[PF_REALISED])
         pf_fill(
@@ -893,6 +898,24 @@ class Governor:
             mem.loss_streak = 0
             self._alert("loss_streak", why, at)
         self._persist(at)
+
+    def record_reject(self, order_id: str, reason: str, at: datetime) -> bool:
+        """Count a broker reject; True when it paused trading.
+
+        ``order_flow.max_consecutive_rejects`` rejects in a row (a fill resets the count) pause
+        a running governor: a broker refusing everything is not retried into a storm.
+        """
+        mem = self.mem
+        mem.reject_streak += 1
+        limit = self.limits.order_flow.max_consecutive_rejects
+        if mem.reject_streak < limit:
+            self._persist(at)
+            return False
+        why = f"{mem.reject_streak} broker rejects in a row (last {order_id}: {reason})"
+        mem.reject_streak = 0
+        self._alert("rejects", why, at)
+        self._persist(at)
+        return self._pause("rejects", why, at)
 
     def record_messages(self, count: int, at: datetime) -> None:
         """Count ``count`` messages sent to the broker outside approvals (cancels, modifies)."""

@@ -115,6 +115,12 @@ class OrderFlowLimits(Frozen):
     stale_data_seconds: float = Field(
         gt=0.0, description="No new bar for this long blocks new exposure on the symbol"
     )
+    max_consecutive_rejects: int = Field(
+        default=3,
+        gt=0,
+        le=1000,
+        description="Broker rejects in a row (no fill between) that pause trading",
+    )
 
 
 class SessionRules(Frozen):

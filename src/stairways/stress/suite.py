@@ -3,36 +3,60 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from stairways.clock import Clock
 from stairways.data import calendar as cal
 from stairways.data.splits import resolve_split
 from stairways.errors import InputError
-from stairways.live.model import LivePolicy, ref_from_run
+from stairways.live.model import LivePolicy, ModelRef, ref_from_run
 from stairways.reports.html import Block, Heading, Paragraph, TableBlock, Verdict, write_page
 from stairways.reports.tables import Column, table
 from stairways.risk.limits import RISK_CONFIG_DIR
+from stairways.stress.feed import run_stale_feed
+from stairways.stress.fills import run_partial_fills, run_rejects
+from stairways.stress.half_day import run_half_day
+from stairways.stress.restart import run_restart
 from stairways.stress.results import ScenarioResult, SuiteResult, write_results
 from stairways.stress.scenarios import SCENARIOS, StressContext
 from stairways.stress.settings import StressConfig
 
-__all__ = ["build_context", "run_suite", "write_report"]
+__all__ = ["ALL_SCENARIOS", "build_context", "run_suite", "write_report"]
 
 log = logging.getLogger(__name__)
 
+# Every scenario, in the order the suite runs them (each reads its section of the config).
+ALL_SCENARIOS: dict[str, Callable[[StressContext, Any], ScenarioResult]] = {
+    **SCENARIOS,
+    "partial_fills": run_partial_fills,
+    "rejects": run_rejects,
+    "stale_feed": run_stale_feed,
+    "restart": run_restart,
+    "half_day": run_half_day,
+}
 
-def build_context(cfg: StressConfig, run_dir: Path | None, work: Path) -> StressContext:
-    """Load the model and pick the session (InputError naming the key when one is missing)."""
-    run = run_dir or cfg.run_dir
-    if run is None:
-        raise InputError(
-            "the stress suite needs a trained run: pass --run RUN_DIR or set run_dir in the "
-            "stress config (config/stress/suite.yaml)"
-        )
-    policy = LivePolicy(ref_from_run(run, cfg.checkpoint))
+
+
+def build_context(cfg: StressConfig, model: Path | ModelRef | None, work: Path) -> StressContext:
+    """Load the model and pick the session (InputError naming the key when one is missing).
+
+    :param model: a run directory (``--run``), a registered model's ref, or None for the
+        config's ``run_dir``
+    """
+    if isinstance(model, ModelRef):
+        ref = model
+    else:
+        run = model or cfg.run_dir
+        if run is None:
+            raise InputError(
+                "the stress suite needs a model: pass --run RUN_DIR, set run_dir in the stress "
+                "config (config/stress/suite.yaml), or set model to a registered model or stage"
+            )
+        ref = ref_from_run(run, cfg.checkpoint)
+    policy = LivePolicy(ref)
     data = policy.cfg.data
     rng = resolve_split(data, cfg.split)
     day = cfg.day
@@ -56,16 +80,16 @@ def run_suite(
     ctx: StressContext, cfg: StressConfig, names: Sequence[str], *, short: bool, clock: Clock
 ) -> SuiteResult:
     """Run the named scenarios (all when empty), each to its end; an unknown name is refused."""
-    unknown = [n for n in names if n not in SCENARIOS]
+    unknown = [n for n in names if n not in ALL_SCENARIOS]
     if unknown:
         raise InputError(
-            f"unknown stress scenario(s) {unknown}; the scenarios are: {', '.join(SCENARIOS)}"
+            f"unknown stress scenario(s) {unknown}; the scenarios are: {', '.join(ALL_SCENARIOS)}"
         )
     started = clock.now().isoformat()
     results: list[ScenarioResult] = []
-    for name in names or list(SCENARIOS):
+    for name in names or list(ALL_SCENARIOS):
         log.info("stress scenario %s on %s", name, ctx.day)
-        results.append(SCENARIOS[name](ctx, getattr(cfg, name)))
+        results.append(ALL_SCENARIOS[name](ctx, getattr(cfg, name)))
     return SuiteResult(
         started=started, finished=clock.now().isoformat(), short=short, scenarios=results
     )
