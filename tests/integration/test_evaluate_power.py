@@ -28,7 +28,14 @@ def _config(root: Path) -> Path:
         "training": {"runs_dir": str(root / "runs"), "tensorboard": False},
         "evaluation": {
             "bootstrap_resamples": 1000,
-            "power": {"strengths": [0.0, 1.0], "market_seeds": [7, 8], "training_seeds": [0, 1]},
+            "power": {
+                "strengths": [0.0, 1.0],
+                "market_seeds": [7, 8],
+                "training_seeds": [0, 1],
+                "null_market_seeds": [7, 8],
+                "null_training_seeds": [0, 1],
+                "null_arms": [],
+            },
         },
     }
     path = root / "tinypower.yaml"
@@ -64,8 +71,15 @@ def test_quick_study_trains_at_strength_zero_and_the_strongest_and_writes_every_
     assert markets == ["strength0_seed7.duckdb", "strength1_seed7.duckdb"]
     md = (out / "power.md").read_text()
     assert md.startswith("# Power study: tinypower")
-    assert "False-positive rate (all gates pass at signal strength 0)" in md
-    assert "| signal strength | runs | all gates pass |" in printed.out
+    assert "False-positive rate, default: " in md and "exact one-sided 95% upper bound" in md
+    assert "| signal strength | training config | runs | all gates pass |" in printed.out
+    # the same command again resumes: nothing left to run, the same tables
+    before = (out / "power_runs.csv").read_text()
+    again = stairways(
+        monkeypatch, "validate", "power", "--config", _config(tmp_path), "--quick", "--out", out
+    )
+    assert again == code, capsys.readouterr().err
+    assert (out / "power_runs.csv").read_text() == before
     # the baselines never pass every gate, on either market
     assert all(not any(m["baselines_passed"].values()) for m in summary["markets"])
 
@@ -84,6 +98,8 @@ def test_rule_only_calibration_measures_the_rule_without_training(
         "--strengths",
         "0,2",
         "--market-seeds",
+        "7",
+        "--null-market-seeds",
         "7",
         "--out",
         out,

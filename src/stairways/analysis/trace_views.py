@@ -16,6 +16,7 @@ import pandas as pd
 
 from stairways.analysis.action_traces import CheckpointTrace, good_vs_bad, position_patterns
 from stairways.analysis.flipflop import FlipFlopRule
+from stairways.evaluation.metrics import compute_metrics, sharpe_text
 from stairways.reports import tables as t
 from stairways.reports.html import Block, Level, Paragraph, TableBlock, Verdict, block_html
 
@@ -75,6 +76,9 @@ def verdict(
         f"{c.label}: {t.dollars(float(summaries[c.label]['net_pnl'].sum()))}" for c in ranked[1:4]
     ]
     details = [
+        f"Top-ranked checkpoint: {sharpe_text(_metrics(best))} (95% session-bootstrap interval "
+        "of the daily Sharpe ratio; the 30-minute one overstates it when windows of a session "
+        "move together).",
         f"Flip-flops: {rule.describe(_n_tickers(ranked))}; the top-ranked checkpoint averages "
         f"{PER_HOUR(float(s['flip_rate'].mean()))}.",
     ]
@@ -89,6 +93,20 @@ def verdict(
     return Verdict(level, text, tuple(details))
 
 
+def _metrics(c: CheckpointTrace) -> dict[str, float | int | None]:
+    """The evaluation metrics of a checkpoint's replay (default windows, 95 % intervals)."""
+    return compute_metrics(c.trace).to_dict()
+
+
+def daily_sharpe_text(m: Mapping[str, float | int | None]) -> str:
+    """``1.10 [-0.80, 3.00]``: the daily Sharpe ratio with its bootstrap interval."""
+    daily, low, high = m.get("daily_sharpe"), m.get("daily_sharpe_low"), m.get("daily_sharpe_high")
+    if daily is None:
+        return "undefined"
+    interval = "" if low is None or high is None else f" [{float(low):.2f}, {float(high):.2f}]"
+    return f"{float(daily):.2f}{interval}"
+
+
 RANKING_COLUMNS = (
     t.Column("rank", "rank", t.integer),
     t.Column("steps", "checkpoint (steps)", t.integer),
@@ -96,6 +114,8 @@ RANKING_COLUMNS = (
     t.Column("net_pnl", "net P&L", t.dollars),
     t.Column("pnl_per_session", "per session", t.dollars),
     t.Column("win_rate", "sessions profitable", t.percent(0)),
+    t.Column("sharpe", "Sharpe (30-min)", t.number(2)),
+    t.Column("daily_sharpe", "daily Sharpe [95% CI]", t.text),
     t.Column("max_drawdown", "worst session drawdown", t.percent(2)),
     t.Column("flip_rate", "flips", PER_HOUR),
     t.Column("flagged", "flip-flop episodes", t.text),
@@ -109,6 +129,7 @@ def ranking_table(
     rows: list[dict[str, object]] = []
     for c in ranked:
         s = summaries[c.label]
+        m = _metrics(c)
         rows.append(
             {
                 "rank": c.rank,
@@ -117,6 +138,8 @@ def ranking_table(
                 "net_pnl": float(s["net_pnl"].sum()),
                 "pnl_per_session": float(s["net_pnl"].mean()),
                 "win_rate": float((s["net_pnl"] > 0).mean()),
+                "sharpe": m["sharpe"],
+                "daily_sharpe": daily_sharpe_text(m),
                 "max_drawdown": float(s["max_drawdown"].max()),
                 "flip_rate": float(s["flip_rate"].mean()),
                 "flagged": f"{int(s['flagged'].sum())} of {len(s)}",

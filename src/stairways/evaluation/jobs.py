@@ -158,19 +158,28 @@ def worker_count(n_jobs: int, limit: int | None = None) -> int:
 
 
 def run_jobs(
-    jobs: Sequence[Job], workers: int | None = None, backend: TaskBackend | None = None
+    jobs: Sequence[Job],
+    workers: int | None = None,
+    backend: TaskBackend | None = None,
+    on_outcome: Callable[[JobOutcome], None] | None = None,
 ) -> PoolResult:
     """Run ``jobs`` in spawned worker processes (or on ``backend``); outcomes in job order.
 
     :param jobs: the jobs
     :param workers: cap on local worker processes (default ``min(len(jobs), os.cpu_count())``)
     :param backend: run every job as a task on this backend instead of local processes
+    :param on_outcome: called with each outcome as soon as its job finishes (locally), or with
+        every outcome once the backend returns them (so a caller can store results as they come)
     """
     if not jobs:
         raise StairwaysError("no jobs to run")
     if backend is not None:
         log.info("running %d jobs on the %s backend", len(jobs), backend.name)
         results = backend.map(guarded_run_job, list(jobs))
+        if on_outcome is not None:
+            for r in results:
+                if isinstance(r, JobOutcome):
+                    on_outcome(r)
         return PoolResult(
             outcomes=[r for r in results if isinstance(r, JobOutcome)],
             failures=[r for r in results if isinstance(r, JobFailure)],
@@ -193,6 +202,8 @@ def run_jobs(
             outcome = fut.result()
             log.info("%s finished in %.1f s: %s", job.key, outcome.seconds, outcome.run_dir)
             done[job.key] = outcome
+            if on_outcome is not None:
+                on_outcome(outcome)
     return PoolResult(outcomes=[done[j.key] for j in jobs if j.key in done], failures=failures)
 
 
@@ -201,23 +212,39 @@ def map_tasks(
     items: Sequence[Any],
     workers: int | None = None,
     backend: TaskBackend | None = None,
+    on_result: Callable[[Any], None] | None = None,
 ) -> list[Any]:
     """Results of the module-level ``fn`` on every item, in item order.
 
     Local runs use spawned processes (at most ``workers``); with ``backend`` every item is one
-    task on it. The first failure is raised once the others have finished.
+    task on it. The first failure is raised once the others have finished. ``on_result`` is
+    called with each result, in item order, as soon as it and the ones before it are done.
     """
     items = list(items)
     if not items:
         return []
     if backend is not None:
-        return backend.map(fn, items)
-    n = worker_count(len(items), workers)
-    if n == 1:
-        return [fn(item) for item in items]
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
-        return list(pool.map(fn, items))
+        results = backend.map(fn, items)
+    elif (n := worker_count(len(items), workers)) == 1:
+        results = []
+        for item in items:
+            results.append(fn(item))
+            if on_result is not None:
+                on_result(results[-1])
+        return results
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
+            results = []
+            for r in pool.map(fn, items):
+                results.append(r)
+                if on_result is not None:
+                    on_result(r)
+        return results
+    if on_result is not None:
+        for r in results:
+            on_result(r)
+    return results
 
 
 def stamp(when: float | None = None) -> str:

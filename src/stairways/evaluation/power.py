@@ -35,6 +35,7 @@ import csv
 import json
 import logging
 import math
+import shutil
 import statistics
 import time
 from collections.abc import Sequence
@@ -55,7 +56,7 @@ from stairways.evaluation.jobs import (
     run_jobs,
 )
 from stairways.evaluation.replay import PolicyFactory, best_actions
-from stairways.evaluation.settings import PowerConfig
+from stairways.evaluation.settings import NullArm, PowerConfig
 
 if TYPE_CHECKING:
     from stairways.config import StairwaysConfig
@@ -224,8 +225,9 @@ def prepare_market(task: MarketTask) -> MarketReference:
     synthetic = cfg.data.synthetic
     store_path = Path(task.store)
     store_path.parent.mkdir(parents=True, exist_ok=True)
-    if store_path.exists():
-        store_path.unlink()  # a store left by an interrupted attempt is rebuilt, never reused
+    # A store (and its write-ahead log) left by an interrupted attempt is rebuilt, never reused.
+    for stale in (store_path, store_path.with_name(store_path.name + ".wal")):
+        stale.unlink(missing_ok=True)
     with BarStore(store_path) as store:
         store.write_bars(
             generate(synthetic, cfg.data.symbols),
@@ -287,6 +289,9 @@ def prepare_market(task: MarketTask) -> MarketReference:
 
 # ----- the study ---------------------------------------------------------------------------------
 
+DEFAULT_ARM = "default"
+POWER_TARGET = 0.8  # the README names the weakest strength the pipeline finds this often
+
 
 @dataclass(frozen=True)
 class RunRow:
@@ -306,6 +311,7 @@ class RunRow:
     sharpe: float | None
     seconds: float
     cpu_seconds: float
+    arm: str = DEFAULT_ARM
 
 
 @dataclass(frozen=True)
@@ -339,9 +345,101 @@ def wilson(k: int, n: int, confidence: float = 0.95) -> Rate:
     return Rate(k, n, max(0.0, center - half), min(1.0, center + half))
 
 
+def _binomial_cdf(k: int, n: int, p: float) -> float:
+    """P(X <= k) for X ~ Binomial(n, p), summed in log space (exact for any n used here)."""
+    if p <= 0.0:
+        return 1.0
+    if p >= 1.0:
+        return 1.0 if k >= n else 0.0
+    lp, lq = math.log(p), math.log1p(-p)
+    total = 0.0
+    for i in range(k + 1):
+        log_pmf = (
+            math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * lp + (n - i) * lq
+        )
+        total += math.exp(log_pmf)
+    return min(1.0, total)
+
+
+def exact_upper_bound(k: int, n: int, confidence: float = 0.95) -> float:
+    """Clopper-Pearson one-sided upper confidence bound of a proportion ``k / n``.
+
+    The largest ``p`` with ``P(X <= k | n, p) >= 1 - confidence``; with ``k = 0`` it is
+    ``1 - (1 - confidence) ** (1 / n)`` (59 runs without a pass: 4.95 %).
+    """
+    if n == 0 or k >= n:
+        return 1.0
+    if k == 0:
+        return 1.0 - (1.0 - confidence) ** (1.0 / n)
+    alpha = 1.0 - confidence
+    lo, hi = k / n, 1.0
+    for _ in range(200):  # the cdf falls with p: bisect to far below any printed precision
+        mid = (lo + hi) / 2.0
+        if _binomial_cdf(k, n, mid) > alpha:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def runs_to_show(goal: float, confidence: float = 0.95) -> int:
+    """Runs needed, none passing, for the exact upper bound to fall within ``goal``."""
+    if goal <= 0.0:
+        raise InputError("a false-positive goal of 0 can never be shown by a finite study")
+    if goal >= 1.0:
+        return 1
+    n = max(1, math.ceil(math.log(1.0 - confidence) / math.log(1.0 - goal)))
+    while exact_upper_bound(0, n, confidence) > goal:  # guard the float edge of the ceiling
+        n += 1
+    return n
+
+
+@dataclass(frozen=True)
+class FalsePositive:
+    """The false-positive verdict of one arm: passes at strength 0 and the exact upper bound."""
+
+    arm: str
+    rate: Rate
+    upper: float
+    confidence: float
+    goal: float
+
+    @property
+    def exceeded(self) -> bool:
+        """The observed rate is above the goal."""
+        return self.rate.n > 0 and self.rate.rate > self.goal
+
+    @property
+    def shown(self) -> bool:
+        """The exact one-sided upper bound is within the goal: at most ``goal`` is shown."""
+        return self.rate.n > 0 and self.upper <= self.goal
+
+    @property
+    def state(self) -> str:
+        """``SHOWN``, ``NOT SHOWN`` (too few runs to tell) or ``EXCEEDED``."""
+        if self.exceeded:
+            return "EXCEEDED"
+        return "SHOWN" if self.shown else "NOT SHOWN"
+
+    def text(self) -> str:
+        """One line: the count, the bound and whether the goal is shown."""
+        k, n = self.rate.k, self.rate.n
+        line = (
+            f"{self.arm}: {k}/{n} runs pass every gate with no signal ({self.rate.rate:.1%}); "
+            f"exact one-sided {self.confidence:.0%} upper bound {self.upper:.1%}; goal at most "
+            f"{self.goal:.0%}: {self.state}"
+        )
+        if not self.shown and not self.exceeded and self.goal > 0:
+            line += (
+                f" (with no pass, {runs_to_show(self.goal, self.confidence)} runs are needed "
+                "to show it)"
+            )
+        return line
+
+
 @dataclass(frozen=True)
 class StrengthSummary:
-    """Pass rates and average figures of every run of one strength."""
+    """Pass rates and average figures of every run of one strength (and arm)."""
 
     strength: float
     runs: int
@@ -353,11 +451,12 @@ class StrengthSummary:
     rule_daily_sharpe: float | None
     rule_significant: Rate
     baselines_passed: Rate
+    arm: str = DEFAULT_ARM
 
 
 @dataclass(frozen=True)
 class PowerReport:
-    """A finished study: rows, summaries, the false-positive verdict and the output files."""
+    """A finished study: rows, summaries, the false-positive verdicts and the output files."""
 
     out_dir: Path
     settings: PowerConfig
@@ -367,21 +466,53 @@ class PowerReport:
     gate_names: list[str]
     seconds: float
     files: dict[str, Path] = field(default_factory=dict)
+    market_strength: float | None = None  # the base config's planted strength (calibration text)
+    planned_runs: int = 0  # runs of the whole study (more than len(rows) while it is unfinished)
+
+    @property
+    def complete(self) -> bool:
+        """Every planned run is in the report."""
+        return len(self.rows) >= self.planned_runs
 
     @property
     def cpu_seconds(self) -> float:
         """CPU time of every market and run (the study's cost on an otherwise idle machine)."""
         return sum(m.cpu_seconds for m in self.markets) + sum(r.cpu_seconds for r in self.rows)
 
+    def summary(self, strength: float, arm: str = DEFAULT_ARM) -> StrengthSummary:
+        """The summary of one strength and arm."""
+        return next(s for s in self.summaries if s.strength == strength and s.arm == arm)
+
     @property
     def false_positive(self) -> Rate:
-        """Pass rate of the full verdict at strength 0."""
-        return next(s.verdict for s in self.summaries if s.strength == 0.0)
+        """Pass rate of the full verdict at strength 0 (default arm)."""
+        return self.summary(0.0).verdict
+
+    @property
+    def false_positives(self) -> list[FalsePositive]:
+        """The false-positive verdict of every arm (the default first)."""
+        p = self.settings
+        return [
+            FalsePositive(
+                arm=s.arm,
+                rate=s.verdict,
+                upper=exact_upper_bound(s.verdict.k, s.verdict.n, p.false_positive_confidence),
+                confidence=p.false_positive_confidence,
+                goal=p.max_false_positive_rate,
+            )
+            for s in self.summaries
+            if s.strength == 0.0
+        ]
 
     @property
     def passed(self) -> bool:
-        """Whether the false-positive rate is within ``max_false_positive_rate``."""
-        return self.false_positive.rate <= self.settings.max_false_positive_rate
+        """No arm's false-positive rate is observed above ``max_false_positive_rate``."""
+        return not any(f.exceeded for f in self.false_positives)
+
+    @property
+    def shown(self) -> bool:
+        """Every arm's exact upper bound is within the goal."""
+        return all(f.shown for f in self.false_positives)
 
 
 def quick_settings(p: PowerConfig) -> PowerConfig:
@@ -391,6 +522,9 @@ def quick_settings(p: PowerConfig) -> PowerConfig:
             "strengths": (0.0, max(p.strengths)) if max(p.strengths) > 0 else (0.0,),
             "market_seeds": p.market_seeds[:1],
             "training_seeds": p.training_seeds[:1],
+            "null_market_seeds": p.null_market_seeds[:1],
+            "null_training_seeds": p.null_training_seeds[:1],
+            "null_arms": (),
             "total_timesteps": min(p.total_timesteps, 2_000),
         }
     )
@@ -424,14 +558,36 @@ def _study_config(cfg: StairwaysConfig, split: str) -> dict[str, Any]:
     return dumped
 
 
+def arm_config(base: dict[str, Any], arm: NullArm) -> dict[str, Any]:
+    """An arm's run config: its own market, env, reward and training; the study's data, gates.
+
+    Its training split must be the study's: the arm trains on what the default arm trains on.
+    """
+    from stairways.config import load_config
+
+    try:
+        own = load_config(arm.config)
+    except StairwaysError as err:
+        raise InputError(f"evaluation.power.null_arms {arm.name!r}: {err}") from None
+    dumped = own.model_dump(mode="json")
+    out = {**dumped, "data": base["data"], "evaluation": base["evaluation"]}
+    out["name"] = f"{base['name']}_{arm.name}"
+    if dumped["training"]["split"] != base["training"]["split"]:
+        raise InputError(
+            f"evaluation.power.null_arms {arm.name!r}: {arm.config} trains on split "
+            f"{dumped['training']['split']!r}, the study on {base['training']['split']!r}; "
+            "an arm must train on the study's training split"
+        )
+    return out
+
+
 def _with(data: dict[str, Any], section: str, **values: Any) -> dict[str, Any]:
     out = dict(data)
     out[section] = {**data[section], **values}
     return out
 
 
-def _row(task_key: tuple[float, int, int], o: JobOutcome, split: str) -> RunRow:
-    strength, market_seed, seed = task_key
+def _row(spec: RunSpec, o: JobOutcome, split: str) -> RunRow:
     gates = o.gates[split]
     m = o.metrics[split]
 
@@ -440,9 +596,9 @@ def _row(task_key: tuple[float, int, int], o: JobOutcome, split: str) -> RunRow:
         return None if v is None else float(v)
 
     return RunRow(
-        strength=strength,
-        market_seed=market_seed,
-        training_seed=seed,
+        strength=spec.strength,
+        market_seed=spec.market_seed,
+        training_seed=spec.training_seed,
         run_dir=o.run_dir,
         checkpoint=o.checkpoint,
         status=o.status,
@@ -454,6 +610,7 @@ def _row(task_key: tuple[float, int, int], o: JobOutcome, split: str) -> RunRow:
         sharpe=opt("sharpe"),
         seconds=o.seconds,
         cpu_seconds=o.cpu_seconds,
+        arm=spec.arm,
     )
 
 
@@ -462,15 +619,40 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return float(np.mean(defined)) if defined else None
 
 
+def _gate_order(gates: dict[str, bool]) -> list[str]:
+    """Gate names in the verdict's order (stored results may hold them in another order)."""
+    from stairways.evaluation import gates as g
+
+    order = [
+        g.SHARPE,
+        g.EPISODE_REWARD,
+        g.EPISODE_LENGTH,
+        g.SIGNIFICANCE,
+        g.EXCESS,
+        g.EARNED,
+        g.DISAGREEMENT,
+    ]
+    return sorted(gates, key=lambda n: (order.index(n) if n in order else len(order), n))
+
+
 def summarise(
-    rows: Sequence[RunRow], markets: Sequence[MarketReference], strengths: Sequence[float]
+    rows: Sequence[RunRow],
+    markets: Sequence[MarketReference],
+    strengths: Sequence[float],
+    arms: Sequence[NullArm] = (),
 ) -> tuple[list[str], list[StrengthSummary]]:
-    """Gate names (in gate order) and one summary per strength."""
-    names = list(rows[0].gates) if rows else []
-    out = []
+    """Gate names (in gate order) and one summary per strength (default arm), with every
+    other arm's summary at strength 0 right after the default arm's."""
+    names = _gate_order(rows[0].gates) if rows else []
+    groups: list[tuple[str, float, set[int] | None]] = []
     for s in strengths:
-        group = [r for r in rows if r.strength == s]
-        mk = [m for m in markets if m.strength == s]
+        groups.append((DEFAULT_ARM, s, None))
+        if s == 0.0:
+            groups.extend((a.name, 0.0, set(a.market_seeds)) for a in arms)
+    out = []
+    for arm, s, seeds in groups:
+        group = [r for r in rows if r.strength == s and r.arm == arm]
+        mk = [m for m in markets if m.strength == s and (seeds is None or m.market_seed in seeds)]
         base = [p for m in mk for p in m.baselines_passed.values()]
         out.append(
             StrengthSummary(
@@ -480,10 +662,13 @@ def summarise(
                 verdict=wilson(sum(r.passed for r in group), len(group)),
                 agent_mean_daily_pnl=_mean([r.mean_daily_pnl for r in group]),
                 agent_daily_sharpe=_mean([r.daily_sharpe for r in group]),
-                rule_mean_daily_pnl=float(np.mean([m.rule["mean_daily_pnl"] for m in mk])),
+                rule_mean_daily_pnl=float(np.mean([m.rule["mean_daily_pnl"] for m in mk]))
+                if mk
+                else 0.0,
                 rule_daily_sharpe=_mean([_float(m.rule["daily_sharpe"]) for m in mk]),
                 rule_significant=wilson(sum(m.rule_significant for m in mk), len(mk)),
                 baselines_passed=wilson(sum(base), len(base)),
+                arm=arm,
             )
         )
     return names, out
@@ -491,6 +676,176 @@ def summarise(
 
 def _float(v: float | int | None) -> float | None:
     return None if v is None else float(v)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of the study: arm, strength, market and training seed, and its folder name."""
+
+    arm: str
+    strength: float
+    market_seed: int
+    training_seed: int
+
+    @property
+    def key(self) -> str:
+        """``strength0_seed101_train0`` (default arm) or ``strength0_seed101_phase2_oos_train0``."""
+        arm = "" if self.arm == DEFAULT_ARM else f"_{self.arm}"
+        return f"{market_name(self.strength, self.market_seed)}{arm}_train{self.training_seed}"
+
+
+def study_grid(p: PowerConfig) -> tuple[list[tuple[float, int]], list[RunSpec]]:
+    """Markets and runs of a study, in the order they run: the no-signal markets and the
+    default arm's no-signal runs first (the false-positive rate is the study's point), then the
+    other arms, then the other strengths, weakest first."""
+    markets = [(0.0, m) for m in p.null_market_seeds]
+    markets += [(s, m) for s in sorted(p.strengths) if s != 0.0 for m in p.market_seeds]
+    runs = [
+        RunSpec(DEFAULT_ARM, 0.0, m, t) for m in p.null_market_seeds for t in p.null_training_seeds
+    ]
+    runs += [
+        RunSpec(a.name, 0.0, m, t)
+        for a in p.null_arms
+        for m in a.market_seeds
+        for t in a.training_seeds
+    ]
+    runs += [
+        RunSpec(DEFAULT_ARM, s, m, t)
+        for s in sorted(p.strengths)
+        if s != 0.0
+        for m in p.market_seeds
+        for t in p.training_seeds
+    ]
+    return markets, runs
+
+
+# ----- resumable state ---------------------------------------------------------------------------
+
+STUDY_FILE = "study.json"
+RESULTS = "results"
+
+
+def _write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for k, v in data.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: data}
+
+
+def open_study(out: Path, identity: dict[str, Any], *, read_only: bool = False) -> None:
+    """Start a study in ``out`` or resume the one there; refuse a folder holding anything else.
+
+    ``identity`` is everything that decides the results (the study grid, every run's config);
+    a resumed study must have the same values. A key the record lacks (a setting added to the
+    code since the study started) is accepted with a warning.
+    """
+    study = out / STUDY_FILE
+    if study.exists():
+        try:
+            held = json.loads(study.read_text())["identity"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise InputError(f"{study} is not a readable power study record ({err})") from None
+        a, b = _flatten(held), _flatten(identity)
+        differ = sorted(k for k in a if a.get(k) != b.get(k))
+        if differ:
+            shown = ", ".join(differ[:8]) + (
+                f" and {len(differ) - 8} more" if len(differ) > 8 else ""
+            )
+            raise InputError(
+                f"{out} holds a power study of another configuration (differs in {shown}); "
+                "resume it with the config and options it was started with, or choose another "
+                "--out"
+            )
+        added = sorted(set(b) - set(a))
+        if added:
+            # A setting the code gained since the study started: its default must keep the
+            # old behaviour (that is what adding a setting means here), so the study goes on.
+            log.warning(
+                "power study in %s: settings new since it started, at their current values: %s",
+                out,
+                ", ".join(added),
+            )
+        if not read_only:
+            log.info("power study: resuming the study in %s", out)
+        return
+    if out.exists() and any(out.iterdir()):
+        what = (
+            "a finished power study without its record"
+            if (out / "power.json").exists()
+            else "other files"
+        )
+        raise InputError(
+            f"{out} already holds {what} and no {STUDY_FILE}; choose another --out (a power "
+            "study resumes only in the folder it started in)"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json_atomic(study, {"identity": identity})
+
+
+def _load_results(folder: Path, kind: type[Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if not folder.is_dir():
+        return out
+    for path in sorted(folder.glob("*.json")):
+        try:
+            out[path.stem] = kind(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError) as err:
+            raise InputError(
+                f"{path} is not a readable power-study result ({err}); delete it to run that "
+                "part again"
+            ) from None
+    return out
+
+
+def _elapsed(out: Path) -> float:
+    path = out / RESULTS / "elapsed.json"
+    if not path.exists():
+        return 0.0
+    try:
+        return float(json.loads(path.read_text())["seconds"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise InputError(
+            f"{path} is not readable ({err}); delete it to restart the clock"
+        ) from None
+
+
+def _progress_report(
+    cfg: StairwaysConfig,
+    p: PowerConfig,
+    out: Path,
+    identity: dict[str, Any],
+    market_grid: Sequence[tuple[float, int]],
+    specs: Sequence[RunSpec],
+) -> PowerReport:
+    """The report of the finished part of a study, read without writing anything."""
+    open_study(out, identity, read_only=True)  # the record exists: it checks, writes nothing
+    done_markets = _load_results(out / RESULTS / "markets", MarketReference)
+    done_runs = _load_results(out / RESULTS / "runs", RunRow)
+    markets = [
+        done_markets[market_name(s, m)] for s, m in market_grid if market_name(s, m) in done_markets
+    ]
+    rows = [done_runs[spec.key] for spec in specs if spec.key in done_runs]
+    names, summaries = summarise(rows, markets, p.strengths, p.null_arms)
+    return PowerReport(
+        out_dir=out,
+        settings=p,
+        markets=markets,
+        rows=rows,
+        summaries=summaries,
+        gate_names=names,
+        seconds=_elapsed(out),
+        market_strength=cfg.data.synthetic.signal_strength,
+        planned_runs=len(specs),
+    )
 
 
 def run_power_study(
@@ -501,8 +856,13 @@ def run_power_study(
     workers: int | None = None,
     backend: TaskBackend | None = None,
     rule_only: bool = False,
+    progress: bool = False,
 ) -> PowerReport:
     """Generate the markets, train and evaluate every run, and write the tables.
+
+    The study is resumable: every market's and run's result is stored under
+    ``<out>/results/`` as soon as it is done, and running the same study again with the same
+    ``out_dir`` skips what is done (a study of another configuration there is refused).
 
     :param cfg: the base config (market, env, reward, training hyperparameters, gates, splits)
     :param settings: the study grid (default ``cfg.evaluation.power``)
@@ -511,20 +871,49 @@ def run_power_study(
     :param backend: run markets and runs as tasks on this backend (Ray) instead
     :param rule_only: only generate the markets and measure the reference rule and the
         baselines (a calibration of the strengths; no agent is trained, no pass rate given)
+    :param progress: run nothing and write nothing: the report of what the study in
+        ``out_dir`` has finished so far (it may be running in another process)
     """
     p = settings or cfg.evaluation.power
     started = time.perf_counter()
     base = _study_config(cfg, p.split)
-    out = out_dir or default_out_dir(cfg.training.runs_dir, "power", cfg.name)
-    if (out / "power.json").exists():
-        raise InputError(f"{out} already holds a power study (power.json); choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    grid = [(s, m) for s in p.strengths for m in p.market_seeds]
+    arms = {a.name: arm_config(base, a) for a in p.null_arms}
+    out = (out_dir or default_out_dir(cfg.training.runs_dir, "power", cfg.name)).resolve()
+    market_grid, specs = study_grid(p)
+    identity = {
+        # what decides the results; the goal and its confidence only read them
+        "settings": {
+            k: v
+            for k, v in p.model_dump(mode="json").items()
+            if k not in ("null_arms", "max_false_positive_rate", "false_positive_confidence")
+        },
+        "null_arms": {
+            a.name: {
+                "market_seeds": list(a.market_seeds),
+                "training_seeds": list(a.training_seeds),
+                "config": arms[a.name],
+            }
+            for a in p.null_arms
+        },
+        "config": base,
+    }
+    if progress:
+        if out_dir is None or not (out / STUDY_FILE).is_file():
+            raise InputError(f"--progress needs the --out folder of a power study ({out} is not)")
+        return _progress_report(cfg, p, out, identity, market_grid, specs)
+    open_study(out, identity)
+    before = _elapsed(out)
+
+    def tick() -> None:
+        _write_json_atomic(
+            out / RESULTS / "elapsed.json", {"seconds": before + time.perf_counter() - started}
+        )
+
     tasks = [
         MarketTask(
             strength=s,
             market_seed=m,
-            store=str((out / "markets" / f"{market_name(s, m)}.duckdb").resolve()),
+            store=str(out / "markets" / f"{market_name(s, m)}.duckdb"),
             config=_with(
                 base,
                 "data",
@@ -533,34 +922,77 @@ def run_power_study(
             split=p.split,
             entry_costs=p.rule_entry_costs,
         )
-        for s, m in grid
+        for s, m in market_grid
     ]
-    log.info("power study: generating %d markets in %s", len(tasks), out)
-    markets: list[MarketReference] = map_tasks(prepare_market, tasks, workers, backend)
-    jobs = []
-    keys: dict[str, tuple[float, int, int]] = {}
-    for task in tasks:
-        for seed in p.training_seeds:
-            name = f"{market_name(task.strength, task.market_seed)}_train{seed}"
-            data = _with(task.config, "data", store_path=task.store)
+    market_dir = out / RESULTS / "markets"
+    done_markets: dict[str, MarketReference] = {
+        k: v
+        for k, v in _load_results(market_dir, MarketReference).items()
+        if Path(v.store).exists()
+    }
+    todo = [t for t in tasks if market_name(t.strength, t.market_seed) not in done_markets]
+
+    def market_done(m: MarketReference) -> None:
+        name = market_name(m.strength, m.market_seed)
+        _write_json_atomic(market_dir / f"{name}.json", asdict(m))
+        done_markets[name] = m
+        tick()
+
+    log.info(
+        "power study: %d markets (%d done before) in %s", len(tasks), len(tasks) - len(todo), out
+    )
+    map_tasks(prepare_market, todo, workers, backend, on_result=market_done)
+    markets = [done_markets[market_name(t.strength, t.market_seed)] for t in tasks]
+    rows: list[RunRow] = []
+    if not rule_only:
+        run_dir = out / RESULTS / "runs"
+        done_runs: dict[str, RunRow] = _load_results(run_dir, RunRow)
+        by_key = {spec.key: spec for spec in specs}
+        jobs = []
+        for spec in specs:
+            if spec.key in done_runs:
+                continue
+            folder = out / "runs" / spec.key
+            if folder.exists():
+                # What an interrupted attempt left: its result was never stored, so it restarts.
+                log.warning("power study: removing the unfinished run folder %s", folder)
+                shutil.rmtree(folder)
+            config = arms[spec.arm] if spec.arm != DEFAULT_ARM else base
+            store = str(out / "markets" / f"{market_name(spec.strength, spec.market_seed)}.duckdb")
+            market = next(t for t in tasks if t.store == store)
+            data = _with(config, "data", **{**market.config["data"], "store_path": store})
             data = _with(
                 data,
                 "training",
-                seed=seed,
+                seed=spec.training_seed,
                 total_timesteps=p.total_timesteps,
-                runs_dir=str((out / "runs" / name).resolve()),
+                runs_dir=str(folder),
             )
-            jobs.append(Job(key=name, config=data, splits=(p.split,)))
-            keys[name] = (task.strength, task.market_seed, seed)
-    rows: list[RunRow] = []
-    if not rule_only:
-        log.info("power study: %d training runs of %d timesteps", len(jobs), p.total_timesteps)
-        pool = run_jobs(jobs, workers, backend)
-        if pool.failures:
-            lines = "; ".join(f"{f.key}: {f.error}" for f in pool.failures)
-            raise StairwaysError(f"power study in {out}: {len(pool.failures)} runs failed: {lines}")
-        rows = [_row(keys[o.key], o, p.split) for o in pool.outcomes]
-    names, summaries = summarise(rows, markets, p.strengths)
+            jobs.append(Job(key=spec.key, config=data, splits=(p.split,)))
+
+        def run_done(o: JobOutcome) -> None:
+            row = _row(by_key[o.key], o, p.split)
+            _write_json_atomic(run_dir / f"{o.key}.json", asdict(row))
+            done_runs[o.key] = row
+            tick()
+
+        log.info(
+            "power study: %d training runs of %d timesteps (%d done before)",
+            len(specs),
+            p.total_timesteps,
+            len(specs) - len(jobs),
+        )
+        if jobs:
+            pool = run_jobs(jobs, workers, backend, on_outcome=run_done)
+            if pool.failures:
+                lines = "; ".join(f"{f.key}: {f.error}" for f in pool.failures)
+                raise StairwaysError(
+                    f"power study in {out}: {len(pool.failures)} runs failed: {lines} (the "
+                    "finished runs are kept; run the same command again to retry the others)"
+                )
+        rows = [done_runs[spec.key] for spec in specs]
+    tick()
+    names, summaries = summarise(rows, markets, p.strengths, p.null_arms if not rule_only else ())
     report = PowerReport(
         out_dir=out,
         settings=p,
@@ -568,7 +1000,9 @@ def run_power_study(
         rows=rows,
         summaries=summaries,
         gate_names=names,
-        seconds=time.perf_counter() - started,
+        seconds=_elapsed(out),
+        market_strength=cfg.data.synthetic.signal_strength,
+        planned_runs=0 if rule_only else len(specs),
     )
     files = write_power_outputs(report, cfg.name, rule_only=rule_only)
     log.info("power study finished in %.0f s: %s", report.seconds, files["markdown"])
@@ -587,6 +1021,7 @@ def markdown_table(report: PowerReport) -> str:
     names = report.gate_names
     header = [
         "signal strength",
+        "training config",
         "runs",
         "all gates pass",
         *names,
@@ -601,6 +1036,7 @@ def markdown_table(report: PowerReport) -> str:
     for s in report.summaries:
         cells = [
             f"{s.strength:g}",
+            s.arm,
             str(s.runs),
             s.verdict.text(),
             *(f"{s.gate_rates[g].k}/{s.gate_rates[g].n}" for g in names),
@@ -615,35 +1051,94 @@ def markdown_table(report: PowerReport) -> str:
     return "\n".join(lines)
 
 
+def verdict_lines(report: PowerReport) -> list[str]:
+    """One line per arm: the false-positive count, its exact upper bound, SHOWN or not."""
+    return [f"False-positive rate, {f.text()}." for f in report.false_positives]
+
+
+def calibration_text(report: PowerReport) -> str:
+    """What the strengths mean (the rule's daily Sharpe) and what the pipeline finds."""
+    p = report.settings
+    planted = [s for s in report.summaries if s.arm == DEFAULT_ARM and s.strength > 0.0]
+    if not planted:
+        return ""
+    rule = ", ".join(
+        f"{s.rule_daily_sharpe:.1f} at strength {s.strength:g}"
+        for s in planted
+        if s.rule_daily_sharpe is not None
+    )
+    parts = [
+        f"Calibration: the rule that knows the planted signal earns a daily Sharpe ratio of {rule}."
+    ]
+    default = report.market_strength
+    at_default = next((s for s in planted if s.strength == default), None)
+    if default is not None and at_default is not None and at_default.rule_daily_sharpe is not None:
+        parts.append(
+            f"The default synthetic market plants strength {default:g} (rule daily Sharpe "
+            f"{at_default.rule_daily_sharpe:.1f}): far stronger than a real lead-lag edge after "
+            "costs is likely to be, so it shows that the pipeline works, not what it can find."
+        )
+    trained = [s for s in planted if s.runs]
+    found = next((s for s in trained if s.verdict.rate >= POWER_TARGET), None)
+    if found is not None:
+        weaker = [s for s in trained if s.strength < found.strength]
+        missed = "; ".join(f"strength {s.strength:g}: {s.verdict.k}/{s.verdict.n}" for s in weaker)
+        sharpe = "n/a" if found.rule_daily_sharpe is None else f"{found.rule_daily_sharpe:.1f}"
+        parts.append(
+            f"At {p.total_timesteps:,} timesteps per run, expect the pipeline to find a signal of "
+            f"strength {found.strength:g} or stronger (rule daily Sharpe {sharpe}; "
+            f"{found.verdict.k}/{found.verdict.n} runs pass every gate)"
+            + (f"; weaker ones it mostly misses ({missed})." if missed else ".")
+        )
+    elif trained:
+        parts.append(
+            f"At {p.total_timesteps:,} timesteps per run, no planted strength passes every gate in "
+            f"{POWER_TARGET:.0%} of runs."
+        )
+    return " ".join(parts)
+
+
+def _grid_text(report: PowerReport) -> str:
+    p = report.settings
+    text = (
+        f"Strength 0: {len(p.null_market_seeds)} no-signal markets x "
+        f"{len(p.null_training_seeds)} training seeds of the default config"
+    )
+    for a in p.null_arms:
+        text += f", {len(a.market_seeds)} x {len(a.training_seeds)} of {a.name} ({a.config.name})"
+    return (
+        text + f"; every other strength: {len(p.market_seeds)} markets x "
+        f"{len(p.training_seeds)} training seeds. {p.total_timesteps:,} training timesteps per "
+        f"run, judged on the {p.split!r} split"
+    )
+
+
 def markdown_report(report: PowerReport, config_name: str, *, rule_only: bool = False) -> str:
     """The whole Markdown page: verdict first, then the table and how it was made."""
-    p = report.settings
-    fp = report.false_positive
-    word = "PASS" if report.passed else "FAIL"
     headline = (
-        "Calibration only (--rule-only): the reference rule and the baselines on every market; "
-        "no agent was trained."
+        [
+            "Calibration only (--rule-only): the reference rule and the baselines on every "
+            "market; no agent was trained."
+        ]
         if rule_only
-        else f"False-positive rate (all gates pass at signal strength 0): {fp.text()}; goal at "
-        f"most {p.max_false_positive_rate:.0%}: {word}."
+        else verdict_lines(report)
     )
+    calibration = calibration_text(report)
     return "\n".join(
         [
             f"# Power study: {config_name}",
             "",
-            headline,
-            "",
+            *(line + "\n" for line in headline),
             markdown_table(report),
             "",
-            f"Each strength: {len(p.market_seeds)} synthetic markets (seeds "
-            f"{', '.join(str(m) for m in p.market_seeds)}) x {len(p.training_seeds)} training "
-            f"seeds ({', '.join(str(t) for t in p.training_seeds)}), {p.total_timesteps:,} "
-            f"training timesteps per run, judged on the {p.split!r} split. Gate columns count the "
+            *([calibration, ""] if calibration else []),
+            f"{_grid_text(report)}. Gate columns count the "
             "runs passing that gate. The rule knows the planted signal (see "
             'stairways.evaluation.power); "rule significant" counts markets where its money '
             "passes the significance and excess gates; baselines are flat and buy-and-hold of "
-            "each ticker (counted per market and baseline, passing all gates). Intervals are "
-            "Wilson 95 %. "
+            "each ticker (counted per market and baseline, passing all gates). Intervals in the "
+            "table are Wilson 95 %; the false-positive bound is the exact (Clopper-Pearson) "
+            "one-sided bound. "
             f"Study time {report.seconds / 60:.1f} min wall clock, "
             f"{report.cpu_seconds / 60:.1f} min of CPU in the workers.",
             "",
@@ -656,19 +1151,17 @@ README_END = "<!-- power-table:end -->"
 
 
 def readme_block(report: PowerReport) -> str:
-    """What the README shows between its power-table markers: the verdict line and the table."""
-    p = report.settings
-    fp = report.false_positive
+    """What the README shows between its power-table markers: the verdict lines, the table and
+    the calibration (every figure from the study)."""
+    calibration = calibration_text(report)
     return "\n".join(
         [
-            f"False-positive rate (every default gate passes with no signal): {fp.text()}; goal "
-            f"at most {p.max_false_positive_rate:.0%}.",
-            "",
+            *(line + "\n" for line in verdict_lines(report)),
             markdown_table(report),
             "",
-            f"{len(p.market_seeds)} synthetic markets x {len(p.training_seeds)} training seeds "
-            f"per strength, {p.total_timesteps:,} timesteps per run, judged on {p.split!r}; "
-            f"generated by `stairways validate power` in {report.seconds / 60:.0f} min "
+            *([calibration, ""] if calibration else []),
+            f"{_grid_text(report)}; generated by `stairways validate power --config "
+            f"config/power.yaml --readme README.md` in {report.seconds / 60:.0f} min "
             f"({report.cpu_seconds / 60:.0f} CPU-minutes).",
         ]
     )
@@ -704,6 +1197,7 @@ def write_power_outputs(
         w.writerow(
             [
                 "strength",
+                "training_config",
                 "market_seed",
                 "training_seed",
                 *names,
@@ -721,6 +1215,7 @@ def write_power_outputs(
             w.writerow(
                 [
                     r.strength,
+                    r.arm,
                     r.market_seed,
                     r.training_seed,
                     *(int(r.gates[g]) for g in names),
@@ -740,6 +1235,7 @@ def write_power_outputs(
         w.writerow(
             [
                 "strength",
+                "training_config",
                 "runs",
                 "all_gates_rate",
                 "all_gates_low",
@@ -757,6 +1253,7 @@ def write_power_outputs(
             w.writerow(
                 [
                     s.strength,
+                    s.arm,
                     s.runs,
                     s.verdict.rate,
                     s.verdict.low,
@@ -780,7 +1277,12 @@ def write_power_outputs(
                 "settings": report.settings.model_dump(mode="json"),
                 "rule_only": rule_only,
                 "passed": None if rule_only else report.passed,
+                "false_positive_goal_shown": None if rule_only else report.shown,
                 "false_positive": asdict(report.false_positive),
+                "false_positives": [
+                    {**asdict(f), "state": f.state} for f in report.false_positives
+                ],
+                "calibration": calibration_text(report),
                 "seconds": report.seconds,
                 "cpu_seconds": report.cpu_seconds,
                 "summaries": [asdict(s) for s in report.summaries],

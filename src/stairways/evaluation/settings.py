@@ -27,7 +27,7 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
-from stairways.configbase import Frozen
+from stairways.configbase import CONFIG_DIR, ConfigFileRef, Frozen
 from stairways.data.settings import DateRange
 
 SeedMetric = Literal[
@@ -113,6 +113,43 @@ class SeedVarianceConfig(Frozen):
         return self
 
 
+NULL_RUNS_FOR_FIVE_PERCENT = 59
+"""With no pass, the exact one-sided 95 % upper bound of a pass rate is below 5 % from 59 runs
+(``1 - 0.05 ** (1 / 59) = 4.95 %``); 58 runs give 5.03 %."""
+
+
+class NullArm(Frozen):
+    """Another training configuration judged on the no-signal markets of the power study.
+
+    Only its market, env, reward and training sections are used; the data (the study's
+    markets and splits) and the gates come from the study's config, so the arm differs from
+    the default arm only in how it trades and learns. Its market seeds must be no-signal
+    markets of the study (``null_market_seeds``).
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Arm name in tables and folders")
+    config: ConfigFileRef
+    market_seeds: tuple[int, ...] = Field(min_length=1, description="No-signal markets it runs")
+    training_seeds: tuple[int, ...] = Field(min_length=1, description="Training seeds per market")
+
+    @property
+    def runs(self) -> int:
+        """Runs of this arm."""
+        return len(self.market_seeds) * len(self.training_seeds)
+
+
+def _default_null_arms() -> tuple[NullArm, ...]:
+    # The issue's case: under phase2_oos the reward was positive while every seed lost money.
+    return (
+        NullArm(
+            name="phase2_oos",
+            config=(CONFIG_DIR / "curriculum" / "phase2_oos.yaml").resolve(),
+            market_seeds=(101, 102, 103, 104, 105, 106),
+            training_seeds=(0, 1),
+        ),
+    )
+
+
 class PowerConfig(Frozen):
     """The power study (``stairways validate power``): planted-signal strengths x markets x seeds.
 
@@ -120,16 +157,35 @@ class PowerConfig(Frozen):
     generator settings; every training seed trains on its training split and is judged by the
     gates on ``split`` (never a protected split). The pass rate at strength 0 is the gates'
     false-positive rate; at each other strength, their power.
+
+    Strength 0 has its own, larger grid (``null_market_seeds`` x ``null_training_seeds``): a
+    false-positive rate of at most 5 % can only be shown with at least 59 runs (none passing),
+    while the power at the other strengths is read well enough from a few. ``null_arms`` adds
+    other training configurations judged on the same no-signal markets.
     """
 
     strengths: tuple[float, ...] = Field(
         default=(0.0, 0.25, 0.5, 1.0), min_length=1, description="Planted signal strengths"
     )
     market_seeds: tuple[int, ...] = Field(
-        default=(101, 102, 103, 104), min_length=1, description="Synthetic market seeds"
+        default=(101, 102, 103, 104),
+        min_length=1,
+        description="Synthetic market seeds of every strength above 0",
     )
     training_seeds: tuple[int, ...] = Field(
-        default=(0, 1), min_length=1, description="Training seeds per market"
+        default=(0, 1), min_length=1, description="Training seeds per market above strength 0"
+    )
+    null_market_seeds: tuple[int, ...] = Field(
+        default=tuple(range(101, 121)),
+        min_length=1,
+        description="Synthetic market seeds of strength 0 (the false-positive rate)",
+    )
+    null_training_seeds: tuple[int, ...] = Field(
+        default=(0, 1, 2), min_length=1, description="Training seeds per market at strength 0"
+    )
+    null_arms: tuple[NullArm, ...] = Field(
+        default_factory=_default_null_arms,
+        description="Other training configs judged on the no-signal markets",
     )
     total_timesteps: int = Field(
         default=20_000, ge=1, le=10**10, description="Training timesteps of every run"
@@ -139,7 +195,14 @@ class PowerConfig(Frozen):
         default=0.05,
         ge=0.0,
         le=1.0,
-        description="Pass rate of the full verdict at strength 0 above which the study fails",
+        description="Goal: the false-positive rate (full verdict at strength 0) is at most this",
+    )
+    false_positive_confidence: float = Field(
+        default=0.95,
+        ge=0.5,
+        lt=1.0,
+        description="Confidence of the exact (Clopper-Pearson) one-sided upper bound of the "
+        "false-positive rate that must lie within max_false_positive_rate to show the goal",
     )
     rule_entry_costs: float = Field(
         default=2.0,
@@ -149,20 +212,63 @@ class PowerConfig(Frozen):
         "round-trip costs",
     )
 
+    @property
+    def null_runs(self) -> int:
+        """Runs of the default arm at strength 0."""
+        return len(self.null_market_seeds) * len(self.null_training_seeds)
+
+    def markets_of(self, strength: float) -> tuple[int, ...]:
+        """Market seeds of one strength."""
+        return self.null_market_seeds if strength == 0.0 else self.market_seeds
+
+    def training_seeds_of(self, strength: float) -> tuple[int, ...]:
+        """Training seeds of one strength (default arm)."""
+        return self.null_training_seeds if strength == 0.0 else self.training_seeds
+
     @model_validator(mode="after")
     def _grid(self) -> Self:
         if 0.0 not in self.strengths:
             raise ValueError(
                 f"strengths must include 0 (the false-positive rate), got {list(self.strengths)}"
             )
-        for name in ("strengths", "market_seeds", "training_seeds"):
+        for name in (
+            "strengths",
+            "market_seeds",
+            "training_seeds",
+            "null_market_seeds",
+            "null_training_seeds",
+        ):
             values = getattr(self, name)
             if len(set(values)) != len(values):
                 raise ValueError(f"{name} must be distinct, got {list(values)}")
         if any(s < 0.0 or s > 10.0 for s in self.strengths):
             raise ValueError(f"strengths must lie in [0, 10], got {list(self.strengths)}")
-        if any(s < 0 for s in (*self.market_seeds, *self.training_seeds)):
+        seeds = (
+            *self.market_seeds,
+            *self.training_seeds,
+            *self.null_market_seeds,
+            *self.null_training_seeds,
+        )
+        if any(s < 0 for s in seeds):
             raise ValueError("seeds must be non-negative")
+        names = [a.name for a in self.null_arms]
+        if len(set(names)) != len(names) or "default" in names:
+            raise ValueError(f"null_arms names must be distinct and not 'default', got {names}")
+        for arm in self.null_arms:
+            outside = sorted(set(arm.market_seeds) - set(self.null_market_seeds))
+            if outside:
+                raise ValueError(
+                    f"null_arms {arm.name!r}: market_seeds {outside} are not in "
+                    f"null_market_seeds {list(self.null_market_seeds)} (an arm runs on the "
+                    "study's no-signal markets)"
+                )
+            for what in ("market_seeds", "training_seeds"):
+                values = getattr(arm, what)
+                if len(set(values)) != len(values) or any(v < 0 for v in values):
+                    raise ValueError(
+                        f"null_arms {arm.name!r}: {what} must be distinct and non-negative, "
+                        f"got {list(values)}"
+                    )
         return self
 
 

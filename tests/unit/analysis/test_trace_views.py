@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from stairways.analysis import trace_views as tv
 from stairways.analysis.action_traces import CheckpointTrace, episode_summary
 from stairways.analysis.flipflop import FlipFlopRule
@@ -94,3 +96,34 @@ def test_episodes_table_marks_flagged_losing_sessions() -> None:
     assert flags == ["flip-flop, losing"] * 3
     assert block.table.row_classes == ("bad",) * 3
     assert block.sortable
+
+
+def test_the_ranking_and_the_verdict_show_the_daily_sharpe_with_its_interval() -> None:
+    # Sessions earning $90, $30 and $60: daily Sharpe = 60 / 30 * sqrt(252) = 31.75
+    sessions = [(CALM, [0.0] * N, [p] * N) for p in (0.75, 0.25, 0.5)]
+    trace = make_trace(sessions, checkpoint="checkpoint_1000")
+    ranked = [
+        CheckpointTrace(
+            rank=1,
+            steps=1000,
+            checkpoint=Path("checkpoint_1000.zip"),
+            training_reward=1.0,
+            trace=trace,
+            reused=False,
+        )
+    ]
+    rule = FlipFlopRule()
+    summaries = {c.label: episode_summary(c.trace, rule) for c in ranked}
+    block = tv.ranking_table(ranked, summaries)
+    cells = dict(zip(block.table.headers, block.table.cells[0], strict=True))
+    headers = list(block.table.headers)
+    # the daily Sharpe sits right beside the 30-minute one
+    assert headers.index("daily Sharpe [95% CI]") == headers.index("Sharpe (30-min)") + 1
+    daily = re.fullmatch(r"(\S+) \[(\S+), (\S+)\]", cells["daily Sharpe [95% CI]"])
+    assert daily is not None
+    assert float(daily.group(1)) == pytest.approx(2 * 252**0.5, abs=0.01)
+    assert float(daily.group(2)) <= float(daily.group(1)) <= float(daily.group(3))
+    assert re.fullmatch(r"-?\d+\.\d\d", cells["Sharpe (30-min)"])
+    v = tv.verdict("run_x", "validation", ranked, summaries, rule)
+    line = next(d for d in v.details if d.startswith("Top-ranked checkpoint: Sharpe"))
+    assert f"(30-min) / 31.75 daily [{daily.group(2)}, {daily.group(3)}]" in line

@@ -3,26 +3,32 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stairways.config import StairwaysConfig, load_config
 from stairways.data.settings import SyntheticConfig
 from stairways.errors import InputError
 from stairways.evaluation.power import (
+    FalsePositive,
     MarketReference,
     PowerReport,
     RunRow,
+    _binomial_cdf,
     _study_config,
+    exact_upper_bound,
     lead_lag_state,
     markdown_table,
     quick_settings,
     round_trip_cost,
+    runs_to_show,
     signal_rule_policy,
     summarise,
     wilson,
     write_readme_block,
 )
 from stairways.evaluation.replay import eval_env, replay
-from stairways.evaluation.settings import PowerConfig
+from stairways.evaluation.settings import NULL_RUNS_FOR_FIVE_PERCENT, PowerConfig
 from stairways.evaluation.traces import TraceMeta
 from stairways.rewards.registry import build_reward
 from tests.unit.env.panels import random_walk_panel
@@ -36,7 +42,43 @@ def test_power_defaults_are_pinned() -> None:
     assert p.total_timesteps == 20_000
     assert p.split == "validation"
     assert p.max_false_positive_rate == 0.05
+    assert p.false_positive_confidence == 0.95
     assert p.rule_entry_costs == 2.0
+    assert p.null_market_seeds == tuple(range(101, 121))
+    assert p.null_training_seeds == (0, 1, 2)
+    assert [(a.name, a.config.name, a.runs) for a in p.null_arms] == [
+        ("phase2_oos", "phase2_oos.yaml", 12)
+    ]
+
+
+def test_the_default_null_arm_is_big_enough_to_show_the_five_percent_goal() -> None:
+    p = PowerConfig()
+    assert p.null_runs == 60 >= NULL_RUNS_FOR_FIVE_PERCENT == runs_to_show(0.05, 0.95) == 59
+    # with no pass, the default study shows the goal; one run fewer than needed would not
+    assert exact_upper_bound(0, p.null_runs, p.false_positive_confidence) <= 0.05
+    assert exact_upper_bound(0, 58, 0.95) > 0.05
+
+
+@given(n=st.integers(1, 200), data=st.data())
+@settings(max_examples=60, deadline=None)
+def test_the_exact_upper_bound_is_the_clopper_pearson_bound(n: int, data: st.DataObject) -> None:
+    k = data.draw(st.integers(0, n - 1))
+    upper = exact_upper_bound(k, n, 0.95)
+    assert k / n < upper < 1.0
+    # at the bound, seeing k or fewer passes has probability 5 % exactly
+    assert _binomial_cdf(k, n, upper) == pytest.approx(0.05, abs=1e-9)
+    assert exact_upper_bound(k + 1, n, 0.95) > upper if k + 1 < n else True
+    assert exact_upper_bound(k, n + 1, 0.95) < upper
+
+
+def test_false_positive_states_say_shown_not_shown_or_exceeded() -> None:
+    def fp(k: int, n: int) -> FalsePositive:
+        return FalsePositive("default", wilson(k, n), exact_upper_bound(k, n), 0.95, 0.05)
+
+    assert fp(0, 60).state == "SHOWN" and "upper bound 4.9%" in fp(0, 60).text()
+    assert fp(0, 8).state == "NOT SHOWN" and "59 runs are needed" in fp(0, 8).text()
+    assert fp(1, 60).state == "NOT SHOWN"  # 1.7 % observed, bound 8.6 %
+    assert fp(1, 8).state == "EXCEEDED" and fp(1, 8).exceeded
 
 
 def test_strength_zero_is_required_and_grids_must_be_distinct() -> None:
@@ -50,6 +92,8 @@ def test_quick_settings_keep_zero_and_the_strongest_with_one_market_and_seed() -
     q = quick_settings(PowerConfig())
     assert q.strengths == (0.0, 1.0)
     assert q.market_seeds == (101,) and q.training_seeds == (0,)
+    assert q.null_market_seeds == (101,) and q.null_training_seeds == (0,)
+    assert q.null_arms == ()
     assert q.total_timesteps == 2_000
 
 
@@ -182,8 +226,11 @@ def test_summary_counts_pass_rates_per_strength_and_the_false_positive_rate() ->
     )
     assert report.false_positive.k == 1 and not report.passed  # 50 % is above 5 %
     table = markdown_table(report)
-    assert table.splitlines()[0].startswith("| signal strength | runs | all gates pass |")
-    assert "| 0 | 2 | 1/2 (50%" in table and "| 1 | 1 | 1/1 (100%" in table
+    assert table.splitlines()[0].startswith(
+        "| signal strength | training config | runs | all gates pass |"
+    )
+    assert "| 0 | default | 2 | 1/2 (50%" in table and "| 1 | default | 1 | 1/1 (100%" in table
+    assert [f.state for f in report.false_positives] == ["EXCEEDED"]
 
 
 def test_the_shipped_power_config_matches_the_defaults() -> None:
@@ -217,7 +264,11 @@ def test_the_readme_block_is_replaced_between_its_markers_only(tmp_path: Path) -
     assert text.startswith("before\n<!-- power-table:begin (generated; do not edit) -->\n")
     assert text.endswith("<!-- power-table:end -->\nafter\n")
     assert "old table" not in text
-    assert "False-positive rate (every default gate passes with no signal): 0/1" in text
+    assert "False-positive rate, default: 0/1 runs pass every gate with no signal" in text
+    assert "NOT SHOWN (with no pass, 59 runs are needed to show it)" in text
+    # the calibration quotes the rule's figures and the weakest strength found
+    assert "daily Sharpe ratio of 14.0 at strength 1" in text
+    assert "find a signal of strength 1 or stronger" in text
     once = text
     write_readme_block(readme, _report())
     assert readme.read_text() == once  # the same study writes the same block
@@ -230,5 +281,134 @@ def test_a_folder_holding_a_study_is_not_overwritten(tmp_path: Path) -> None:
     from stairways.evaluation.power import run_power_study
 
     (tmp_path / "power.json").write_text("{}")
-    with pytest.raises(InputError, match="already holds a power study"):
+    with pytest.raises(InputError, match="already holds a finished power study without its"):
         run_power_study(StairwaysConfig(), out_dir=tmp_path)
+
+
+def _fake_backends(
+    monkeypatch: pytest.MonkeyPatch, asked: list[list[str]], stop_after: int | None
+) -> None:
+    """Markets and runs without generating or training: results made up, stops on request."""
+    import stairways.evaluation.power as power
+    from stairways.evaluation.jobs import JobOutcome, PoolResult
+
+    def fake_map(fn, items, workers=None, backend=None, on_result=None):  # type: ignore[no-untyped-def]
+        out = []
+        for t in items:
+            Path(t.store).parent.mkdir(parents=True, exist_ok=True)
+            Path(t.store).write_text("store")
+            m = _market(t.strength)
+            m = MarketReference(**{**m.__dict__, "market_seed": t.market_seed, "store": t.store})
+            on_result(m)
+            out.append(m)
+        return out
+
+    def fake_jobs(jobs, workers=None, backend=None, on_outcome=None):  # type: ignore[no-untyped-def]
+        asked.append([j.key for j in jobs])
+        done = []
+        for i, job in enumerate(jobs):
+            run_dir = Path(job.config["training"]["runs_dir"])
+            run_dir.mkdir(parents=True)
+            if stop_after is not None and i == stop_after:
+                raise KeyboardInterrupt  # the session is stopped while this run trains
+            passed = job.config["data"]["synthetic"]["signal_strength"] > 0
+            gate = {"metric": "significance", "passed": passed, "value": 1.0}
+            o = JobOutcome(
+                key=job.key,
+                run_dir=str(run_dir),
+                status="completed",
+                checkpoint="final",
+                metrics={"validation": {"mean_daily_pnl": 1.0, "daily_sharpe": 0.1}},
+                gates_passed={"validation": passed},
+                gates={"validation": {"passed": passed, "gates": [gate]}},
+                seconds=1.0,
+                train_steps_per_second=1.0,
+            )
+            on_outcome(o)
+            done.append(o)
+        return PoolResult(outcomes=done)
+
+    monkeypatch.setattr(power, "map_tasks", fake_map)
+    monkeypatch.setattr(power, "run_jobs", fake_jobs)
+
+
+def test_an_interrupted_study_resumes_where_it_stopped_and_refuses_another_config(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from stairways.configbase import CONFIG_DIR
+    from stairways.evaluation.power import run_power_study
+    from stairways.evaluation.settings import NullArm
+
+    arm = NullArm(
+        name="p2",
+        config=CONFIG_DIR / "curriculum" / "phase2_oos.yaml",
+        market_seeds=(2,),
+        training_seeds=(0,),
+    )
+    p = PowerConfig(
+        strengths=(0.0, 1.0),
+        market_seeds=(1,),
+        training_seeds=(0,),
+        null_market_seeds=(1, 2),
+        null_training_seeds=(0, 1),
+        null_arms=(arm,),
+    )
+    cfg = StairwaysConfig()
+    out = tmp_path / "study"
+    asked: list[list[str]] = []
+    _fake_backends(monkeypatch, asked, stop_after=3)
+    with pytest.raises(KeyboardInterrupt):
+        run_power_study(cfg, settings=p, out_dir=out)
+    # the null arm runs first, then the other arm, then the planted strengths
+    assert asked[0] == [
+        "strength0_seed1_train0",
+        "strength0_seed1_train1",
+        "strength0_seed2_train0",
+        "strength0_seed2_train1",
+        "strength0_seed2_p2_train0",
+        "strength1_seed1_train0",
+    ]
+    assert sorted(x.stem for x in (out / "results" / "runs").glob("*.json")) == asked[0][:3]
+    assert len(list((out / "results" / "markets").glob("*.json"))) == 3
+    _fake_backends(monkeypatch, asked, stop_after=None)
+    report = run_power_study(cfg, settings=p, out_dir=out)
+    assert asked[1] == asked[0][3:]  # only what was not finished; its leftover folder restarted
+    assert [r.arm for r in report.rows] == ["default"] * 4 + ["p2", "default"]
+    assert [(s.arm, s.strength, s.runs) for s in report.summaries] == [
+        ("default", 0.0, 4),
+        ("p2", 0.0, 1),
+        ("default", 1.0, 1),
+    ]
+    assert [(f.arm, f.state) for f in report.false_positives] == [
+        ("default", "NOT SHOWN"),
+        ("p2", "NOT SHOWN"),
+    ]
+    assert report.passed and not report.shown
+    # a resumed study must be the same study
+    changed = p.model_copy(update={"total_timesteps": 1_000})
+    with pytest.raises(InputError, match=r"differs in settings\.total_timesteps"):
+        run_power_study(cfg, settings=changed, out_dir=out)
+    # reading the same results against another goal is not another study
+    relaxed = p.model_copy(update={"max_false_positive_rate": 0.5})
+    assert run_power_study(cfg, settings=relaxed, out_dir=out).rows == report.rows
+
+
+def test_an_arm_trains_its_own_config_on_the_studys_markets() -> None:
+    from stairways.configbase import CONFIG_DIR
+    from stairways.evaluation.power import arm_config
+    from stairways.evaluation.settings import NullArm
+
+    base = _study_config(StairwaysConfig(), "validation")
+    arm = NullArm(
+        name="p2",
+        config=CONFIG_DIR / "curriculum" / "phase2_oos.yaml",
+        market_seeds=(1,),
+        training_seeds=(0,),
+    )
+    data = arm_config(base, arm)
+    assert data["data"] == base["data"] and data["evaluation"] == base["evaluation"]
+    assert data["reward"]["name"] == "refined" and data["market"]["action_set"] == "grid9"
+    with pytest.raises(ValueError, match="not in null_market_seeds"):
+        PowerConfig(
+            null_market_seeds=(1,), null_arms=(arm.model_copy(update={"market_seeds": (9,)}),)
+        )

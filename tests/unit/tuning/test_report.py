@@ -124,3 +124,37 @@ def test_no_trial_meeting_criteria_then_no_best_config_and_not_passed(tmp_path: 
     assert outcome.verdict.message == "no trial passed the criteria"
     table = pd.read_csv(tmp_path / "out" / "results.csv")
     assert set(table["passed"]) == {"no"}
+
+
+def test_trial_table_and_best_line_show_the_daily_sharpe_with_its_interval_beside_the_30min(
+    tmp_path: Path,
+) -> None:
+    from stairways.tuning.report import (
+        SHARPE_COLUMN,
+        NoiseVerdict,
+        results_frame,
+        write_results_html,
+    )
+
+    metrics = {
+        "sharpe": 1.234,
+        "daily_sharpe": 1.1,
+        "daily_sharpe_low": -0.8,
+        "daily_sharpe_high": 3.0,
+        "mean_daily_pnl": 5.0,
+    }
+    records = [
+        TrialRecord(number=0, state="complete", score=1.0, params={}, metrics=metrics),
+        TrialRecord(number=1, state="failed", score=None, params={}, error="boom"),
+    ]
+    space = make_space()
+    frame = results_frame(records, space)
+    columns = list(frame.columns)
+    assert columns.index(SHARPE_COLUMN) == columns.index("sharpe") + 1
+    assert frame[SHARPE_COLUMN][0] == "Sharpe 1.23 (30-min) / 1.10 daily [-0.80, 3.00]"
+    assert pd.isna(frame[SHARPE_COLUMN][1])  # a failed trial has no Sharpe to show
+    verdict = NoiseVerdict(0, None, None, None, None, "one trial")
+    html = write_results_html(
+        frame, records, space, verdict, tmp_path / "r.html", {"best_score": 1.0}
+    ).read_text()
+    assert "Sharpe 1.23 (30-min) / 1.10 daily [-0.80, 3.00]" in html
