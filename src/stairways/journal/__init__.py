@@ -11,6 +11,7 @@ from stairways.journal.schema import JournalLocation
 from stairways.journal.settings import JournalConfig
 from stairways.journal.store import (
     EXCHANGE_TZ,
+    GroupCommit,
     Journal,
     JournalError,
     JournalIntegrityError,
@@ -24,6 +25,7 @@ from stairways.journal.verify import Tamper, VerifyReport, verify_journal
 __all__ = [
     "EXCHANGE_TZ",
     "EventKind",
+    "GroupCommit",
     "Journal",
     "JournalConfig",
     "JournalError",

@@ -4,6 +4,24 @@
 :class:`JournalReader` reads (the CLI, a dashboard, reports), needs no key and can run in
 another process while the writer writes. Timestamps are exchange time supplied by the caller;
 the sequence number increases by one per record, assigned inside the append transaction.
+
+Durability. An append is durable by default: when ``append``/``append_many`` returns, the
+records are committed (SQLite ``synchronous=FULL``: on disk) together with every record appended
+before them. A journal opened with a :class:`GroupCommit` also takes *buffered* appends
+(``append_many(..., durable=False)``): they are checked and encoded at once, kept in order in
+memory, and committed together, in one transaction and in the order they were appended, when
+the oldest has waited ``max_delay_ms`` (a background flusher), when ``max_records`` are pending,
+at the next durable append or :meth:`Journal.flush` (a flush barrier), and at ``close``. A crash
+loses at most the buffered records not yet committed, never a committed one, and never leaves a
+gap or a torn record in the chain: sequence numbers and MACs are assigned at commit, inside the
+transaction, exactly as for a durable append. A failed background commit is not swallowed: the
+next append, flush or close raises :class:`JournalError` naming how many records were lost.
+
+The live loop's rule (:mod:`stairways.live.loop`): an order intent is durable *before* the
+order exists. A decision with orders to send, and every record before a broker call that
+places, cancels or flattens, is written durably (a flush barrier); a decision without orders,
+and broker events (fills and statuses, which a restart recovers from the broker by client
+order id), may ride the group commit.
 """
 
 from __future__ import annotations
@@ -13,6 +31,7 @@ import hmac
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -48,6 +67,7 @@ from stairways.journal.schema import (
 
 __all__ = [
     "EXCHANGE_TZ",
+    "GroupCommit",
     "Journal",
     "JournalError",
     "JournalIntegrityError",
@@ -77,6 +97,30 @@ class JournalKeyError(InputError):
 
 class JournalIntegrityError(StairwaysError):
     """The journal's protections were removed; run ``stairways journal verify``."""
+
+
+@dataclass(frozen=True)
+class GroupCommit:
+    """Buffered appends committed together (see the module docstring).
+
+    :param max_delay_ms: the longest a buffered record waits for its commit
+    :param max_records: pending records that trigger a commit without waiting
+    """
+
+    max_delay_ms: float = 20.0
+    max_records: int = 512
+
+    def __post_init__(self) -> None:
+        if not (0.0 < self.max_delay_ms <= 1000.0):
+            raise InputError(
+                f"group commit max_delay_ms must be in (0, 1000], got {self.max_delay_ms}"
+            )
+        if self.max_records < 1:
+            raise InputError(f"group commit max_records must be at least 1, got {self.max_records}")
+
+
+# prepared event: (kind value, canonical payload JSON, ts in microseconds)
+_Prepared = tuple[str, str, int]
 
 
 @dataclass(frozen=True)
@@ -287,7 +331,14 @@ class Journal(JournalReader):
     the journal was not created with, or a journal whose append-only triggers were removed.
     """
 
-    def __init__(self, location: JournalLocation, key: MacKey, *, create: bool = True) -> None:
+    def __init__(
+        self,
+        location: JournalLocation,
+        key: MacKey,
+        *,
+        create: bool = True,
+        group_commit: GroupCommit | None = None,
+    ) -> None:
         if not isinstance(key, MacKey):
             raise InputError(
                 "the journal needs its MAC key from the vault (a MacKey); there is no default key"
@@ -300,7 +351,18 @@ class Journal(JournalReader):
                 path.parent.mkdir(parents=True, exist_ok=True)
         super().__init__(location, _writer=True)
         self._key = key
+        # _lock is held over every write transaction (commits happen in append order);
+        # _pending_lock only guards the buffer, so a buffered append never waits for a disk.
         self._lock = threading.Lock()
+        self._pending_lock = threading.Lock()
+        self._pending: list[_Prepared] = []
+        self._pending_since: float | None = None
+        self._group = group_commit
+        self._wake = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self._closing = False
+        self._failure: str | None = None
+        self.commits = 0
         try:
             self._meta = self._open_or_create(create)
             self._check_format()
@@ -323,10 +385,95 @@ class Journal(JournalReader):
 
     @classmethod
     def open(  # type: ignore[override]
-        cls, location: JournalLocation, key: MacKey, *, create: bool = True
+        cls,
+        location: JournalLocation,
+        key: MacKey,
+        *,
+        create: bool = True,
+        group_commit: GroupCommit | None = None,
     ) -> Journal:
-        """Open (and by default create) a journal for appending."""
-        return cls(location, key, create=create)
+        """Open (and by default create) a journal for appending; ``group_commit`` enables
+        buffered appends (see the module docstring)."""
+        return cls(location, key, create=create, group_commit=group_commit)
+
+    @property
+    def group_commit(self) -> GroupCommit | None:
+        """The group commit settings (None: every append is durable)."""
+        return self._group
+
+    @property
+    def pending(self) -> int:
+        """Buffered records not committed yet."""
+        with self._pending_lock:
+            return len(self._pending)
+
+    def close(self) -> None:
+        """Commit every buffered record, stop the flusher and release the connections."""
+        try:
+            self._closing = True
+            self._wake.set()
+            if self._flusher is not None:
+                self._flusher.join(timeout=60.0)
+            if self._failure is None:
+                self.flush()
+            self._check_failure()
+        finally:
+            super().close()
+
+    def flush(self) -> None:
+        """Commit every buffered record now (a flush barrier); durable when it returns."""
+        self._check_failure()
+        with self._lock:
+            batch = self._take_pending()
+            if batch:
+                self._write(batch, keep_from=len(batch))
+
+    def _check_failure(self) -> None:
+        if self._failure is not None:
+            raise JournalError(self._failure)
+
+    def _take_pending(self) -> list[_Prepared]:
+        with self._pending_lock:
+            batch, self._pending = self._pending, []
+            self._pending_since = None
+        return batch
+
+    def _start_flusher(self) -> None:
+        self._flusher = threading.Thread(
+            target=self._flush_loop, name=f"journal-flusher-{self.journal_id[:8]}", daemon=True
+        )
+        self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        assert self._group is not None
+        delay = self._group.max_delay_ms / 1000.0
+        while not self._closing:
+            with self._pending_lock:
+                since = self._pending_since
+            wait = delay if since is None else since + delay - time.monotonic()
+            if wait > 0.0 and self._wake.wait(wait):
+                self._wake.clear()
+            with self._pending_lock:
+                since = self._pending_since
+                due = since is not None and (
+                    len(self._pending) >= self._group.max_records
+                    or time.monotonic() - since >= delay
+                )
+            if not due or self._closing:
+                continue
+            with self._lock:
+                batch = self._take_pending()
+                if not batch:
+                    continue
+                try:
+                    self._write(batch, keep_from=len(batch))
+                except Exception as err:  # noqa: BLE001 - raised to the writer at its next call
+                    self._failure = (
+                        f"a group commit of {len(batch)} buffered records to journal "
+                        f"{self.location} failed, so they are not in the journal: {err}"
+                    )
+                    log.error("%s", self._failure)
+                    return
 
     def _write_conn(self) -> contextlib.AbstractContextManager[Connection]:
         return self._engine.connect().execution_options(journal_write=True)
@@ -349,7 +496,7 @@ class Journal(JournalReader):
             return {row.name: row.value for row in conn.execute(select(META))}
 
     def append(self, kind: str, payload: Mapping[str, Any], ts: datetime) -> JournalRecord:
-        """Append one event and return the stored record.
+        """Append one event durably and return the stored record.
 
         :param kind: an :class:`EventKind` value
         :param payload: JSON-like data (see :func:`~stairways.journal.chain.encode_payload`)
@@ -358,20 +505,50 @@ class Journal(JournalReader):
         return self.append_many([(kind, payload, ts)])[0]
 
     def append_many(
-        self, events: Iterable[tuple[str, Mapping[str, Any], datetime]]
+        self,
+        events: Iterable[tuple[str, Mapping[str, Any], datetime]],
+        *,
+        durable: bool = True,
     ) -> list[JournalRecord]:
         """Append several events in one transaction: all are stored, or none.
 
-        Every event is checked before anything is written (see :meth:`append`).
+        Every event is checked before anything is written (see :meth:`append`). With
+        ``durable=False`` on a journal with group commit the events are buffered (committed
+        with the next group, see the module docstring) and nothing is returned; without group
+        commit every append is durable.
         """
-        prepared = []
+        prepared: list[_Prepared] = []
         for kind, payload, ts in events:
             event_kind: EventKind = parse_kind(kind)
             check_payload_keys(event_kind, payload)
             prepared.append((event_kind.value, encode_payload(payload), to_us(ts)))
+        self._check_failure()
+        if not durable and self._group is not None:
+            if self._closing:
+                raise JournalError(f"journal {self.location} is closed")
+            with self._pending_lock:
+                if self._pending_since is None:
+                    self._pending_since = time.monotonic()
+                self._pending.extend(prepared)
+                n = len(self._pending)
+            if self._flusher is None:
+                self._start_flusher()
+            if n >= self._group.max_records:
+                self._wake.set()
+            if n >= 8 * self._group.max_records:
+                self.flush()  # the flusher fell behind: the writer waits (memory stays bounded)
+            return []
+        with self._lock:
+            earlier = self._take_pending()
+            return self._write([*earlier, *prepared], keep_from=len(earlier))
+
+    def _write(self, prepared: list[_Prepared], keep_from: int = 0) -> list[JournalRecord]:
+        """One transaction appending ``prepared`` in order (the caller holds ``_lock``); returns
+        the stored records from index ``keep_from`` on."""
         stored: list[JournalRecord] = []
+        if not prepared:
+            return stored
         with (
-            self._lock,
             _database(self.location, "append to"),
             self._write_conn() as conn,
             conn.begin(),
@@ -383,7 +560,7 @@ class Journal(JournalReader):
             seq = int(last.seq) if last is not None else 0
             prev = str(last.mac) if last is not None else self._genesis
             rows = []
-            for kind_value, payload_json, ts_us in prepared:
+            for i, (kind_value, payload_json, ts_us) in enumerate(prepared):
                 seq += 1
                 mac = record_mac(self._key, ts_us, kind_value, payload_json, prev)
                 rows.append(
@@ -396,18 +573,19 @@ class Journal(JournalReader):
                         "mac": mac,
                     }
                 )
-                stored.append(
-                    JournalRecord(
-                        seq=seq,
-                        ts=from_us(ts_us, EXCHANGE_TZ),
-                        kind=kind_value,
-                        payload=json.loads(payload_json),
-                        payload_json=payload_json,
-                        prev_mac=prev,
-                        mac=mac,
+                if i >= keep_from:
+                    stored.append(
+                        JournalRecord(
+                            seq=seq,
+                            ts=from_us(ts_us, EXCHANGE_TZ),
+                            kind=kind_value,
+                            payload=json.loads(payload_json),
+                            payload_json=payload_json,
+                            prev_mac=prev,
+                            mac=mac,
+                        )
                     )
-                )
                 prev = mac
-            if rows:
-                conn.execute(EVENTS.insert(), rows)
+            conn.execute(EVENTS.insert(), rows)
+        self.commits += 1
         return stored

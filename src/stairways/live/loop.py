@@ -33,6 +33,13 @@ Write-ahead order of a decision's records, which is what makes a restart safe (s
 then each verdict (the governor journals it), then an ``order`` record of type ``submitting``,
 then the broker call, then ``sent`` or ``refused``. Client order ids are derived from the
 decision id (deterministic), so a restarted loop never sends an order twice.
+
+Durability: with a journal that has group commit (:class:`stairways.journal.GroupCommit`), a
+decision without orders and the broker's events ride the group commit (committed within its
+delay); a decision with orders is written durably before its first order, and every broker call
+that places, cancels or flattens is preceded by a flush barrier (:meth:`LiveLoop._barrier`). So
+an order intent is always on disk before the order exists, and a crash loses at most the last
+few milliseconds of decisions that sent nothing (a restart re-decides from the broker's state).
 """
 
 from __future__ import annotations
@@ -434,6 +441,7 @@ class LiveLoop:
         rec = self.governor.machine.record
         why = f"emergency stop by {rec.who}: {rec.why}"
         log.warning("%s: cancelling every order and flattening", why)
+        self._barrier()
         results = self._timed(self.broker.flatten)
         self.stopped = True
         self._append(
@@ -565,7 +573,7 @@ class LiveLoop:
                 )
                 if self.pending_stop is None:
                     self.pending_stop = f"the broker halted trading: {ev.reason}"
-        self.journal_many(batch)
+        self.journal_many(batch, durable=False)
         for cid, text in rejected:
             # after the reject is journaled: the governor's pause follows it in the journal
             self.governor.record_reject(cid, text, now)
@@ -573,8 +581,15 @@ class LiveLoop:
     def _append(self, kind: str, payload: Mapping[str, Any], at: datetime) -> None:
         self.journal_many([(kind, payload, at)])
 
-    def journal_many(self, batch: list[tuple[str, Mapping[str, Any], datetime]]) -> None:
-        """Append several records (after any deferred ones) in one transaction."""
+    def journal_many(
+        self, batch: list[tuple[str, Mapping[str, Any], datetime]], *, durable: bool = True
+    ) -> None:
+        """Append several records (after any deferred ones) in one transaction.
+
+        ``durable=False`` lets them ride the journal's group commit when it has one
+        (:class:`stairways.journal.GroupCommit`): decisions without orders and broker events.
+        Everything before a broker call is made durable by :meth:`_barrier`.
+        """
         if self._deferred:
             batch = [*self._deferred, *batch]
             self._deferred = []
@@ -582,7 +597,10 @@ class LiveLoop:
             return
         many = getattr(self.journal, "append_many", None)
         if many is not None:
-            many(batch)
+            if durable or getattr(self.journal, "group_commit", None) is None:
+                many(batch)
+            else:
+                many(batch, durable=False)
         else:
             for kind, payload, at in batch:
                 self._append(kind, payload, at)
@@ -600,7 +618,6 @@ class LiveLoop:
             except TransitionError:
                 if self.governor.state is TradingState.RUNNING:
                     raise
-
 
     # ------------------------------------------------------------------------------------
     # the account the governor sees
@@ -664,10 +681,19 @@ class LiveLoop:
             self.orders_sent += int(result.sent)
         self.drain()
 
+    def _barrier(self) -> None:
+        """Flush barrier: every record journaled so far is durable before a broker call acts
+        (an order intent is durable before its order exists)."""
+        flush = getattr(self.journal, "flush", None)
+        if flush is not None:
+            flush()
+
     def _cancel(self, cid: str) -> bool:
+        self._barrier()
         return bool(self._timed(lambda: self.broker.cancel(cid)))
 
     def _send(self, req: OrderRequest) -> PlaceResult:
+        self._barrier()
         result: PlaceResult = self._timed(lambda: self.broker.place(req))
         return result
 
@@ -768,7 +794,8 @@ class LiveLoop:
                 order = self._order_payload(req, v.intent_id, k)
                 records.append(("order", {**order, "type": "submitting"}, now))
                 requests.append((req, order))
-        self.journal_many(records)
+        # Durable at once when orders follow (write-ahead); otherwise it may ride the group commit.
+        self.journal_many(records, durable=bool(requests))
         self._crash("after_decision_record")
         if verdicts:
             self.governor.flush(now)
@@ -969,8 +996,10 @@ class LiveLoop:
             return
         close = getattr(self.broker, "close_at_last_close", None)
         if self.settings.close_at_last_close and close is not None:
+            self._barrier()
             self._timed(close)
         else:
+            self._barrier()
             self._timed(self.broker.flatten)
         self._append(
             "order",
