@@ -242,6 +242,8 @@ class FakeIBGateway:
         self._waiting: list[FakeOrder] = []  # market orders waiting for the next trade
         self._replay_task: concurrent.futures.Future[None] | None = None
         self._stopping = False
+        self._refuse_until = -1  # replayed-minute count until which connections are refused
+        self._away_extra = 0
 
     # lifecycle ---------------------------------------------------------------------------
 
@@ -263,6 +265,8 @@ class FakeIBGateway:
 
     def stop(self) -> None:
         self._stopping = True
+        if self._replay_task is not None:
+            self._replay_task.cancel()
         if self._server is not None:
             self.call(self._close_all())
             self._server = None
@@ -305,6 +309,24 @@ class FakeIBGateway:
             self._conns.clear()
 
         self.run(cut)
+
+    def outage(self, minutes: int) -> None:
+        """Cut every client and refuse new connections while the replay serves ``minutes``
+        more minutes (a gateway or network outage; the replay goes on meanwhile)."""
+
+        def cut() -> None:
+            self._refuse_until = self.replayed_minutes + minutes
+            self._away_extra += minutes
+            for c in list(self._conns):
+                c.writer.transport.abort()
+            self._conns.clear()
+
+        self.run(cut)
+
+    @property
+    def refusing(self) -> bool:
+        """Whether new connections are refused (an outage is on)."""
+        return self.replayed_minutes < self._refuse_until
 
     def broadcast_error(self, code: int, text: str) -> None:
         """Send a system message (for example 1100 connectivity lost, 1102 restored)."""
@@ -352,17 +374,29 @@ class FakeIBGateway:
         quiet_seconds: float = 0.03,
         away_minutes: int = 2,
         max_hold_seconds: float = 300.0,
+        ready: Callable[[int], bool] | None = None,
+        ready_timeout: float = 5.0,
     ) -> None:
         """Serve ``minutes`` (one :class:`ReplayBar` per symbol each) as 5-second bars.
 
         :param quiet_seconds: after a minute, wait until no client message came for this long
+        :param ready: called with a served minute's start (epoch seconds) on the gateway's
+            thread; the next minute waits until it returns True (the client decided on it),
+            at most ``ready_timeout`` seconds (a dead or paused client does not hold the day)
         :param away_minutes: minutes served while nobody subscribes, before the replay holds
         :param max_hold_seconds: a hold longer than this ends the replay with an error
         """
         self.default_plan = FillAtMarket()
         self.replay_done = False
         self._replay_task = asyncio.run_coroutine_threadsafe(
-            self._replay(list(minutes), quiet_seconds, away_minutes, max_hold_seconds),
+            self._replay(
+                list(minutes),
+                quiet_seconds,
+                away_minutes,
+                max_hold_seconds,
+                ready,
+                ready_timeout,
+            ),
             self._loop,
         )
 
@@ -386,12 +420,17 @@ class FakeIBGateway:
         quiet: float,
         away: int,
         max_hold: float,
+        ready: Callable[[int], bool] | None,
+        ready_timeout: float,
     ) -> None:
         try:
             for minute in minutes:
                 symbols = sorted(minute)
                 held = time.monotonic()
                 while not self.subscribed(symbols):
+                    if self._away_extra > 0:
+                        self._away_extra -= 1
+                        break
                     if away > 0:
                         away -= 1
                         break
@@ -418,11 +457,19 @@ class FakeIBGateway:
                     self.prices[s] = b.close
                 self.replayed_minutes += 1
                 pushed = time.monotonic()
-                # the client decides on the closed minute and sends its orders: wait for quiet
-                while True:
+                start = next(iter(minute.values())).start
+                # the client decides on the closed minute and sends its orders: wait until it
+                # is ready (when asked to) and then quiet
+                decided = ready is None
+                while not self._stopping:
                     await asyncio.sleep(quiet / 3)
                     now = time.monotonic()
-                    if now - max(pushed, self.last_received) >= quiet or self._stopping:
+                    if not decided:
+                        decided = ready is not None and ready(start)
+                        if not decided and now - pushed < ready_timeout:
+                            continue
+                        decided = True
+                    if now - max(pushed, self.last_received) >= quiet:
                         break
             end = minutes[-1] if minutes else {}
             if end:
@@ -465,6 +512,9 @@ class FakeIBGateway:
     # wire --------------------------------------------------------------------------------
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            writer.transport.abort()
+            return
         conn = _Conn(writer)
         self._conns.append(conn)
         try:

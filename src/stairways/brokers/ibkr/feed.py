@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from ib_async import RealTimeBarList
 
-from stairways.brokers.bars import MinuteAggregator
+from stairways.brokers.bars import SUB_BAR_SECONDS, MinuteAggregator
 from stairways.brokers.base import MinuteBar
 from stairways.brokers.ibkr.adapter import IbkrBroker, stock
 
@@ -31,12 +31,19 @@ class IbkrBarFeed:
     :param broker: a connected :class:`IbkrBroker` (its connection and clock are used)
     :param symbols: tickers to subscribe
     :param grace_seconds: how long after a minute's end a missing last 5-second bar is awaited
+    :param on_bar: called with each 5-second bar's end as it arrives (a clock that follows the
+        market data)
     """
 
     def __init__(
-        self, broker: IbkrBroker, symbols: Sequence[str], grace_seconds: float = 10.0
+        self,
+        broker: IbkrBroker,
+        symbols: Sequence[str],
+        grace_seconds: float = 10.0,
+        on_bar: Callable[[datetime], None] | None = None,
     ) -> None:
         self.broker = broker
+        self.on_bar = on_bar
         self.symbols = tuple(symbols)
         self.grace = timedelta(seconds=grace_seconds)
         self._agg = {s: MinuteAggregator(s) for s in self.symbols}
@@ -62,6 +69,8 @@ class IbkrBarFeed:
             return
         b = bars[-1]
         symbol = bars.contract.symbol
+        if self.on_bar is not None:
+            self.on_bar(b.time + timedelta(seconds=SUB_BAR_SECONDS))
         wap = float(b.wap) if b.wap is not None and b.wap > 0.0 else None
         for minute in self._agg[symbol].add(b.time, b.open_, b.high, b.low, b.close, b.volume, wap):
             self._ready.append(minute)
