@@ -3,9 +3,10 @@
 ``live run --rehearse DATE`` replays a stored session through the live loop with the simulated
 broker on the controllable clock (a rehearsal: journaled as one, never counted by the ladder);
 ``live run --broker ibkr`` trades at IBKR in exchange time, paper unless every live condition
-holds (see :mod:`stairways.live.modes`). ``live watchdog`` is the dead-man's switch beside a
-running loop. ``lineage`` prints an order's chain from the journal. The commands only parse,
-build and call into :mod:`stairways.live`.
+holds (see :mod:`stairways.live.modes`); ``--broker ibkr --rehearse DATE`` rehearses against a
+gateway replaying that stored day (the feed clock; a rehearsal). ``live watchdog`` is the
+dead-man's switch beside a running loop. ``lineage`` prints an order's chain from the
+journal. The commands only parse, build and call into :mod:`stairways.live`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from stairways.cli.common import ConfigOption, StoreOption, build_config
 from stairways.cli.journal import JournalOption, journal_location
 from stairways.clock import ExchangeClock
 from stairways.config import StairwaysConfig
-from stairways.errors import InputError, StairwaysError
+from stairways.errors import InputError
 from stairways.journal import Journal, JournalReader
 from stairways.journal.schema import JournalLocation
 from stairways.live.lineage import trace_order
@@ -67,7 +68,10 @@ def run(
     stage: str = typer.Option("paper", "--stage", "-s", help="paper, micro_10 or scale_50."),
     broker: str = typer.Option("sim", "--broker", help="sim (rehearsal) or ibkr."),
     rehearse: str | None = typer.Option(
-        None, "--rehearse", help="Rehearse this stored session (YYYY-MM-DD) with the sim broker."
+        None,
+        "--rehearse",
+        help="Rehearse this stored session (YYYY-MM-DD): with the sim broker, or with ibkr "
+        "against a gateway replaying it.",
     ),
     split: str | None = typer.Option(
         None, "--split", help="Warm features up as this split's panel does (parity with it)."
@@ -95,6 +99,12 @@ def run(
     ),
     heartbeat: Path | None = typer.Option(
         None, "--heartbeat", help="Heartbeat file for the watchdog."
+    ),
+    max_seconds: float | None = typer.Option(
+        None,
+        "--max-seconds",
+        min=1.0,
+        help="At IBKR: end the session (flat) after this many wall seconds.",
     ),
     store: Path | None = StoreOption,
     config: Path | None = ConfigOption,
@@ -132,14 +142,36 @@ def run(
             store=store,
         )
         return
+    from stairways.cli.live_ibkr import run_at_ibkr
+
+    day: date | None = None
     if rehearse is not None:
-        raise InputError("--rehearse replays with the simulated broker: use --broker sim")
-    _ibkr_checks(cfg, model, stage, live, broker_config, registry, checkpoint)
-    raise StairwaysError(
-        f"every condition for stage {stage} holds, but this version cannot trade at IBKR from "
-        "the live loop yet: the exchange-time session driver (IBKR bar feed into the loop) is "
-        "not built. Rehearse with --broker sim --rehearse YYYY-MM-DD; `stairways broker "
-        "check` tests the gateway"
+        # A rehearsal against a gateway replaying the stored day (the feed clock): never live,
+        # a paper account (checked at connect), journaled as a rehearsal.
+        if live or stage != "paper":
+            raise InputError(
+                "a rehearsal against a gateway (--broker ibkr --rehearse) runs at stage paper "
+                "without --live; a rehearsal is never live"
+            )
+        ref = _resolve_model(cfg, model, checkpoint, registry)
+        day = _parse_day(rehearse)
+        journal = _rehearsal_journal(cfg, journal)
+    else:
+        ref = _ibkr_checks(cfg, model, stage, live, broker_config, registry, checkpoint)
+    run_at_ibkr(
+        cfg,
+        ref=ref,
+        stage=stage,
+        day=day,
+        split=split,
+        live=live,
+        broker_config=broker_config,
+        journal=journal,
+        risk_dir=risk_dir,
+        operator=operator if operator is not None else getpass.getuser(),
+        heartbeat=heartbeat,
+        store=store,
+        max_seconds=max_seconds,
     )
 
 

@@ -31,7 +31,11 @@ def test_live_stage_at_ibkr_names_every_missing_condition(
         (["--broker", "sim"], "give --rehearse YYYY-MM-DD"),
         (["--broker", "sim", "--rehearse", "2024-13-01"], "--rehearse takes a date"),
         (["--broker", "sim", "--rehearse", "2024-01-03", "--live"], "a rehearsal is never live"),
-        (["--broker", "ibkr", "--rehearse", "2024-01-03"], "use --broker sim"),
+        (["--broker", "ibkr", "--rehearse", "2024-01-03", "--live"], "a rehearsal is never live"),
+        (
+            ["--broker", "ibkr", "--rehearse", "2024-01-03", "--stage", "micro_10"],
+            "runs at stage paper",
+        ),
         (["--broker", "fax"], "--broker must be sim or ibkr"),
         (["--stage", "scale_100"], "unknown stage 'scale_100'"),
     ],
