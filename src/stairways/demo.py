@@ -242,6 +242,8 @@ def live_stage(
     from stairways.configbase import CONFIG_DIR
     from stairways.evaluation.traces import read_run_trace
     from stairways.journal import Journal, JournalLocation, MacKey
+    from stairways.live.ladder import SessionReviewer
+    from stairways.live.ladder_config import load_ladder_config
     from stairways.live.model import LivePolicy
     from stairways.live.parity import compare_with_trace
     from stairways.live.registry import load_model_ref, register_model, stage_of
@@ -282,6 +284,7 @@ def live_stage(
                 journal=journal,
                 store_state=states,
                 location=rehearsals,
+                reviewer=SessionReviewer(main, key, load_ladder_config(), ExchangeClock()),
             )
     finally:
         states.close()
@@ -298,6 +301,7 @@ def live_stage(
         "ms; journaled as a REHEARSAL (never counts toward a ladder stage) in "
         f"{rehearsals.path}",
         *parity.lines()[:2],
+        *(done.review.lines()[:2] if done.review is not None else []),
         f"lineage of an order: stairways lineage <order id> --journal {rehearsals.path}",
         f"ladder status: stairways ladder status --journal {main.path}",
         f"took {time.perf_counter() - started:.0f} s",

@@ -102,6 +102,11 @@ class IbkrConfig(Frozen):
         le=60.0,
         description="Pause between historical requests (IB: at most 6 per contract in 2 s)",
     )
+    fractional_shares: bool = Field(
+        default=False,
+        description="The account may send fractional stock quantities through the API (IB "
+        "grants this per account; a stage sized in fractions is refused without it)",
+    )
 
 
 class SimConfig(Frozen):
@@ -113,6 +118,13 @@ class SimConfig(Frozen):
     starting_capital: float = Field(default=10_000.0, gt=0.0, le=1e10)
     costs: CostConfig = CostConfig()
     account: str = Field(default="SIM", min_length=1)
+    quantity_decimals: int = Field(
+        default=0,
+        ge=0,
+        le=4,
+        description="0: whole shares; d: fractional shares in steps of 10**-d (orders are "
+        "rounded toward zero to the step)",
+    )
 
 
 class BrokerConfig(Frozen):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import getpass
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -332,30 +332,30 @@ def _answer(
         typer.echo("the request is closed; a new `stairways ladder promote` opens another")
 
 
-@app.command("approve")
-def approve(
-    request_id: str = typer.Argument(..., help="The request id (stairways ladder status)."),
-    approver: str | None = ApproverOption,
-    reason: str = ReasonOption,
-    ladder_config: Path | None = LadderConfigOption,
-    journal: str | None = JournalOption,
-    config: Path | None = ConfigOption,
-) -> None:
-    """Approve a promotion request, signed with the approver's key from the vault."""
-    _answer("approve", request_id, approver, reason, ladder_config, journal, config)
+def _answer_command(decision: str, doc: str) -> Callable[..., None]:
+    """The ``ladder approve`` or ``ladder reject`` command (one signature, one body)."""
+
+    def command(
+        request_id: str = typer.Argument(..., help="The request id (stairways ladder status)."),
+        approver: str | None = ApproverOption,
+        reason: str = ReasonOption,
+        ladder_config: Path | None = LadderConfigOption,
+        journal: str | None = JournalOption,
+        config: Path | None = ConfigOption,
+    ) -> None:
+        _answer(decision, request_id, approver, reason, ladder_config, journal, config)
+
+    command.__doc__ = doc
+    command.__name__ = decision
+    return command
 
 
-@app.command("reject")
-def reject(
-    request_id: str = typer.Argument(..., help="The request id (stairways ladder status)."),
-    approver: str | None = ApproverOption,
-    reason: str = ReasonOption,
-    ladder_config: Path | None = LadderConfigOption,
-    journal: str | None = JournalOption,
-    config: Path | None = ConfigOption,
-) -> None:
-    """Reject a promotion request (signed); the request closes."""
-    _answer("reject", request_id, approver, reason, ladder_config, journal, config)
+approve = app.command("approve")(
+    _answer_command("approve", "Approve a promotion request, signed with the approver's key.")
+)
+reject = app.command("reject")(
+    _answer_command("reject", "Reject a promotion request (signed); the request closes.")
+)
 
 
 @app.command("demote")

@@ -100,6 +100,11 @@ def run(
     heartbeat: Path | None = typer.Option(
         None, "--heartbeat", help="Heartbeat file for the watchdog."
     ),
+    ladder_config: Path | None = typer.Option(
+        None,
+        "--ladder-config",
+        help="Ladder gates for the review after the session (default config/ladder.yaml).",
+    ),
     max_seconds: float | None = typer.Option(
         None,
         "--max-seconds",
@@ -109,7 +114,8 @@ def run(
     store: Path | None = StoreOption,
     config: Path | None = ConfigOption,
 ) -> None:
-    """Run one session of the live loop (a rehearsal, or a session at IBKR)."""
+    """Run one session of the live loop (a rehearsal, or a session at IBKR); the ladder
+    reviews the model's stage after it (journaled in the registry's journal)."""
     refuse_unknown_stage(stage)
     if broker not in ("sim", "ibkr"):
         raise InputError(f"--broker must be sim or ibkr, got {broker!r}")
@@ -140,6 +146,7 @@ def run(
             pace=pace,
             heartbeat=heartbeat,
             store=store,
+            ladder_config=ladder_config,
         )
         return
     from stairways.cli.live_ibkr import run_at_ibkr
@@ -249,7 +256,10 @@ def _rehearse(
     pace: float,
     heartbeat: Path | None,
     store: Path | None,
+    ladder_config: Path | None,
 ) -> None:
+    from stairways.live.ladder import SessionReviewer
+    from stairways.live.ladder_config import load_ladder_config
     from stairways.live.parity import compare_with_trace
     from stairways.live.session import SessionPlan, rehearse
     from stairways.live.watchdog import Heartbeat
@@ -260,6 +270,11 @@ def _rehearse(
         raise InputError("--compare needs --split (the evaluation trace to compare with)")
     location, key = journal_location(cfg, _rehearsal_journal(cfg, journal), need_key=True)
     assert key is not None
+    # The registry's journal has the same MAC key (journal.mac_key_secret) as the rehearsals'.
+    registry_location, _ = journal_location(cfg, registry, need_key=False)
+    reviewer = SessionReviewer(
+        registry_location, key, load_ladder_config(ladder_config), ExchangeClock()
+    )
     policy = LivePolicy(ref, store=store)
     plan = SessionPlan(
         day=day,
@@ -286,6 +301,7 @@ def _rehearse(
                 bar_store=store,
                 heartbeat=beat,
                 on_loop=lambda loop: _on_loop(loop, holder),
+                reviewer=reviewer,
             )
             if beat is not None:
                 beat.stop(ExchangeClock().now(), result.session_id)
@@ -308,6 +324,14 @@ def _rehearse(
         typer.echo(f"ended: {s['reason']}" + (" (EMERGENCY STOP)" if s["emergency_stop"] else ""))
     if result.restart:
         typer.echo(f"restart: {result.restart}")
+    if result.review is not None:
+        for line in result.review.lines():
+            typer.echo(line)
+    elif s:
+        typer.echo(
+            f"ladder review: model {ref.model_id} is not registered in {registry_location}; "
+            "no stage to review (stairways models register)"
+        )
     if compare and split is not None:
         from stairways.evaluation.traces import read_run_trace
 

@@ -3,8 +3,9 @@
 The single env is the N = 1 case of this kernel and the vector env the N > 1 case, so the two
 cannot disagree. Timing of one step for an env that has observed bar ``k`` of its session:
 
-1. The action sets new targets. A ticker whose target changed is sized in whole shares at the
-   decision price ``close[k]`` and its order (target shares minus held and pending shares) is
+1. The action sets new targets. A ticker whose target changed is sized in whole shares (or
+   the market's fractional steps, ``market.quantity_decimals``) at the decision price
+   ``close[k]`` and its order (target shares minus held and pending shares) is
    queued to fill at the open of bar ``k + latency``. Orders that would fill after the last bar
    are not sent. A ticker whose target did not change is not traded: holding never re-sizes
    to follow the price (that would pay a minimum commission for one-share adjustments).
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stairways.market.actions import apply_action, target_shares
+from stairways.market.actions import apply_action, target_quantity
 from stairways.market.costs import fill_one
 from stairways.market.jit import core_jit
 from stairways.market.portfolio import (
@@ -117,8 +118,9 @@ I_WIDTH = 7
     EP_OBS_UPNL,
     EP_OBS_DD,
     EP_OBS_TTC,
-) = range(12)
-EP_WIDTH = 12
+    EP_QTY_SCALE,  # steps per share: 1 whole shares, 10**d fractions (market.quantity_decimals)
+) = range(13)
+EP_WIDTH = 13
 
 CASH_FRACTION_BOUND = 10.0
 
@@ -325,11 +327,16 @@ def step_batch(
                 for j in range(n_t):
                     if targets[i, j] == scratch[j, 2]:
                         continue
-                    want = target_shares(targets[i, j], notional, mkt[s, k, j, M_CLOSE])
+                    want = target_quantity(
+                        targets[i, j], notional, mkt[s, k, j, M_CLOSE], ep[EP_QTY_SCALE]
+                    )
                     pending = 0.0
                     for z in range(lat):
                         pending += pend[i, z, j]
-                    pend[i, slot, j] = want - shares[i, j] - pending
+                    # On the 8-decimal grid, as the governor's and the broker's quantities
+                    # are (fractional steps summed in floats carry noise; whole shares
+                    # are exact and stay as they are).
+                    pend[i, slot, j] = round(want - shares[i, j] - pending, 8)
             bar = k + 1
             slot1 = bar % lat
             decided = bar - lat

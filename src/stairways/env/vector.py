@@ -36,7 +36,7 @@ from stairways.data.panel import SessionPanel
 from stairways.env import kernels as kn
 from stairways.env.settings import EnvConfig
 from stairways.errors import DataValidationError, InputError, InternalError
-from stairways.market.actions import action_set_id, n_actions
+from stairways.market.actions import action_set_id, n_actions, quantity_scale
 from stairways.market.costs import cost_params, parkinson_sigma
 from stairways.market.portfolio import PF_EQUITY, PF_WIDTH
 from stairways.market.settings import MarketConfig
@@ -185,6 +185,7 @@ class BatchCore:
         self.ep[kn.EP_OBS_UPNL] = float(env_cfg.obs_unrealised_pnl)
         self.ep[kn.EP_OBS_DD] = float(env_cfg.obs_drawdown)
         self.ep[kn.EP_OBS_TTC] = float(env_cfg.obs_time_to_close)
+        self.ep[kn.EP_QTY_SCALE] = quantity_scale(market.quantity_decimals)
         self.cp = cost_params(market.costs)
         self.rp = np.ascontiguousarray(reward.params, dtype=np.float64)
 

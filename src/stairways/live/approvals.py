@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from stairways.journal.chain import encode_payload
+from stairways.live.records import typed_records
 from stairways.security.secret import Secret
 
 __all__ = [
@@ -150,10 +151,8 @@ def signature_valid(key: Secret, answer: Answer) -> bool:
 def read_requests(source: _Source) -> dict[str, PromotionRequest]:
     """Every promotion request in the journal, by id."""
     out: dict[str, PromotionRequest] = {}
-    for rec in source.records(kinds=[KIND_APPROVAL]):
+    for rec in typed_records(source, KIND_APPROVAL, (REQUEST_TYPE,)):
         p = rec.payload
-        if p.get("type") != REQUEST_TYPE:
-            continue
         out[str(p["request_id"])] = PromotionRequest(
             request_id=str(p["request_id"]),
             seq=int(rec.seq),
@@ -172,12 +171,8 @@ def read_requests(source: _Source) -> dict[str, PromotionRequest]:
 def read_answers(source: _Source, request_id: str | None = None) -> list[Answer]:
     """Every approval and rejection (of ``request_id``, if given), oldest first."""
     out: list[Answer] = []
-    for rec in source.records(kinds=[KIND_APPROVAL]):
+    for rec in typed_records(source, KIND_APPROVAL, (APPROVE, REJECT), request_id=request_id):
         p = rec.payload
-        if p.get("type") not in (APPROVE, REJECT):
-            continue
-        if request_id is not None and p.get("request_id") != request_id:
-            continue
         out.append(
             Answer(
                 seq=int(rec.seq),

@@ -134,11 +134,18 @@ class SessionEvidence:
         return ""
 
 
-def collect_sessions(source: _Source, after_seq: int = 0) -> list[SessionEvidence]:
-    """Every live session started after ``after_seq``, with its figures, in start order."""
+def collect_sessions(
+    source: _Source, after_seq: int = 0, *, figures: bool = True
+) -> list[SessionEvidence]:
+    """Every live session started after ``after_seq``, with its figures, in start order.
+
+    :param figures: read decisions, orders, fills, alerts and governor states too; False reads
+        only the start and end records (which sessions exist and which ended: fast)
+    """
     sessions: dict[str, SessionEvidence] = {}
     current: SessionEvidence | None = None
-    for rec in source.records(after_seq=after_seq, kinds=EVIDENCE_KINDS):
+    kinds = EVIDENCE_KINDS if figures else ("config",)
+    for rec in source.records(after_seq=after_seq, kinds=kinds):
         p: Mapping[str, Any] = rec.payload
         kind = rec.kind
         typ = p.get("type")

@@ -28,7 +28,9 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from stairways.clock import Clock
-from stairways.errors import InputError, MissingResourceError, StairwaysError
+from stairways.errors import InputError, InternalError, MissingResourceError, StairwaysError
+from stairways.journal import Journal, MacKey
+from stairways.journal.schema import JournalLocation
 from stairways.live.approvals import (
     APPROVE,
     KIND_APPROVAL,
@@ -44,7 +46,7 @@ from stairways.live.approvals import (
     sign,
     signature_valid,
 )
-from stairways.live.evidence import StageEvidence, stage_evidence
+from stairways.live.evidence import SessionEvidence, StageEvidence, collect_sessions, stage_evidence
 from stairways.live.ladder_config import LadderConfig, StageGates
 from stairways.live.model import ModelFingerprintError
 from stairways.live.registry import (
@@ -53,8 +55,10 @@ from stairways.live.registry import (
     STAGE_TYPE,
     STAGES,
     RegisteredModel,
+    RegistryIndex,
     StageChange,
     check_files,
+    index_location,
     read_models,
     read_stage_changes,
     resolve_model,
@@ -66,10 +70,13 @@ __all__ = [
     "GatesNotPassedError",
     "Ladder",
     "LadderRefusedError",
+    "LadderReview",
     "ModelStatus",
     "PromoteOutcome",
+    "SessionReviewer",
     "check_stage_gates",
     "entry_checks",
+    "review_session",
     "stage_failures",
 ]
 
@@ -77,6 +84,10 @@ log = logging.getLogger(__name__)
 
 KIND_ALERT = "alert"
 DEMOTION_ALERT = "ladder_demotion"
+REVIEW_TYPE = "ladder_review"
+# What a review concluded: not on the ladder yet, gates not all passed yet, every gate passed
+# (a promotion can be requested), or moved down.
+REVIEW_OUTCOMES = ("research", "hold", "ready", "demoted", "halted")
 
 
 class LadderRefusedError(InputError):
@@ -294,6 +305,100 @@ class PromoteOutcome:
     change: StageChange | None = None
 
 
+@dataclass(frozen=True)
+class LadderReview:
+    """One review of a model's stage (a ``ladder_review`` record at ``seq``).
+
+    :param outcome: one of :data:`REVIEW_OUTCOMES`
+    :param to_stage: the stage the model is in after the review
+    :param session: the triggering session: id, day, stage, rehearsal, counted, why not
+    :param move: the stage change when the review demoted or halted the model
+    """
+
+    seq: int
+    model_id: str
+    stage: str
+    outcome: str
+    to_stage: str
+    checks: tuple[GateCheck, ...]
+    failures: tuple[tuple[str, str], ...]
+    evidence: StageEvidence | None
+    session: Mapping[str, Any] | None
+    move: StageChange | None = None
+
+    def lines(self) -> list[str]:
+        """What a person reads after a session: the verdict first, then why."""
+        head = {
+            "research": f"model {self.model_id} is in research: no stage gates to review",
+            "hold": f"model {self.model_id} holds {self.stage}: not every gate has passed yet",
+            "ready": f"model {self.model_id} passed every {self.stage} gate: `stairways ladder "
+            f"promote {self.model_id}` can request the next stage",
+            "demoted": f"model {self.model_id} DEMOTED {self.stage} -> {self.to_stage}",
+            "halted": f"model {self.model_id} HALTED {self.stage} -> {self.to_stage} (emergency "
+            "stop latched)",
+        }[self.outcome]
+        out = [f"ladder review (journal #{self.seq}): {head}"]
+        if self.session is not None:
+            s = self.session
+            counted = (
+                "counts toward the stage"
+                if s.get("counted")
+                else f"does not count: {s.get('not_counted_because')}"
+            )
+            out.append(f"session {s.get('session_id')} of {s.get('day')}: {counted}")
+        if self.evidence is not None:
+            ev = self.evidence
+            out.append(
+                f"{self.stage} evidence: {ev.trading_days} trading day(s), net P&L "
+                f"${ev.net_pnl:+,.2f}, max drawdown {ev.max_drawdown:.2%}"
+            )
+        out.extend(f"  {why}" for _, why in self.failures)
+        if self.outcome in ("hold", "ready"):
+            out.extend(f"  {c.line()}" for c in self.checks)
+        return out
+
+
+def _named(action: str, role: str, flag: str, who: str, reason: str) -> tuple[str, str]:
+    """Who acts and why, stripped; refused when either is empty (``a demotion needs ...``)."""
+    who, reason = who.strip(), reason.strip()
+    if not who:
+        raise LadderRefusedError(f"a {action} needs the {role} name ({flag})")
+    if not reason:
+        raise LadderRefusedError(f"a {action} needs a reason (--reason)")
+    return who, reason
+
+
+def _session_entry(s: SessionEvidence, ev: StageEvidence | None) -> dict[str, Any]:
+    """The triggering session as a review record states it (counted or why not)."""
+    why = ""
+    if ev is None:
+        why = "the model is in research"
+    elif any(c.session_id == s.session_id for c in ev.counted):
+        why = ""
+    else:
+        excluded = {c.session_id: r for c, r in ev.excluded}
+        if s.session_id in excluded:
+            why = excluded[s.session_id]
+        elif any(c.session_id == s.session_id for c in ev.unfinished):
+            why = "it has not ended"
+        elif s.is_rehearsal:
+            why = "a rehearsal (journaled apart from the ladder): rehearsals never count"
+        else:
+            why = (
+                f"it is not in the ladder's journal or ran before the model entered {ev.stage}; "
+                "only sessions journaled in the registry's journal count"
+            )
+    return {
+        "session_id": s.session_id,
+        "day": s.day,
+        "stage": s.stage,
+        "rehearsal": s.is_rehearsal,
+        "ended": s.ended,
+        "counted": why == "",
+        "not_counted_because": why,
+    }
+
+
 class Ladder:
     """The ladder over one journal.
 
@@ -321,6 +426,12 @@ class Ladder:
 
     def _stage(self, model_id: str) -> tuple[str, int]:
         return stages_now(self.journal).get(model_id, ("research", 0))
+
+    def _locate(self, name: str) -> tuple[RegisteredModel, str, int, int]:
+        """The model named ``name``, its stage, the seq it entered it and the stage's index."""
+        model = self.find_model(name)
+        current, since = self._stage(model.model_id)
+        return model, current, since, STAGES.index(current)
 
     def find_model(self, name: str) -> RegisteredModel:
         try:
@@ -450,6 +561,10 @@ class Ladder:
                 )
             elif rec.kind == KIND_ALERT and typ == DEMOTION_ALERT:
                 text = f"ALERT {p.get('message')}"
+            elif rec.kind == KIND_CONFIG and typ == REVIEW_TYPE:
+                session = p.get("session") or {}
+                after = f" after session {session.get('session_id')}" if session else ""
+                text = f"review{after} by {p.get('by')}: {p.get('stage')} {p.get('outcome')}"
             if text:
                 out.append((int(rec.seq), rec.ts, mid, text))
         return out
@@ -517,14 +632,8 @@ class Ladder:
         (when the stage needs them) count. A request with enough valid approvals is completed
         by calling ``promote`` again.
         """
-        requester, reason = requester.strip(), reason.strip()
-        if not requester:
-            raise LadderRefusedError("a promotion needs the requester's name (--requester)")
-        if not reason:
-            raise LadderRefusedError("a promotion needs a reason (--reason)")
-        model = self.find_model(name)
-        current, since = self._stage(model.model_id)
-        index = STAGES.index(current)
+        requester, reason = _named("promotion", "requester's", "--requester", requester, reason)
+        model, current, since, index = self._locate(name)
         if to_stage is None:
             if index + 1 >= len(STAGES):
                 raise LadderRefusedError(
@@ -731,14 +840,8 @@ class Ladder:
         self, name: str, *, by: str, reason: str, to_stage: str | None = None
     ) -> StageChange:
         """An operator moves a model down (one stage, or to ``to_stage`` below it)."""
-        by, reason = by.strip(), reason.strip()
-        if not by:
-            raise LadderRefusedError("a demotion needs the operator's name (--by)")
-        if not reason:
-            raise LadderRefusedError("a demotion needs a reason (--reason)")
-        model = self.find_model(name)
-        current, _ = self._stage(model.model_id)
-        index = STAGES.index(current)
+        by, reason = _named("demotion", "operator's", "--by", by, reason)
+        model, current, _, index = self._locate(name)
         if index == 0:
             raise LadderRefusedError(f"model {model.model_id} is in research: nothing to demote to")
         target = to_stage if to_stage is not None else STAGES[index - 1]
@@ -759,9 +862,27 @@ class Ladder:
         reason: str,
         details: Mapping[str, Any],
     ) -> StageChange:
-        now = self.clock.now()
+        events = self._move_down_events(
+            model, current, target, action, by, reason, details, self.clock.now()
+        )
+        self._append_many(events)
+        log.warning("%s", events[1][1]["message"])
+        return read_stage_changes(self.journal, model.model_id)[-1]
+
+    def _move_down_events(
+        self,
+        model: RegisteredModel,
+        current: str,
+        target: str,
+        action: str,
+        by: str,
+        reason: str,
+        details: Mapping[str, Any],
+        now: datetime,
+    ) -> list[tuple[str, Mapping[str, Any], datetime]]:
+        """The stage change and its alert (journaled together)."""
         message = f"model {model.model_id} {action}: {current} -> {target} by {by}: {reason}"
-        events: list[tuple[str, Mapping[str, Any], datetime]] = [
+        return [
             (
                 KIND_CONFIG,
                 self._stage_payload(model, current, target, action, by, reason, details=details),
@@ -781,39 +902,107 @@ class Ladder:
                 now,
             ),
         ]
-        self._append_many(events)
-        log.warning("%s", message)
-        return read_stage_changes(self.journal, model.model_id)[-1]
 
     def review(self, *, by: str = "ladder") -> list[StageChange]:
-        """Demote (or halt) every model whose stage failed: a hard-limit breach, an emergency
-        stop, or a failing stage gate. Returns the moves made (journaled, each with an alert)."""
+        """Review every model on the ladder (:meth:`review_model`); returns the moves made."""
         moves: list[StageChange] = []
         stages = stages_now(self.journal)
         for model in read_models(self.journal).values():
-            current, since = stages.get(model.model_id, ("research", 0))
-            if current == "research":
+            if stages.get(model.model_id, ("research", 0))[0] == "research":
                 continue
+            outcome = self.review_model(model, by=by)
+            if outcome.move is not None:
+                moves.append(outcome.move)
+        return moves
+
+    def review_model(
+        self,
+        model: RegisteredModel,
+        *,
+        by: str = "ladder",
+        session: SessionEvidence | None = None,
+    ) -> LadderReview:
+        """Review one model's stage from the journal and journal the review (one transaction).
+
+        A hard-limit breach, an emergency stop or a failing stage gate demotes the model one
+        stage (or halts it, per config), with an alert; otherwise it holds (gates not all passed
+        yet) or is ready for ``ladder promote``. ``session`` is the session that triggered the
+        review (after every session): the record says whether it counted and why not.
+        """
+        current, since = self._stage(model.model_id)
+        now = self.clock.now()
+        payload: dict[str, Any] = {
+            "type": REVIEW_TYPE,
+            "model_id": model.model_id,
+            "fingerprint": model.fingerprint,
+            "stage": current,
+            "since_seq": since,
+            "by": by,
+        }
+        ev: StageEvidence | None = None
+        checks: list[GateCheck] = []
+        causes: list[tuple[str, str]] = []
+        if current == "research":
+            checks = entry_checks(model, self.config.entry_split)
+            outcome = "research"
+        else:
             ev = stage_evidence(self.journal, model, current, since)
+            checks = check_stage_gates(ev, self.config.gates)
             causes = stage_failures(ev, self.config)
-            if not causes:
-                continue
-            halt = any(action == "halt" for action, _ in causes)
+            if causes:
+                outcome = "halted" if any(a == "halt" for a, _ in causes) else "demoted"
+            elif all(c.passed for c in checks) and STAGES.index(current) + 1 < len(STAGES):
+                outcome = "ready"
+            else:
+                outcome = "hold"
+            payload["evidence"] = ev.as_dict()
+        payload["outcome"] = outcome
+        payload["checks"] = [c.as_dict() for c in checks]
+        payload["failures"] = [{"action": a, "reason": r} for a, r in causes]
+        if session is not None:
+            payload["session"] = _session_entry(session, ev)
+        events: list[tuple[str, Mapping[str, Any], datetime]] = [(KIND_CONFIG, payload, now)]
+        target = current
+        if causes:
+            halt = outcome == "halted"
             target = "research" if halt else STAGES[STAGES.index(current) - 1]
             why = " | ".join(text for _, text in causes)
-            move = self._move_down(
-                model,
-                current,
-                target,
-                "halt" if halt else "auto_demote",
-                by,
-                why,
-                {"evidence": ev.as_dict()},
+            payload["to"] = target
+            assert ev is not None
+            events = (
+                self._move_down_events(
+                    model,
+                    current,
+                    target,
+                    "halt" if halt else "auto_demote",
+                    by,
+                    why,
+                    {"evidence": ev.as_dict()},
+                    now,
+                )
+                + events
             )
-            moves.append(move)
-            if halt:
-                self._latch_halt(model, why)
-        return moves
+        recs = self._append_many(events)
+        move = None
+        if causes:
+            move = read_stage_changes(self.journal, model.model_id)[-1]
+            log.warning("%s", events[1][1]["message"])
+            if outcome == "halted":
+                self._latch_halt(model, move.reason)
+        else:
+            log.info("ladder review of %s in %s: %s", model.model_id, current, outcome)
+        return LadderReview(
+            seq=int(recs[-1].seq),
+            model_id=model.model_id,
+            stage=current,
+            outcome=outcome,
+            to_stage=target,
+            checks=tuple(checks),
+            failures=tuple(causes),
+            evidence=ev,
+            session=payload.get("session"),
+            move=move,
+        )
 
     def _latch_halt(self, model: RegisteredModel, why: str) -> None:
         """Latch the governor's emergency stop (unless trading is already stopped)."""
@@ -830,3 +1019,74 @@ class Ladder:
             f"model {model.model_id} halted by the ladder: {why}"[:500],
             self.clock.now(),
         )
+
+
+def review_session(
+    registry: _Log,
+    session_log: Any,
+    session_id: str,
+    config: LadderConfig,
+    clock: Clock,
+    *,
+    by: str = "ladder",
+) -> LadderReview | None:
+    """The review after a session ended: the ladder reviews the session's model in the
+    registry's journal and journals the review. None when the model is not registered (a run
+    directory rehearsed as it is has no stage to review).
+
+    :param registry: the journal holding the model registry and the ladder (written)
+    :param session_log: the journal the session was written to (the registry's, or a
+        rehearsal journal)
+    """
+    found = [s for s in collect_sessions(session_log) if s.session_id == session_id]
+    if not found:
+        raise InternalError(f"session {session_id} is not in the journal it was run with")
+    session = found[0]
+    model = read_models(registry).get(session.model_id)
+    if model is None:
+        log.info("model %s is not registered: no ladder review", session.model_id)
+        return None
+    return Ladder(registry, config, clock).review_model(model, by=by, session=session)
+
+
+class SessionReviewer:
+    """Runs :func:`review_session` on the registry's journal under the registry's lock.
+
+    :param location: the registry's journal
+    :param key: its MAC key
+    :param config: the ladder configuration
+    :param clock: exchange time
+    """
+
+    def __init__(
+        self,
+        location: JournalLocation,
+        key: MacKey,
+        config: LadderConfig,
+        clock: Clock,
+        *,
+        by: str = "ladder",
+    ) -> None:
+        self.location = location
+        self.key = key
+        self.config = config
+        self.clock = clock
+        self.by = by
+
+    def __call__(self, session_log: Any, session_id: str) -> LadderReview | None:
+        """Review the ladder after ``session_id`` (written to ``session_log``) ended; None when
+        the registry's journal does not exist yet or does not hold the session's model."""
+        path = self.location.path
+        if self.location.is_sqlite and path is not None and not path.exists():
+            log.info("no registry journal at %s: no ladder review", path)
+            return None
+        with (
+            Journal.open(self.location, self.key) as journal,
+            RegistryIndex(index_location(self.location)) as index,
+            index.exclusive() as conn,
+        ):
+            review = review_session(
+                journal, session_log, session_id, self.config, self.clock, by=self.by
+            )
+            index.sync(journal, conn)
+        return review

@@ -76,7 +76,7 @@ from stairways.live.model import LivePolicy
 from stairways.live.observe import SessionBook, SessionObserver, observation_hash
 from stairways.live.records import END_TYPE, INTENT_TYPE
 from stairways.live.recovery import SessionRecords, approved, broker_knows, intents_of
-from stairways.market.actions import apply_action, target_shares
+from stairways.market.actions import apply_action, quantity_scale, target_quantity
 from stairways.market.portfolio import PF_NOTIONAL
 from stairways.risk.governor import Governor
 from stairways.risk.ports import EventLog
@@ -226,9 +226,12 @@ class LiveLoop:
         self.stopwatch: Clock = stopwatch or ExchangeClock()
         self.symbols = observer.symbols
         self.n = observer.length
-        self.market = cfg.market
+        # The session's account: the model's market with the stage's sizing applied
+        # (stairways.risk.limits.stage_market), as the observer sees it.
+        self.market = observer.market
+        self.qty_scale = quantity_scale(self.market.quantity_decimals)
         self.drawdown_cap = float(cfg.env.drawdown_cap)
-        self.book = SessionBook(self.symbols, cfg.market.starting_capital)
+        self.book = SessionBook(self.symbols, self.market.starting_capital)
         self.targets = np.zeros(len(self.symbols), dtype=np.float64)
         self._before = np.zeros(len(self.symbols), dtype=np.float64)
         self.set_id = int(observer.ep[kn.EP_ACTION_SET])
@@ -716,8 +719,11 @@ class LiveLoop:
             for j, s in enumerate(self.symbols):
                 if self.targets[j] == self._before[j]:
                     continue
-                want = target_shares(
-                    float(self.targets[j]), self.market.max_position_notional, float(closes[j])
+                want = target_quantity(
+                    float(self.targets[j]),
+                    self.market.max_position_notional,
+                    float(closes[j]),
+                    self.qty_scale,
                 )
                 intents.append(
                     Intent(

@@ -23,90 +23,31 @@ alert             ``live_stop`` etc.    stops, disconnects, latency, drawdown ru
 config            ``live_session_end``  at the end: figures of the session
 ================  ====================  =====================================================
 
-:func:`session_summaries` reads the sessions back (what the ladder's gate figures need);
-rehearsals are marked and never count toward a live or paper stage.
+:func:`stairways.live.evidence.collect_sessions` reads the sessions back (the one reader: the
+ladder's gate figures, the weekly report, session ids); rehearsals are marked and never count
+toward a live or paper stage.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Collection, Iterator
+from typing import Any
 
-__all__ = [
-    "END_TYPE",
-    "SESSION_TYPE",
-    "SessionSummary",
-    "session_summaries",
-]
+__all__ = ["END_TYPE", "INTENT_TYPE", "SESSION_TYPE", "typed_records"]
 
 SESSION_TYPE = "live_session"
 END_TYPE = "live_session_end"
 INTENT_TYPE = "policy_intent"
 
 
-class _Record(Protocol):
-    @property
-    def seq(self) -> int: ...
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def payload(self) -> Mapping[str, Any]: ...
-
-
-class _Source(Protocol):
-    def records(
-        self, *, after_seq: int = 0, kinds: Iterable[str] | None = None
-    ) -> Iterator[Any]: ...
-
-
-@dataclass
-class SessionSummary:
-    """One live session as the journal tells it.
-
-    :param ended: whether the session's end record exists (a crashed session has none yet)
-    :param end: the end record's payload (figures), empty while not ended
-    """
-
-    session_id: str
-    day: str
-    stage: str
-    model_id: str
-    fingerprint: str
-    rehearsal: bool
-    broker: str
-    clock: str
-    start_seq: int
-    ended: bool = False
-    end: dict[str, Any] = field(default_factory=dict)
-
-
-def session_summaries(source: _Source) -> list[SessionSummary]:
-    """Every live session in the journal, in start order, with its end figures if ended."""
-    out: dict[str, SessionSummary] = {}
-    for rec in source.records(kinds=["config"]):
+def typed_records(
+    source: Any, kind: str, types: Collection[str], **where: str | None
+) -> Iterator[Any]:
+    """The records of ``kind`` whose payload ``type`` is one of ``types`` and whose payload
+    keys equal ``where`` (a None value matches anything), oldest first: the one filter the
+    ladder's readers (models, stage changes, requests, answers) share."""
+    wanted = {k: v for k, v in where.items() if v is not None}
+    for rec in source.records(kinds=[kind]):
         p = rec.payload
-        kind = p.get("type")
-        if kind == SESSION_TYPE:
-            sid = str(p["session_id"])
-            if sid in out:
-                continue  # a restarted session writes its start again; the first one stands
-            out[sid] = SessionSummary(
-                session_id=sid,
-                day=str(p["day"]),
-                stage=str(p["stage"]),
-                model_id=str(p["model_id"]),
-                fingerprint=str(p["fingerprint"]),
-                rehearsal=bool(p["rehearsal"]),
-                broker=str(p["broker"]),
-                clock=str(p["clock"]),
-                start_seq=int(rec.seq),
-            )
-        elif kind == END_TYPE:
-            s = out.get(str(p.get("session_id")))
-            if s is not None:
-                s.ended = True
-                s.end = dict(p)
-    return list(out.values())
+        if p.get("type") in types and all(p.get(k) == v for k, v in wanted.items()):
+            yield rec

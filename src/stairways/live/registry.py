@@ -60,6 +60,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from stairways.errors import InputError, InternalError, MissingResourceError, StairwaysError
 from stairways.journal.schema import JournalLocation
 from stairways.live.model import ModelFingerprintError, ModelRef, fingerprint_files
+from stairways.live.records import typed_records
 from stairways.training.rundir import CheckpointFiles, RunDirectory
 
 if TYPE_CHECKING:
@@ -371,10 +372,8 @@ def read_models(source: _Source) -> dict[str, RegisteredModel]:
     evaluations.
     """
     out: dict[str, RegisteredModel] = {}
-    for rec in source.records(kinds=[KIND_CONFIG]):
+    for rec in typed_records(source, KIND_CONFIG, (REGISTERED_TYPE,)):
         p = rec.payload
-        if p.get("type") != REGISTERED_TYPE:
-            continue
         mid = str(p.get("model_id"))
         model = RegisteredModel.from_payload(p, int(rec.seq))
         first = out.get(mid)
@@ -388,12 +387,8 @@ def read_models(source: _Source) -> dict[str, RegisteredModel]:
 def read_stage_changes(source: _Source, model_id: str | None = None) -> list[StageChange]:
     """Every ladder move in the journal (of ``model_id``, if given), oldest first."""
     out: list[StageChange] = []
-    for rec in source.records(kinds=[KIND_CONFIG]):
+    for rec in typed_records(source, KIND_CONFIG, (STAGE_TYPE,), model_id=model_id):
         p = rec.payload
-        if p.get("type") != STAGE_TYPE:
-            continue
-        if model_id is not None and p.get("model_id") != model_id:
-            continue
         out.append(
             StageChange(
                 seq=int(rec.seq),

@@ -42,11 +42,13 @@ from stairways.data.splits import resolve_split
 from stairways.data.store import BarStore
 from stairways.errors import InputError, MissingResourceError
 from stairways.journal.schema import JournalLocation
+from stairways.live.evidence import collect_sessions
 from stairways.live.loop import BAR, CrashHook, LiveLoop, LoopSettings, StepRecord
 from stairways.live.model import LivePolicy
 from stairways.live.observe import SessionObserver
-from stairways.live.records import SESSION_TYPE, session_summaries
+from stairways.live.records import SESSION_TYPE
 from stairways.live.recovery import JournalCursor, read_session
+from stairways.live.sizing import session_market, sizing_record
 from stairways.risk.governor import Governor
 from stairways.risk.limits import RISK_CONFIG_DIR, RiskLimits, load_stage
 from stairways.risk.operator import resume
@@ -103,6 +105,7 @@ class RehearsalResult:
     orders: list[Any]
     state_path: Path
     restart: dict[str, int] = field(default_factory=dict)
+    review: Any = None  # the ladder's review after the session (LadderReview), if one ran
 
 
 def session_id_for(
@@ -110,7 +113,9 @@ def session_id_for(
 ) -> tuple[str, bool]:
     """The session id to use and whether it resumes an unfinished session of the journal."""
     prefix = f"{'R' if rehearsal else 'L'}{day:%y%m%d}{stage[:1]}{fingerprint[:6]}"
-    mine = [s for s in session_summaries(source) if s.session_id.startswith(prefix + "-")]
+    mine = [
+        s for s in collect_sessions(source, figures=False) if s.session_id.startswith(prefix + "-")
+    ]
     if mine and not mine[-1].ended:
         return mine[-1].session_id, True
     return f"{prefix}-{len(mine) + 1}", False
@@ -180,6 +185,7 @@ def rehearse(
     wall: Clock | None = None,
     faults: FaultPlan = NO_FAULTS,
     wrap_broker: Callable[[SimBroker, ManualClock], Any] | None = None,
+    reviewer: Callable[[Any, str], Any] | None = None,
 ) -> RehearsalResult:
     """Rehearse one stored session through the live loop with the simulated broker.
 
@@ -194,10 +200,14 @@ def rehearse(
     :param wall: the wall clock pacing a paced rehearsal
     :param faults: faults the simulated broker injects (disconnects, rejects, partial fills)
     :param wrap_broker: wraps the simulated broker (tests: a slow broker)
+    :param reviewer: called with the journal and the session id once the session has ended
+        (:class:`stairways.live.ladder.SessionReviewer`: the ladder's review after a session)
     """
     cfg = policy.cfg
     symbols = tuple(cfg.data.symbols)
     limits: RiskLimits = load_stage(plan.stage, plan.risk_dir)
+    # The stage's account: the model's own (paper) or a notional-sized one (micro_10, scale_50).
+    market = session_market(cfg.market, cfg.env, limits, str(plan.risk_dir / f"{plan.stage}.yaml"))
     if tuple(limits.symbols) != symbols:
         raise InputError(
             f"stage {plan.stage} trades {list(limits.symbols)} but the model trades "
@@ -230,7 +240,8 @@ def rehearse(
                 "broker": "sim",
                 "clock": "manual",
                 "symbols": list(symbols),
-                "capital": cfg.market.starting_capital,
+                "capital": market.starting_capital,
+                "sizing": sizing_record(market),
                 "warmup_split": plan.split,
                 "journal": str(location) if location is not None else "",
             },
@@ -254,9 +265,10 @@ def rehearse(
     broker = SimBroker(
         SimConfig(
             state_path=state_path,
-            starting_capital=cfg.market.starting_capital,
-            costs=cfg.market.costs,
+            starting_capital=market.starting_capital,
+            costs=market.costs,
             account="SIM-" + sid,
+            quantity_decimals=market.quantity_decimals,
         ),
         symbols,
         faults=faults,
@@ -265,7 +277,7 @@ def rehearse(
     broker.connect()
     trading: Any = broker if wrap_broker is None else wrap_broker(broker, clock)
     observer = SessionObserver(
-        symbols, policy.normaliser, cfg.market, cfg.env, plan.day, cfg.data.calendar
+        symbols, policy.normaliser, market, cfg.env, plan.day, cfg.data.calendar
     )
     observer.warm_up(history)
     policy.new_session()
@@ -313,6 +325,7 @@ def rehearse(
             if loop.stopped and loop.exit_requested:
                 break
         summary = loop.finish() if not records.ended else {}
+        review = reviewer(journal, sid) if reviewer is not None and summary else None
         return RehearsalResult(
             session_id=sid,
             resumed=resumed,
@@ -322,6 +335,7 @@ def rehearse(
             orders=broker.all_orders(),
             state_path=state_path,
             restart=restart,
+            review=review,
         )
     finally:
         broker.close()

@@ -1,7 +1,9 @@
 """The meaning of a discrete action, defined once for the env, the governor and the live loop.
 
 Targets are per-ticker positions in {-1, 0, +1} (short, flat, long); the sizing rule turns a
-target into whole shares (see :func:`target_shares`). Two action sets exist:
+target into shares: whole shares (:func:`target_shares`) or steps of ``10**-d`` shares for a
+market with ``quantity_decimals: d`` (:func:`target_quantity`, the same rule with a step).
+Two action sets exist:
 
 ``grid9`` (default)
     The action names every ticker's target at once. With tickers (NVDA, MSFT) the action is
@@ -21,6 +23,8 @@ The arithmetic lives in compiled scalar functions (:func:`apply_action`) used by
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from stairways.errors import ConfigError, InputError
@@ -28,6 +32,8 @@ from stairways.market.jit import core_jit
 
 GRID9 = 0
 STEP5 = 1
+# IBKR takes fractional stock quantities with up to four decimals; no stage needs finer steps.
+MAX_QUANTITY_DECIMALS = 4
 ACTION_SET_IDS: dict[str, int] = {"grid9": GRID9, "step5": STEP5}
 
 _GRID_WORDS = ("short", "flat", "long")
@@ -132,3 +138,49 @@ def target_shares(target: float, max_notional: float, price: float) -> float:
         return 0.0
     n = np.floor(max_notional / price)
     return n if target > 0.0 else -n
+
+
+@core_jit(inline=True)
+def target_quantity(target: float, max_notional: float, price: float, scale: float) -> float:
+    """Shares for a target in {-1, 0, +1} at ``price`` in steps of ``1 / scale`` shares: the
+    most steps whose value stays within the notional. ``scale`` 1 is :func:`target_shares`
+    (whole shares, bit for bit); 10**d sizes in fractions with d decimals (a notional-sized
+    stage: $10 of a $400 stock is 0.025 shares)."""
+    if target == 0.0:
+        return 0.0
+    n = np.floor(max_notional / price * scale) / scale
+    return n if target > 0.0 else -n
+
+
+def quantity_scale(decimals: int) -> float:
+    """Steps per share for quantities with ``decimals`` decimals (0: whole shares)."""
+    if not 0 <= decimals <= MAX_QUANTITY_DECIMALS:
+        raise InputError(
+            f"quantity decimals must lie in 0..{MAX_QUANTITY_DECIMALS}, got {decimals}"
+        )
+    return float(10**decimals)
+
+
+def round_quantity(quantity: float, decimals: int = 0) -> float:
+    """Round a signed quantity toward zero to steps of ``10**-decimals`` shares (an exposure
+    is never rounded up by more than float noise, a millionth of a step). The result is the
+    float nearest its decimal value (0.0523, not 0.052299999...), so sums of steps reconcile
+    to the step."""
+    if not math.isfinite(quantity):
+        raise InputError(f"order quantity must be finite, got {quantity}")
+    if decimals == 0:
+        return float(math.trunc(quantity))
+    scale = quantity_scale(decimals)
+    # A quantity built from steps (x / scale) can sit a hair below its step: 1e-6 of a step
+    # absorbs that float noise and nothing a real quantity carries.
+    steps = math.trunc(quantity * scale + math.copysign(1e-6, quantity))
+    return steps / scale
+
+
+def is_multiple_of_step(quantity: float, decimals: int) -> bool:
+    """Whether ``quantity`` is a whole number of ``10**-decimals`` share steps (within float
+    noise)."""
+    if not math.isfinite(quantity):
+        return False
+    x = quantity * 10**decimals
+    return abs(x - round(x)) <= 1e-6

@@ -25,8 +25,12 @@ from typing import NamedTuple
 import numpy as np
 
 from stairways.errors import InputError
+from stairways.market.actions import MAX_QUANTITY_DECIMALS
 from stairways.market.jit import core_jit
 from stairways.market.settings import CostConfig
+
+# The finest quantity step any market trades (fractional shares with the most decimals).
+STEPS = float(10**MAX_QUANTITY_DECIMALS)
 
 # Layout of the packed parameter vector the compiled code reads.
 CP_PER_SHARE = 0
@@ -121,7 +125,7 @@ def fill_orders(
 ) -> Fills:
     """Fill a batch of orders (arrays broadcast together) with the configured costs.
 
-    :param qty: signed shares, positive buys
+    :param qty: signed shares, positive buys (whole, or fractional steps)
     :param ref_price: price the order fills at before costs (the fill bar's open)
     :param bar_sigma: per-bar volatility used when ``cfg.impact_sigma`` is not set
     :param bar_volume: shares traded in the reference bar
@@ -137,8 +141,11 @@ def fill_orders(
     q, p, s, v = (np.ascontiguousarray(a).reshape(-1) for a in arrays)
     if np.any(~np.isfinite(p) | (p <= 0.0)):
         raise InputError("fill_orders: reference prices must be finite and positive")
-    if np.any(~np.isfinite(q)) or np.any(q != np.round(q)):
-        raise InputError("fill_orders: quantities must be whole numbers of shares")
+    if np.any(~np.isfinite(q)) or np.any(np.abs(q * STEPS - np.round(q * STEPS)) > 1e-6):
+        raise InputError(
+            "fill_orders: quantities must be whole shares or steps of "
+            f"{1.0 / STEPS:g} shares (market.quantity_decimals)"
+        )
     out = np.empty((4, q.shape[0]), dtype=np.float64)
     _fill_many(q, p, s, v, cost_params(cfg), out)
     return Fills(*(out[k].reshape(shape) for k in range(4)))

@@ -56,6 +56,13 @@ class MarketConfig(Frozen):
     max_position_notional: float = Field(
         default=5_000.0, gt=0.0, le=1e10, description="Dollar size of a full long or short"
     )
+    quantity_decimals: int = Field(
+        default=0,
+        ge=0,
+        le=4,
+        description="0: whole shares; d: fractional shares in steps of 10**-d (a notional-sized "
+        "micro-lot stage, see config/risk/micro_10.yaml sizing)",
+    )
     latency_bars: int = Field(
         default=1, ge=1, le=60, description="Orders decided on bar t fill at the open of t+k"
     )

@@ -12,9 +12,11 @@ reduces the position (``r = min(|q|, |p|)`` when ``q`` and ``p`` have opposite s
 adds new exposure (``i = |q| - r``). Rules that block new exposure (reduce-only, the windows
 before the close, stale data, loss streak, cooldown, shorting, the loss limit) cut ``i`` to 0;
 the position and gross limits cap ``i``; the order-size and turnover limits cap ``r + i``,
-cutting the new exposure first. Quantities are whole shares sized with the market core's rule
-(:func:`stairways.market.actions.target_shares`) and the cost estimate is the market core's
-fill model (:func:`stairways.market.costs.fill_one`).
+cutting the new exposure first. Quantities are sized with the market core's rule
+(:func:`stairways.market.actions.target_quantity`) in the stage's steps: whole shares, or
+fractions of ``10**-sizing.quantity_decimals`` shares for a notional-sized stage, where every
+cut is a whole number of steps. The cost estimate is the market core's fill model
+(:func:`stairways.market.costs.fill_one`).
 
 The bounds the verdicts keep (property-tested in ``tests/unit/risk``): an approved order that
 adds exposure leaves the position within the position limit, the gross exposure within the
@@ -41,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from stairways.market.actions import target_shares
+from stairways.market.actions import is_multiple_of_step, quantity_scale, target_quantity
 from stairways.market.costs import cost_params, fill_one
 from stairways.market.portfolio import PF_REALISED, PF_WIDTH, pf_fill
 from stairways.risk.limits import RiskLimits, dump_limits
@@ -244,7 +246,9 @@ class Governor:
                 "inspect the journal before trading again"
             ) from None
         # Compile (or load from cache) the market-core functions before the first real check.
-        target_shares(1.0, 1.0, 1.0)
+        self._decimals = limits.sizing.quantity_decimals
+        self._scale = quantity_scale(self._decimals)
+        target_quantity(1.0, 1.0, 1.0, self._scale)
         fill_one(1.0, 1.0, 0.0, 1.0, self._cost)
         ex = self.limits.exposure
         self._max_order = ex.max_order_notional
@@ -424,8 +428,20 @@ class Governor:
         self.flush(account.now)
         return verdict
 
-    @staticmethod
-    def _requested(intent: Intent, p: float, hard: list[Reason]) -> float:
+    def _lots(self, notional: float, price: float) -> float:
+        """The most shares (in the stage's steps) worth at most ``notional`` at ``price``."""
+        return float(target_quantity(1.0, notional, price, self._scale))
+
+    def _snap(self, x: float) -> float:
+        """A sum or difference of step multiples back on its step (float noise off)."""
+        return round(x, self._decimals) if self._decimals else x
+
+    def _fit(self, r: float, i: float, room: float) -> tuple[float, float]:
+        """An order of ``r`` reducing and ``i`` new shares cut to ``room`` shares in all, the
+        new exposure first."""
+        return min(r, room), max(min(i, self._snap(room - r)), 0.0)
+
+    def _requested(self, intent: Intent, p: float, hard: list[Reason]) -> float:
         t, qty = intent.target_shares, intent.quantity
         if (t is None) == (qty is None):
             hard.append(
@@ -434,12 +450,13 @@ class Governor:
             return _NAN
         value = t if t is not None else qty
         assert value is not None
-        if not math.isfinite(value) or value != math.floor(value):
-            hard.append(
-                Reason(Check.MALFORMED_INTENT, "{!r} is not a whole number of shares", (value,))
-            )
+        if not is_multiple_of_step(value, self._decimals):
+            step = "a whole number of shares"
+            if self._decimals:
+                step = f"a whole number of {10.0**-self._decimals:g}-share steps"
+            hard.append(Reason(Check.MALFORMED_INTENT, "{!r} is not " + step, (value,)))
             return _NAN
-        return float(value - p) if t is not None else float(value)
+        return self._snap(float(value - p)) if t is not None else float(value)
 
     def _collar_check(self, intent: Intent, last: float, hard: list[Reason]) -> None:
         for name, px in (("limit", intent.limit_price), ("decision", intent.decision_price)):
@@ -503,8 +520,8 @@ class Governor:
         d = 1.0 if q > 0.0 else -1.0
         aq, ap = abs(q), abs(p)
         r = min(aq, ap) if p * q < 0.0 else 0.0
-        i = aq - r
-        base = ap - r  # what is left of the position on its own side after the reduction
+        i = self._snap(aq - r)
+        base = self._snap(ap - r)  # what is left of the position on its own side
 
         if i > 0.0:
             blocked: list[Reason] = []  # usually stays empty
@@ -583,7 +600,7 @@ class Governor:
         note = " (halved by the drawdown layer)" if halved else ""
         if i > 0.0:
             cap = self._max_pos * factor
-            room = target_shares(1.0, cap + _EPS, price) - base
+            room = self._snap(self._lots(cap + _EPS, price) - base)
             if i > room:
                 i = max(room, 0.0)
                 cuts.append(
@@ -612,7 +629,7 @@ class Governor:
                     )
                 )
             else:
-                room = target_shares(1.0, max(cap - others, 0.0) + _EPS, price) - base
+                room = self._snap(self._lots(max(cap - others, 0.0) + _EPS, price) - base)
                 if i > room:
                     i = max(room, 0.0)
                     cuts.append(
@@ -626,10 +643,9 @@ class Governor:
                         )
                     )
         cap = self._max_order * factor
-        room = target_shares(1.0, cap + _EPS, price)
+        room = self._lots(cap + _EPS, price)
         if r + i > room:
-            i = max(min(i, room - r), 0.0)
-            r = min(r, room)
+            r, i = self._fit(r, i, room)
             cuts.append(
                 (
                     Reason(
@@ -641,10 +657,9 @@ class Governor:
                 )
             )
         used = account.day_turnover + open_notional
-        room = target_shares(1.0, max(self._max_turnover - used, 0.0) + _EPS, price)
+        room = self._lots(max(self._max_turnover - used, 0.0) + _EPS, price)
         if r + i > room:
-            i = max(min(i, room - r), 0.0)
-            r = min(r, room)
+            r, i = self._fit(r, i, room)
             cuts.append(
                 (
                     Reason(
@@ -671,7 +686,7 @@ class Governor:
                         r,
                     )
                 )
-        return d * (r + i)
+        return d * self._snap(r + i)
 
     def estimated_cost(self, qty: float, price: float, mark: MarketMark | None) -> float:
         """Commission, spread and impact of ``qty`` shares at ``price`` (market-core model).

@@ -22,7 +22,8 @@ from pydantic import Field, model_validator
 
 from stairways.configbase import CONFIG_DIR, Frozen, read_yaml, validate_model
 from stairways.errors import ConfigError
-from stairways.market.settings import CostConfig
+from stairways.market.actions import MAX_QUANTITY_DECIMALS
+from stairways.market.settings import CostConfig, MarketConfig
 
 __all__ = [
     "BROKER_MESSAGES_PER_SECOND",
@@ -36,6 +37,7 @@ __all__ = [
     "Protections",
     "RiskLimits",
     "SessionRules",
+    "Sizing",
     "limits_table",
     "load_stage",
     "stage_names",
@@ -185,6 +187,36 @@ class LatencyGuard(Frozen):
     consecutive: int = Field(gt=0, le=1000)
 
 
+class Sizing(Frozen):
+    """How the stage sizes a full target (+1 long, -1 short) and in what quantity steps.
+
+    ``position_notional`` null trades the model's own account (its ``market.starting_capital``
+    and ``market.max_position_notional``: paper mirrors training). A dollar figure makes the
+    stage notional-sized: a full target is that many dollars of the symbol at the decision
+    price, the session's account is ``allocated_capital``, and the training env and replay
+    evaluate the same account with :func:`stage_market`. ``quantity_decimals`` above 0 sizes
+    in fractional shares (steps of ``10**-d``), so $10 buys 0.0245 shares of a $408 stock;
+    only a broker that takes fractions may trade such a stage.
+    """
+
+    position_notional: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="Dollars of a full long or short; null: the model's max_position_notional",
+    )
+    quantity_decimals: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_QUANTITY_DECIMALS,
+        description="0: whole shares; d: fractional shares in steps of 10**-d",
+    )
+
+    @property
+    def fractional(self) -> bool:
+        """Whether orders are sized in fractions of a share."""
+        return self.quantity_decimals > 0
+
+
 class RiskLimits(Frozen):
     """Everything the governor enforces for one ladder stage."""
 
@@ -203,11 +235,23 @@ class RiskLimits(Frozen):
         default=CostConfig(),
         description="Cost model that estimates an order's costs (the market core's default)",
     )
+    sizing: Sizing = Field(
+        default=Sizing(), description="Full-target size and quantity steps (default: the model's)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> RiskLimits:
         if len(set(self.symbols)) != len(self.symbols):
             raise ValueError(f"symbols are repeated: {list(self.symbols)}")
+        full = self.sizing.position_notional
+        ex = self.exposure
+        if full is not None and full > min(ex.max_order_notional, ex.max_position_notional):
+            raise ValueError(
+                f"sizing.position_notional ({full:g}) is more than exposure.max_order_notional "
+                f"({ex.max_order_notional:g}) or exposure.max_position_notional "
+                f"({ex.max_position_notional:g}): every order opening a full position would be "
+                "cut; size a full position within both limits"
+            )
         if self.exposure.max_gross_exposure > self.allocated_capital * 4:
             raise ValueError(
                 f"exposure.max_gross_exposure ({self.exposure.max_gross_exposure}) is more than "
@@ -269,6 +313,10 @@ def limits_table(limits: RiskLimits) -> list[tuple[str, str]]:
     def show(key: str, value: Any) -> str:
         if isinstance(value, bool):
             return "yes" if value else "no"
+        if key == "sizing.position_notional" and value is None:
+            return "the model's (market.max_position_notional)"
+        if key == "sizing.quantity_decimals":
+            return "whole shares" if value == 0 else f"steps of {10.0**-value:g} shares"
         if key.endswith(("notional", "exposure", "turnover", "_limit", "_alert", "capital")):
             return f"${value:,.2f}"
         if key.startswith("drawdown.") or key.endswith("price_collar"):
@@ -302,3 +350,22 @@ def limits_table(limits: RiskLimits) -> list[tuple[str, str]]:
 def dump_limits(limits: RiskLimits) -> str:
     """The limits in force as YAML (what the journal records as the configuration in force)."""
     return yaml.safe_dump(limits.model_dump(mode="json"), sort_keys=False)
+
+
+def stage_market(market: MarketConfig, limits: RiskLimits) -> MarketConfig:
+    """The account a stage trades a model with: the model's ``market`` (paper), or, for a
+    notional-sized stage, a full target of ``sizing.position_notional`` dollars on
+    ``allocated_capital`` in the stage's quantity steps. The live loop, the simulated broker,
+    the training env and the replay all take this one market, so they size alike."""
+    sizing = limits.sizing
+    if sizing.position_notional is None:
+        if sizing.quantity_decimals == market.quantity_decimals:
+            return market
+        return market.model_copy(update={"quantity_decimals": sizing.quantity_decimals})
+    return market.model_copy(
+        update={
+            "starting_capital": limits.allocated_capital,
+            "max_position_notional": sizing.position_notional,
+            "quantity_decimals": sizing.quantity_decimals,
+        }
+    )

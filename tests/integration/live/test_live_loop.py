@@ -13,11 +13,11 @@ from stairways.data.panel_builder import build_panel
 from stairways.data.store import BarStore
 from stairways.evaluation.traces import read_run_trace
 from stairways.journal import JournalReader
+from stairways.live.evidence import collect_sessions
 from stairways.live.lineage import trace_order
 from stairways.live.model import LivePolicy
 from stairways.live.observe import SessionObserver
 from stairways.live.parity import compare_with_trace
-from stairways.live.records import session_summaries
 from stairways.live.session import load_session_bars
 from tests.integration.live.conftest import DAY, Journals, LiveRun, run_rehearsal
 
@@ -66,7 +66,7 @@ def test_rehearsal_is_journaled_as_a_rehearsal_with_complete_lineage(
     result = run_rehearsal(live_policy, location, tmp_path / "sim")
     with JournalReader.open(location) as reader:
         records = list(reader.records())
-        sessions = session_summaries(reader)
+        sessions = collect_sessions(reader, figures=False)
         mine = [r for r in records if r.payload.get("session_id") == result.session_id]
         decisions = [r for r in mine if r.kind == "decision"]
         assert len(sessions) == 1 and sessions[0].rehearsal and sessions[0].ended

@@ -16,6 +16,7 @@ from stairways.live.ladder import (
     GatesNotPassedError,
     LadderRefusedError,
     check_stage_gates,
+    review_session,
 )
 from stairways.live.ladder_config import LadderConfig, StageGates, load_ladder_config
 from stairways.live.registry import read_stage_changes, stage_of
@@ -29,6 +30,7 @@ from tests.unit.live.ladder_helpers import (
     approve_all,
     bench,
     journal_session,
+    open_journal,
     serve,
     to_paper,
     trading_days,
@@ -464,4 +466,109 @@ def test_halt_per_config_sends_the_model_to_research_and_latches_the_stop(tmp_pa
     journal_session(b.journal, b.model, "micro_10", WEEK2[0], Day(breach=True))
     (move,) = b.ladder.review()
     assert (move.to_stage, move.action) == ("research", "halt")
+    assert read_state(b.journal).state is TradingState.EMERGENCY_STOP
+
+
+# ---------------------------------------------------------------------------------------------
+# the review after every session
+
+
+def _reviews(b: Bench) -> list[dict[str, object]]:
+    return [
+        dict(r.payload)
+        for r in b.journal.records(kinds=["config"])
+        if r.payload.get("type") == "ladder_review"
+    ]
+
+
+def test_the_review_after_a_counted_session_holds_and_is_journaled(tmp_path: Path) -> None:
+    b = bench(tmp_path)
+    to_paper(b)
+    sid = journal_session(b.journal, b.model, "paper", WEEK[0], Day())
+    before = b.count()
+    review = review_session(b.journal, b.journal, sid, LadderConfig(), b.clock)
+    assert review is not None and review.outcome == "hold" and review.move is None
+    assert b.count() == before + 1  # one record, no stage change
+    (rec,) = _reviews(b)
+    assert rec["outcome"] == "hold" and rec["stage"] == "paper"
+    assert rec["session"] == {
+        "session_id": sid,
+        "day": WEEK[0].isoformat(),
+        "stage": "paper",
+        "rehearsal": False,
+        "ended": True,
+        "counted": True,
+        "not_counted_because": "",
+    }
+    assert rec["evidence"]["trading_days"] == 1  # type: ignore[index]
+    failing = {c["name"] for c in rec["checks"] if not c["passed"]}  # type: ignore[attr-defined]
+    assert failing == {"trading_days"}
+    assert any("review after session" in text for *_, text in b.ladder.history())
+
+
+def test_the_review_after_the_seventh_good_day_says_ready(tmp_path: Path) -> None:
+    b = bench(tmp_path)
+    to_paper(b)
+    serve(b, "paper", WEEK[:-1])
+    sid = journal_session(b.journal, b.model, "paper", WEEK[-1], Day())
+    review = review_session(b.journal, b.journal, sid, LadderConfig(), b.clock)
+    assert review is not None and review.outcome == "ready"
+    assert _stage(b) == "paper"  # ready is not promoted: that needs `ladder promote`
+
+
+def test_the_review_after_a_session_with_a_breach_demotes_in_one_transaction(
+    tmp_path: Path,
+) -> None:
+    b = bench(tmp_path)
+    _to_micro(b)
+    sid = journal_session(b.journal, b.model, "micro_10", WEEK2[0], Day(breach=True))
+    before = b.count()
+    review = review_session(b.journal, b.journal, sid, LadderConfig(), b.clock)
+    assert review is not None and review.outcome == "demoted" and review.to_stage == "paper"
+    assert review.move is not None and review.move.action == "auto_demote"
+    assert _stage(b) == "paper"
+    # stage change, its alert and the review record
+    assert b.count() == before + 3
+    assert _reviews(b)[-1]["to"] == "paper"
+    assert "hard-limit breach" in "\n".join(review.lines())
+
+
+def test_the_review_after_a_rehearsal_in_its_own_journal_does_not_count_it(
+    tmp_path: Path,
+) -> None:
+    b = bench(tmp_path)
+    _to_micro(b)
+    rehearsals = open_journal(tmp_path / "rehearsals.sqlite")
+    try:
+        sid = journal_session(
+            rehearsals, b.model, "micro_10", WEEK2[0], Day(breach=True, rehearsal=True)
+        )
+        review = review_session(b.journal, rehearsals, sid, LadderConfig(), b.clock)
+    finally:
+        rehearsals.close()
+    assert review is not None and review.outcome == "hold"
+    assert review.session is not None and review.session["counted"] is False
+    assert "rehearsal" in str(review.session["not_counted_because"])
+    assert _stage(b) == "micro_10"
+
+
+def test_the_review_of_an_unregistered_model_writes_nothing(tmp_path: Path) -> None:
+    b = bench(tmp_path)
+    other = open_journal(tmp_path / "registry2.sqlite")
+    try:
+        sid = journal_session(b.journal, b.model, "paper", WEEK[0], Day())
+        before = other.count()
+        assert review_session(other, b.journal, sid, LadderConfig(), b.clock) is None
+        assert other.count() == before
+    finally:
+        other.close()
+
+
+def test_a_failing_gate_seen_by_the_review_halts_when_configured(tmp_path: Path) -> None:
+    cfg = LadderConfig.model_validate({"demotion": {"on_gate_failure": "halt"}})
+    b = bench(tmp_path, cfg)
+    _to_micro(b)
+    sid = journal_session(b.journal, b.model, "micro_10", WEEK2[0], Day(drawdown=0.05))
+    review = review_session(b.journal, b.journal, sid, cfg, b.clock)
+    assert review is not None and (review.outcome, review.to_stage) == ("halted", "research")
     assert read_state(b.journal).state is TradingState.EMERGENCY_STOP

@@ -64,8 +64,8 @@ def test_parkinson_sigma_matches_the_formula() -> None:
 
 
 def test_bad_inputs_are_refused() -> None:
-    with pytest.raises(InputError, match="whole numbers"):
-        fill_orders(1.5, 100.0, 0.0, 1.0, DEFAULT)
+    with pytest.raises(InputError, match="whole shares or steps"):
+        fill_orders(1.00005, 100.0, 0.0, 1.0, DEFAULT)
     with pytest.raises(InputError, match="positive"):
         fill_orders(1.0, 0.0, 0.0, 1.0, DEFAULT)
 

@@ -47,10 +47,12 @@ def test_drawdown_is_measured_from_the_peak_equity() -> None:
     assert pf.max_drawdown[0] == pytest.approx(1 - 9_450 / 10_500)
 
 
-def test_fractional_shares_and_negative_commissions_are_refused() -> None:
+def test_quantities_off_the_finest_step_and_negative_commissions_are_refused() -> None:
     pf = Portfolio(1, 1, 10_000.0)
-    with pytest.raises(InputError, match="whole"):
-        pf.fill(*_one(0.5, 100.0))
+    with pytest.raises(InputError, match=r"whole shares or steps of 0\.0001"):
+        pf.fill(*_one(0.00005, 100.0))
+    pf.fill(*_one(0.5, 100.0))  # fractional steps are fills like any other
+    assert pf.shares[0, 0] == 0.5
     with pytest.raises(InputError, match="negative"):
         pf.fill(*_one(1, 100.0, -1.0))
 

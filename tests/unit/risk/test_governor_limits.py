@@ -53,24 +53,51 @@ def _rejected(v: Verdict, *checks: Check) -> None:
 # --- max order notional ----------------------------------------------------------------------
 
 
+def _whole_micro() -> Governor:
+    """micro_10's dollar limits sized in whole shares (the stage before fractions)."""
+    return new_governor(limits_with("micro_10", sizing__quantity_decimals=0))
+
+
 def test_max_order_notional_allows_an_order_within_it() -> None:
-    gov = new_governor("micro_10")
+    gov = _whole_micro()
     _approved(gov.check(intent(target=2), account(prices={"NVDA": 4.0})), 2)
 
 
 def test_max_order_notional_cuts_a_larger_order_to_whole_shares_within_it() -> None:
-    gov = new_governor("micro_10")
+    gov = _whole_micro()
     v = gov.check(intent(target=5), account(prices={"NVDA": 4.0}))
     _reduced(v, 2, Check.MAX_ORDER_NOTIONAL)
     assert v.approved * v.price <= 10.0
 
 
-def test_micro_10_cannot_buy_one_share_priced_above_ten_dollars() -> None:
-    gov = new_governor("micro_10")
+def test_a_whole_share_stage_cannot_buy_one_share_priced_above_its_order_cap() -> None:
+    gov = _whole_micro()
     # whole shares: $10 buys no share at $12, and $100 of position none at $120
     _rejected(gov.check(intent(target=1), account(prices={"NVDA": 12.0})), Check.MAX_ORDER_NOTIONAL)
     v = gov.check(intent(target=1), account(prices={"NVDA": 120.0}))
     _rejected(v, Check.MAX_POSITION_NOTIONAL)
+
+
+def test_micro_10_buys_ten_dollars_of_a_408_dollar_stock_in_fractional_steps() -> None:
+    gov = new_governor("micro_10")
+    v = gov.check(intent(target=0.0245), account(prices={"NVDA": 408.0}))
+    _approved(v, 0.0245)
+    assert v.approved * v.price <= 10.0
+
+
+def test_micro_10_cuts_a_larger_fractional_order_to_the_last_step_within_ten_dollars() -> None:
+    gov = new_governor("micro_10")
+    v = gov.check(intent(target=1), account(prices={"NVDA": 408.0}))
+    # $10 / $408 = 0.02451 shares: the cut keeps 0.0245, a whole number of 0.0001 steps
+    _reduced(v, 0.0245, Check.MAX_ORDER_NOTIONAL)
+    assert 10.0 - 408.0 * 0.0001 < v.approved * v.price <= 10.0
+
+
+def test_micro_10_refuses_a_quantity_off_its_step() -> None:
+    gov = new_governor("micro_10")
+    v = gov.check(intent(target=0.00005), account(prices={"NVDA": 408.0}))
+    _rejected(v, Check.MALFORMED_INTENT)
+    assert "0.0001-share steps" in " ".join(r.detail for r in v.reasons)
 
 
 # --- max position notional per symbol --------------------------------------------------------
@@ -313,7 +340,7 @@ def test_a_stage_that_allows_shorting_approves_a_short() -> None:
 
 
 def test_a_stage_without_shorting_refuses_a_short_and_stops_a_sale_at_flat() -> None:
-    gov = new_governor("micro_10")
+    gov = _whole_micro()
     cheap = {"NVDA": 4.0, "MSFT": 400.0}
     _rejected(gov.check(intent(target=-2), account(prices=cheap)), Check.SHORTING)
     v = gov.check(intent(target=-2), account(prices=cheap, positions={"NVDA": 2}))

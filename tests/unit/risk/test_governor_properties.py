@@ -33,6 +33,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stairways.data.calendar import sessions
+from stairways.market.actions import is_multiple_of_step
 from stairways.market.costs import fill_orders
 from stairways.risk.governor import Governor
 from stairways.risk.limits import RiskLimits, load_stage
@@ -62,6 +63,8 @@ _STAGES = {
     "paper": load_stage("paper"),
     "scale_50": load_stage("scale_50"),
     "micro_10": load_stage("micro_10"),
+    # micro_10's dollar limits in whole shares: only cheap shares trade at all
+    "whole_micro_10": limits_with("micro_10", sizing__quantity_decimals=0),
     "tight_paper": limits_with(
         "paper",
         exposure__max_gross_exposure=6_000.0,
@@ -71,9 +74,11 @@ _STAGES = {
         order_flow__max_messages_per_second=3,
     ),
 }
-# Price ranges per stage: micro-lot stages need cheap shares to trade at all.
-_PRICES = {"paper": (20.0, 500.0), "tight_paper": (20.0, 500.0), "scale_50": (1.0, 60.0)}
-_PRICES["micro_10"] = (1.0, 12.0)
+# Price ranges per stage: the fractional micro-lot stages trade real prices; whole shares need
+# cheap ones.
+_PRICES = {"paper": (20.0, 500.0), "tight_paper": (20.0, 500.0), "scale_50": (1.0, 500.0)}
+_PRICES["micro_10"] = (1.0, 500.0)
+_PRICES["whole_micro_10"] = (1.0, 12.0)
 # A regular session and a half day (13:00 close), with their open and close from the calendar.
 _DAYS = (datetime(2024, 3, 5, tzinfo=NY), datetime(2023, 11, 24, tzinfo=NY))
 _SESSION = {
@@ -110,11 +115,11 @@ class Books:
         else:
             closed = min(abs(qty), abs(s))
             self.realised += (price - a) * closed * (1.0 if s > 0 else -1.0)
-            if s + qty == 0.0:
+            if round(s + qty, 10) == 0.0:
                 self.avg[symbol] = 0.0
             elif (s + qty > 0) != (s > 0):
                 self.avg[symbol] = price
-        self.shares[symbol] = s + qty
+        self.shares[symbol] = round(s + qty, 10)  # a broker's position: steps, no float noise
 
     @property
     def unrealised(self) -> float:
@@ -198,8 +203,11 @@ _step = st.sampled_from([k for k, w in _WEIGHTS.items() for _ in range(w)]).flat
 def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     stage = draw(st.sampled_from(sorted(_STAGES)))
     lo, hi = _PRICES[stage]
+    fractional = _STAGES[stage].sizing.fractional
     return {
         "stage": stage,
+        # intents in shares times this unit: fractional stages see fractional intents
+        "unit": draw(st.sampled_from((0.0001, 0.001, 0.01, 1.0))) if fractional else 1.0,
         "day": draw(st.sampled_from(_DAYS)),
         "start_minutes": draw(st.sampled_from((5, 120, 200))),  # after the open
         "prices": {s: draw(st.floats(lo, hi)) for s in SYMBOLS},
@@ -215,6 +223,8 @@ class Run:
 
     def __init__(self, sc: dict[str, Any], counts: dict[str, int]) -> None:
         self.limits = _STAGES[sc["stage"]]
+        self.decimals = self.limits.sizing.quantity_decimals
+        self.unit = sc["unit"]
         self.counts = counts
         self.open, self.close = _SESSION[sc["day"]]
         self.now = self.open + timedelta(minutes=sc["start_minutes"])
@@ -303,14 +313,16 @@ class Run:
         order = self.books.orders.get(sym)
         if order is None:
             return
-        qty = math.copysign(max(1.0, math.floor(abs(order.quantity) * fraction)), order.quantity)
+        step = 10.0**-self.decimals
+        part = math.floor(abs(order.quantity) * fraction / step + 1e-6) * step
+        qty = math.copysign(round(min(max(step, part), abs(order.quantity)), 10), order.quantity)
         price = self.books.marks[sym]
         commission = _commission(self.limits, qty, price)
         self.books.fill(sym, qty, price, commission)
         self.gov.record_fill(
             FillReport(symbol=sym, quantity=qty, price=price, commission=commission, at=self.now)
         )
-        left = order.quantity - qty
+        left = round(order.quantity - qty, 10)
         if left == 0.0:
             del self.books.orders[sym]
         else:
@@ -334,8 +346,9 @@ class Run:
                 c.symbol, c.quantity, price, _commission(self.limits, c.quantity, price)
             )
 
-    def intent(self, sym: str, kind: str, amount: int, decision_offset: float | None) -> None:
+    def intent(self, sym: str, kind: str, shares: int, decision_offset: float | None) -> None:
         self.ids += 1
+        amount = round(shares * self.unit, 4)
         price = self.books.marks[sym]
         it = Intent(
             intent_id=f"i{self.ids}",
@@ -376,7 +389,8 @@ class Run:
             return
         assert v.state is TradingState.RUNNING
         q = v.approved
-        assert q == math.floor(q) and q != 0.0
+        assert is_multiple_of_step(q, self.decimals) and q != 0.0
+        assert q == round(q, self.decimals), "an approved quantity is its step's clean float"
         p = self.books.shares[sym]
         new = p + q
         factor = 0.5 if self.layer >= 1 else 1.0

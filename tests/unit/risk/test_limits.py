@@ -12,8 +12,10 @@ from stairways.market.settings import MarketConfig
 from stairways.risk.limits import (
     BROKER_MESSAGES_PER_SECOND,
     RISK_CONFIG_DIR,
+    Sizing,
     limits_table,
     load_stage,
+    stage_market,
     stage_names,
 )
 
@@ -112,6 +114,10 @@ def _write_variant(tmp_path: Path, stage: str = "micro_10", **edits: object) -> 
         ({"drawdown__halve_sizes_at": 0.09}, "halve_sizes_at", "expected"),
         ({"session__hard_cutoff_before_close": 400}, "hard_cutoff_before_close", "expected"),
         ({"exposure__max_position_notional": 500.0}, "max_position_notional", "max_gross"),
+        ({"sizing__position_notional": 20.0}, "sizing.position_notional", "would be cut"),
+        ({"sizing__position_notional": -1.0}, "sizing.position_notional", "greater than 0"),
+        ({"sizing__quantity_decimals": 5}, "sizing.quantity_decimals", "less than or equal"),
+        ({"sizing__lot": 1}, "sizing.lot", "not permitted"),
     ],
 )
 def test_a_bad_limits_file_fails_naming_the_file_and_key(
@@ -151,3 +157,43 @@ def test_limits_table_shows_dollars_percentages_and_the_resolved_alert() -> None
     assert rows["drawdown.flatten_and_halt_at"] == "10%"
     assert rows["exposure.allow_short"] == "no"
     assert rows["session.hard_cutoff_before_close"] == "30 s"
+
+
+def test_the_shipped_sizing_pins_whole_shares_for_paper_and_fractional_micro_lots() -> None:
+    assert Sizing().model_dump() == {"position_notional": None, "quantity_decimals": 0}
+    sizes = {
+        stage: (
+            load_stage(stage).sizing.position_notional,
+            load_stage(stage).sizing.quantity_decimals,
+        )
+        for stage in ("paper", "micro_10", "scale_50")
+    }
+    assert sizes == {"paper": (None, 0), "micro_10": (10.0, 4), "scale_50": (50.0, 4)}
+    # a full micro-lot is one order within the order cap
+    micro = load_stage("micro_10")
+    assert micro.sizing.position_notional == micro.exposure.max_order_notional
+
+
+def test_stage_market_keeps_the_models_account_for_paper_and_sizes_micro_lots() -> None:
+    market = MarketConfig()
+    assert stage_market(market, load_stage("paper")) is market
+    micro = stage_market(market, load_stage("micro_10"))
+    assert (micro.starting_capital, micro.max_position_notional, micro.quantity_decimals) == (
+        200.0,
+        10.0,
+        4,
+    )
+    assert (micro.costs, micro.action_set, micro.latency_bars) == (
+        market.costs,
+        market.action_set,
+        market.latency_bars,
+    )
+
+
+def test_limits_table_shows_the_sizing_in_words() -> None:
+    rows = dict(limits_table(load_stage("micro_10")))
+    assert rows["sizing.position_notional"] == "$10.00"
+    assert rows["sizing.quantity_decimals"] == "steps of 0.0001 shares"
+    paper = dict(limits_table(load_stage("paper")))
+    assert paper["sizing.position_notional"] == "the model's (market.max_position_notional)"
+    assert paper["sizing.quantity_decimals"] == "whole shares"

@@ -4,12 +4,14 @@
   The client order id goes out as IBKR ``orderRef``; IB echoes it in open orders, completed
   orders and executions, and the adapter matches everything by it (never by the per-session
   order id, which a restart reassigns).
-- Whole shares only. The TWS API carries quantities as decimals (server version 163 and later
-  accept fractional sizes), but IB executes fractional stock orders only for accounts with
-  fractional trading permission, and then only for the order types and venues IB lists for
-  fractions. Stairways sends whole shares: a quantity is rounded toward zero, and an intent
-  that rounds to zero shares is refused with an :class:`~stairways.brokers.base.OrderRefused`
-  event.
+- Whole shares unless ``ibkr.fractional_shares`` is set. The TWS API carries quantities as
+  decimals (server version 163 and later accept fractional sizes), but IB executes fractional
+  stock orders only for accounts with fractional trading permission through the API, and then
+  only for the order types and venues IB lists for fractions (IB rejects the rest, error
+  10243). Without the setting a quantity is rounded toward zero to whole shares; with it, to
+  steps of 0.0001 shares. An intent that rounds to zero is refused with an
+  :class:`~stairways.brokers.base.OrderRefused` event. A stage sized in fractions is refused
+  at start when the setting is off (:func:`stairways.live.sizing.check_broker_fractions`).
 - Idempotency: before sending, the adapter checks the client order id against everything the
   broker reported (open orders, completed orders, executions, synchronised at every connect)
   and everything it sent itself; a known id is refused, never sent twice.
@@ -62,12 +64,12 @@ from stairways.brokers.orders import (
     OrderState,
     OrderType,
     ibkr_order_state,
-    whole_shares,
 )
 from stairways.brokers.reconcile import reconcile
 from stairways.brokers.settings import BrokerConfig, check_live_permission
 from stairways.clock import Clock, ExchangeClock
 from stairways.errors import InputError
+from stairways.market.actions import MAX_QUANTITY_DECIMALS, round_quantity
 
 log = logging.getLogger(__name__)
 
@@ -433,7 +435,8 @@ class IbkrBroker:
         return PlaceResult(cid, sent=False, reason=reason)
 
     def place(self, request: OrderRequest) -> PlaceResult:
-        """Send one order (SMART, USD, day, whole shares) unless it must be refused."""
+        """Send one order (SMART, USD, day; whole shares or fractions, see the module doc)
+        unless it must be refused."""
         return self._place(request, flattening=False)
 
     def _place(self, request: OrderRequest, flattening: bool) -> PlaceResult:
@@ -450,20 +453,28 @@ class IbkrBroker:
             return self._refuse(
                 cid, f"{request.symbol} is not among the configured symbols {self.cfg.symbols}"
             )
-        qty = whole_shares(request.quantity)
+        fractional = self.cfg.ibkr.fractional_shares
+        qty = round_quantity(request.quantity, MAX_QUANTITY_DECIMALS if fractional else 0)
         if qty == 0:
             return self._refuse(
                 cid,
-                f"quantity {request.quantity:g} rounds to zero whole shares; IBKR orders are "
-                "sent in whole shares, nothing sent",
+                f"quantity {request.quantity:g} rounds to zero "
+                + (
+                    f"in steps of {10.0**-MAX_QUANTITY_DECIMALS:g} shares"
+                    if fractional
+                    else "whole shares (ibkr.fractional_shares is off)"
+                )
+                + "; nothing sent",
             )
         action = "BUY" if qty > 0 else "SELL"
+        # Whole shares go out as integers, as they always did ("10", not "10.0").
+        size: float = abs(qty) if fractional else abs(int(qty))
         order: Order
         if request.order_type == OrderType.LIMIT:
             assert request.limit_price is not None
-            order = LimitOrder(action, abs(qty), limit_to_tick(request.limit_price, qty > 0))
+            order = LimitOrder(action, size, limit_to_tick(request.limit_price, qty > 0))
         else:
-            order = MarketOrder(action, abs(qty))
+            order = MarketOrder(action, size)
         order.orderRef = cid
         order.account = self.account_id
         order.tif = "DAY"

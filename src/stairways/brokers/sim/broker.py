@@ -56,13 +56,13 @@ from stairways.brokers.orders import (
     OrderRequest,
     OrderState,
     OrderType,
-    whole_shares,
 )
 from stairways.brokers.reconcile import reconcile
 from stairways.brokers.settings import SimConfig
 from stairways.brokers.sim.faults import NO_FAULTS, FaultPlan
 from stairways.brokers.sim.store import SimStore
 from stairways.errors import InputError
+from stairways.market.actions import round_quantity
 from stairways.market.costs import cost_params, fill_one, parkinson_sigma
 from stairways.market.portfolio import PF_EQUITY, Portfolio
 
@@ -317,13 +317,15 @@ class SimBroker:
             return self._refuse(cid, "not connected to the simulated broker")
         if request.symbol not in self._index:
             return self._refuse(cid, f"symbol {request.symbol} is not traded by this account")
-        qty = float(whole_shares(request.quantity))
+        decimals = self.cfg.quantity_decimals
+        qty = round_quantity(request.quantity, decimals)
+        step = "whole shares" if decimals == 0 else f"steps of {10.0**-decimals:g} shares"
         if qty == 0.0:
             return self._refuse(
-                cid, f"quantity {request.quantity:g} rounds to zero whole shares; nothing sent"
+                cid, f"quantity {request.quantity:g} rounds to zero in {step}; nothing sent"
             )
         if qty != request.quantity:
-            log.info("order %s: %g shares rounded to %g whole shares", cid, request.quantity, qty)
+            log.info("order %s: %g shares rounded to %g (%s)", cid, request.quantity, qty, step)
             request = OrderRequest(
                 cid,
                 request.symbol,
@@ -337,7 +339,7 @@ class SimBroker:
             return self._refuse(cid, "no bar seen yet; orders are priced from the last closed bar")
         k = self._acct.bar_index - 1
         partial = self._use_rule("partial", self.faults.partial_fills, cid)
-        chunks = _chunks(qty, partial.fractions if partial is not None else (1.0,))
+        chunks = _chunks(qty, partial.fractions if partial is not None else (1.0,), decimals)
         order = _Order(
             seq=self._acct.next_seq,
             request=request,
@@ -644,16 +646,17 @@ class SimBroker:
             self.halt(rec.message())
 
 
-def _chunks(qty: float, fractions: Sequence[float]) -> list[float]:
-    """Whole-share chunks of ``qty`` in the given fractions; the last takes the rest."""
+def _chunks(qty: float, fractions: Sequence[float], decimals: int = 0) -> list[float]:
+    """Chunks of ``qty`` in the given fractions, in the broker's quantity steps (whole shares
+    or fractional steps); the last takes the rest."""
     out: list[float] = []
     done = 0.0
     for f in fractions[:-1]:
-        part = float(whole_shares(qty * f))
+        part = round_quantity(qty * f, decimals)
         if part != 0.0:
             out.append(part)
             done += part
-    rest = qty - done
+    rest = round(qty - done, decimals)
     if rest != 0.0:
         out.append(rest)
     return out
