@@ -142,6 +142,21 @@ def power(
         Path | None,
         typer.Option("--readme", help="Write the table between this file's power-table markers."),
     ] = None,
+    record: Annotated[
+        Path | None,
+        typer.Option(
+            "--record",
+            help="Copy the finished study's power.json here (docs/power_study.json is the "
+            "committed record the README's table is checked against).",
+        ),
+    ] = None,
+    from_record: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-record",
+            help="Render the table (and --readme block) from this power.json; runs nothing.",
+        ),
+    ] = None,
     out: Path | None = _OUT_POWER,
     workers: int | None = _WORKERS,
     backend: BackendOption = "local",
@@ -158,6 +173,7 @@ def power(
         calibration_text,
         markdown_table,
         quick_settings,
+        report_from_json,
         run_power_study,
         verdict_lines,
         write_readme_block,
@@ -184,6 +200,20 @@ def power(
         raise InputError(f"--readme {readme} is not a file")
     if quick:
         settings = quick_settings(settings)
+    if from_record is not None:
+        if not from_record.is_file():
+            raise InputError(f"--from-record {from_record}: no such file")
+        recorded = report_from_json(from_record.read_text(), str(from_record))
+        typer.echo(markdown_table(recorded))
+        for line in verdict_lines(recorded):
+            typer.echo(line)
+        if readme is not None:
+            typer.echo(f"README table written: {write_readme_block(readme, recorded)}")
+        return
+    if record is not None and (quick or rule_only or progress):
+        raise InputError(
+            "--record takes a full study's results, not --quick/--rule-only/--progress"
+        )
     if progress:
         if readme is not None or rule_only:
             raise InputError("--progress only reads a study; it takes no --readme or --rule-only")
@@ -213,6 +243,10 @@ def power(
         typer.echo(f"{what}: {path}")
     if readme is not None:
         typer.echo(f"README table written: {write_readme_block(readme, report)}")
+    if record is not None:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(report.files["json"].read_text())
+        typer.echo(f"recorded the study in {record}")
     if not report.passed:
         above = [f.text() for f in report.false_positives if f.exceeded]
         raise GatesFailedError(

@@ -1285,6 +1285,8 @@ def write_power_outputs(
                 "calibration": calibration_text(report),
                 "seconds": report.seconds,
                 "cpu_seconds": report.cpu_seconds,
+                "market_strength": report.market_strength,
+                "planned_runs": report.planned_runs,
                 "summaries": [asdict(s) for s in report.summaries],
                 "markets": [asdict(m) for m in report.markets],
                 "runs": [asdict(r) for r in report.rows],
@@ -1294,3 +1296,47 @@ def write_power_outputs(
         + "\n"
     )
     return {"runs": runs_csv, "summary": summary_csv, "markdown": md, "json": js}
+
+
+def report_from_json(text: str, source: str) -> PowerReport:
+    """A finished study's report from its ``power.json`` (or a record copied from it).
+
+    The summaries are recomputed from the stored markets and runs, so the README block rendered
+    from a record is the block the study wrote.
+    """
+    from stairways.configbase import validate_model
+
+    try:
+        data = json.loads(text)
+        settings = validate_model(PowerConfig, data["settings"], f"{source}: settings")
+        markets = [MarketReference(**m) for m in data["markets"]]
+        rows = [RunRow(**r) for r in data["runs"]]
+        seconds = float(data["seconds"])
+        strength = data.get("market_strength")
+        planned = int(data.get("planned_runs", len(rows)))
+        rule_only = bool(data["rule_only"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise InputError(f"{source} is not a power study record (power.json): {err}") from None
+    if rule_only:
+        raise InputError(f"{source} records a --rule-only calibration, not a power study")
+    names, summaries = summarise(rows, markets, settings.strengths, settings.null_arms)
+    return PowerReport(
+        out_dir=Path(source).parent,
+        settings=settings,
+        markets=markets,
+        rows=rows,
+        summaries=summaries,
+        gate_names=names,
+        seconds=seconds,
+        market_strength=None if strength is None else float(strength),
+        planned_runs=planned,
+    )
+
+
+def readme_block_in(text: str) -> str:
+    """What a README holds between its power-table markers (empty when nothing is there)."""
+    start = text.find(README_BEGIN)
+    end = text.find(README_END)
+    if start < 0 or end < start:
+        return ""
+    return text[text.index("\n", start) + 1 : end]

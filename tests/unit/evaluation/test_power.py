@@ -20,6 +20,9 @@ from stairways.evaluation.power import (
     lead_lag_state,
     markdown_table,
     quick_settings,
+    readme_block,
+    readme_block_in,
+    report_from_json,
     round_trip_cost,
     runs_to_show,
     signal_rule_policy,
@@ -31,6 +34,7 @@ from stairways.evaluation.replay import eval_env, replay
 from stairways.evaluation.settings import NULL_RUNS_FOR_FIVE_PERCENT, PowerConfig
 from stairways.evaluation.traces import TraceMeta
 from stairways.rewards.registry import build_reward
+from tests.paths import README, REPO_ROOT
 from tests.unit.env.panels import random_walk_panel
 
 
@@ -370,8 +374,16 @@ def test_an_interrupted_study_resumes_where_it_stopped_and_refuses_another_confi
     ]
     assert sorted(x.stem for x in (out / "results" / "runs").glob("*.json")) == asked[0][:3]
     assert len(list((out / "results" / "markets").glob("*.json"))) == 3
+    # --progress reads what is done without running or removing anything
+    partial = run_power_study(cfg, settings=p, out_dir=out, progress=True)
+    assert (len(partial.rows), partial.planned_runs, partial.complete) == (3, 6, False)
+    assert (out / "runs" / asked[0][3]).is_dir() and len(asked) == 1
     _fake_backends(monkeypatch, asked, stop_after=None)
     report = run_power_study(cfg, settings=p, out_dir=out)
+    assert report.complete
+    # the record (power.json) renders the very block the study wrote
+    recorded = report_from_json((out / "power.json").read_text(), "power.json")
+    assert readme_block(recorded) == readme_block(report)
     assert asked[1] == asked[0][3:]  # only what was not finished; its leftover folder restarted
     assert [r.arm for r in report.rows] == ["default"] * 4 + ["p2", "default"]
     assert [(s.arm, s.strength, s.runs) for s in report.summaries] == [
@@ -412,3 +424,17 @@ def test_an_arm_trains_its_own_config_on_the_studys_markets() -> None:
         PowerConfig(
             null_market_seeds=(1,), null_arms=(arm.model_copy(update={"market_seeds": (9,)}),)
         )
+
+
+def test_the_readme_power_table_is_the_one_the_recorded_study_wrote() -> None:
+    """No table typed by hand: the README's block is empty, or it is what
+    ``stairways validate power --from-record docs/power_study.json --readme README.md`` writes."""
+    readme = README
+    record = REPO_ROOT / "docs" / "power_study.json"
+    block = readme_block_in(readme.read_text())
+    if not record.is_file():
+        assert block == "", "README has a power table but docs/power_study.json is missing"
+        return
+    report = report_from_json(record.read_text(), str(record))
+    assert report.complete
+    assert block == readme_block(report) + "\n"
