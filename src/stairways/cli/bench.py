@@ -197,6 +197,11 @@ def bench_learning(
     data["strengths"] = numbers(strengths, "--strengths", float)
     data["market_seeds"] = numbers(market_seeds, "--market-seeds", int)
     data["training_seeds"] = numbers(training_seeds, "--training-seeds", int)
+    # One grid for every strength (the power study's bigger no-signal arm and its other
+    # training configs are for the false-positive rate, not for comparing two backends).
+    data["null_market_seeds"] = data["market_seeds"]
+    data["null_training_seeds"] = data["training_seeds"]
+    data["null_arms"] = []
     if total_timesteps is not None:
         data["total_timesteps"] = total_timesteps
     settings = validate_model(PowerConfig, data, "stairways bench learning")
