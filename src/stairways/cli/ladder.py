@@ -386,7 +386,8 @@ def review(
     journal: str | None = JournalOption,
     config: Path | None = ConfigOption,
 ) -> None:
-    """Demote (or halt) every model whose stage failed: breach, emergency stop, failing gate."""
+    """Review every model on the ladder (journaled); demote or halt on a breach, an emergency
+    stop or a failing gate. `live run` runs the same review after every session."""
     cfg = build_config(config)
     ladder_cfg = load_ladder_config(ladder_config)
     access = _Access(cfg, journal, need_vault=True)

@@ -179,6 +179,8 @@ def run(
         heartbeat=heartbeat,
         store=store,
         max_seconds=max_seconds,
+        registry=registry,
+        ladder_config=ladder_config,
     )
 
 

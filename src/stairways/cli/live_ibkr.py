@@ -37,16 +37,25 @@ def run_at_ibkr(
     heartbeat: Path | None,
     store: Path | None,
     max_seconds: float | None,
+    registry: str | None = None,
+    ladder_config: Path | None = None,
 ) -> None:
     """Run one session at IBKR (``day``: a rehearsal against a gateway replaying that day)."""
     from stairways.brokers.settings import load_broker_config
     from stairways.live.ibkr_session import IbkrPlan, run_ibkr_session
+    from stairways.live.ladder import SessionReviewer
+    from stairways.live.ladder_config import load_ladder_config
     from stairways.live.watchdog import Heartbeat
     from stairways.risk.store import SqlStateStore
 
     bcfg = load_broker_config(broker_config)
     location, key = journal_location(cfg, journal, need_key=True)
     assert key is not None
+    # The ladder reviews the model after the session, in the registry's journal (same key).
+    registry_location, _ = journal_location(cfg, registry, need_key=False)
+    reviewer = SessionReviewer(
+        registry_location, key, load_ladder_config(ladder_config), ExchangeClock()
+    )
     policy = LivePolicy(ref, store=store)
     plan = IbkrPlan(
         stage=stage,
@@ -87,6 +96,7 @@ def run_at_ibkr(
                 live=live,
                 heartbeat=beat,
                 on_loop=on_loop,
+                reviewer=reviewer,
             )
             if beat is not None:
                 beat.stop(ExchangeClock().now(), result.session_id)
@@ -114,6 +124,9 @@ def run_at_ibkr(
         typer.echo(f"ended: {s['reason']}" + (" (EMERGENCY STOP)" if s["emergency_stop"] else ""))
     if result.restart:
         typer.echo(f"restart: {result.restart}")
+    if result.review is not None:
+        for line in result.review.lines():
+            typer.echo(line)
     held = {k: v for k, v in result.positions.items() if v}
     if held or result.open_orders:
         typer.echo(

@@ -60,6 +60,8 @@ from stairways.live.observe import SessionObserver, session_minutes
 from stairways.live.records import SESSION_TYPE
 from stairways.live.recovery import JournalCursor, SessionRecords, read_session
 from stairways.live.session import Minute, SessionScopedStore, session_id_for
+from stairways.live.sizing import check_broker_fractions, session_market, sizing_record
+from stairways.market.settings import MarketConfig
 from stairways.risk.governor import Governor
 from stairways.risk.limits import RISK_CONFIG_DIR, load_stage
 from stairways.risk.operator import resume
@@ -157,6 +159,7 @@ class IbkrSessionResult:
     live_minutes: int = 0
     rebuilt_minutes: int = 0
     history_requests: int = 0
+    review: Any = None  # the ladder's review after the session (LadderReview), if one ran
 
 
 def load_warmup(
@@ -442,6 +445,7 @@ def _session_record(
     day: date,
     broker: Any,
     location: JournalLocation | None,
+    market: MarketConfig,
 ) -> dict[str, Any]:
     cfg = policy.cfg
     return {
@@ -463,7 +467,8 @@ def _session_record(
         "account": broker.account_id,
         "mode": broker.cfg.mode,
         "symbols": list(cfg.data.symbols),
-        "capital": cfg.market.starting_capital,
+        "capital": market.starting_capital,
+        "sizing": sizing_record(market),
         "warmup_split": plan.split,
         "journal": str(location) if location is not None else "",
     }
@@ -488,6 +493,7 @@ def run_ibkr_session(
     ib_factory: Callable[[], Any] | None = None,
     host: str | None = None,
     port: int | None = None,
+    reviewer: Callable[[Any, str], Any] | None = None,
 ) -> IbkrSessionResult:
     """Run one session of the live loop at IBKR (see the module docstring).
 
@@ -507,6 +513,8 @@ def run_ibkr_session(
     :param ib_factory: builds the ib_async client (default: ``ib_async.IB``)
     :param host: override of ``ibkr.host``
     :param port: override of the configured port
+    :param reviewer: called with the journal and the session id once the session has ended
+        (:class:`stairways.live.ladder.SessionReviewer`: the ladder's review after a session)
     """
     from stairways.brokers.ibkr.adapter import IbkrBroker
     from stairways.brokers.ibkr.feed import IbkrBarFeed
@@ -524,6 +532,10 @@ def run_ibkr_session(
             f"the broker configuration trades {list(broker_cfg.symbols)} but the model trades "
             f"{list(symbols)}; set symbols in the broker configuration"
         )
+    # The stage's account (notional-sized stages trade fractions: only with IB's permission).
+    where = str(plan.risk_dir / f"{plan.stage}.yaml")
+    market = session_market(cfg.market, cfg.env, limits, where)
+    check_broker_fractions(limits, broker_cfg, "the broker configuration")
     wall_clock = wall or ExchangeClock()
     if plan.day is not None:
         day = plan.day
@@ -572,7 +584,9 @@ def run_ibkr_session(
         started_at = the_clock.now()
         if not resumed:
             journal.append(
-                "config", _session_record(policy, plan, sid, day, broker, location), started_at
+                "config",
+                _session_record(policy, plan, sid, day, broker, location, market),
+                started_at,
             )
         else:
             # closing orders of the day after the open belong to the resumed session
@@ -584,7 +598,7 @@ def run_ibkr_session(
             where = "rehearsal against the gateway" if plan.rehearsal else "session at IBKR"
             resume(journal, plan.operator, f"start of {where} {sid} of {day}", the_clock.now())
         observer = SessionObserver(
-            symbols, policy.normaliser, cfg.market, cfg.env, day, cfg.data.calendar
+            symbols, policy.normaliser, market, cfg.env, day, cfg.data.calendar
         )
         observer.warm_up(history)
         policy.new_session()
@@ -611,6 +625,7 @@ def run_ibkr_session(
         _drive(state, plan, wall_clock, close_at)
         _settle(broker, loop, plan.settle_seconds, wall_clock)
         summary = loop.finish() if not records.ended else {}
+        review = reviewer(journal, sid) if reviewer is not None and summary else None
         positions = {p.symbol: p.quantity for p in broker.positions()}
         return IbkrSessionResult(
             session_id=sid,
@@ -625,6 +640,7 @@ def run_ibkr_session(
             live_minutes=state.live_minutes,
             rebuilt_minutes=state.rebuilt_minutes,
             history_requests=state.history_requests,
+            review=review,
         )
     finally:
         broker.close()

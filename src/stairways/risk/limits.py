@@ -2,8 +2,10 @@
 
 Every limit is required in every stage file: a stage that leaves one out fails at load, as do a
 negative limit, an alert level above its limit, an unknown key, or levels in the wrong order.
-The error names the file and the key path. The only optional key is the loss alert, which
-defaults to 80% of the loss limit (:data:`DEFAULT_LOSS_ALERT_FRACTION`).
+The error names the file and the key path. The optional keys are the loss alert, which
+defaults to 80% of the loss limit (:data:`DEFAULT_LOSS_ALERT_FRACTION`), and ``sizing``, which
+defaults to the model's own account in whole shares (:class:`Sizing`; the shipped files state
+it).
 
 Dollar figures are notionals at the last trade price; times are seconds or minutes of exchange
 time. The stage's ``allocated_capital`` is the capital the strategy trades with: drawdown
