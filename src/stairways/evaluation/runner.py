@@ -188,6 +188,9 @@ def batch_policy(model: BaseAlgorithm) -> BatchPolicy:
     policy = model.policy
     policy.set_training_mode(False)
     state: Any = None
+    fast = categorical_mode(policy)
+    if fast is not None:
+        return fast
 
     def act(obs: np.ndarray, episode_start: np.ndarray) -> np.ndarray:
         nonlocal state
@@ -195,6 +198,44 @@ def batch_policy(model: BaseAlgorithm) -> BatchPolicy:
             obs, state=state, episode_start=episode_start, deterministic=True
         )
         return np.asarray(actions)
+
+    return act
+
+
+def categorical_mode(policy: Any) -> BatchPolicy | None:
+    """``policy.predict(obs, deterministic=True)`` of a feed-forward policy over discrete actions,
+    without SB3's per-call machinery (None for any other policy: recurrent, continuous).
+
+    The same torch operations in the same order as SB3's ``ActorCriticPolicy`` and its
+    ``CategoricalDistribution.mode()`` (logits normalised by logsumexp, softmax, argmax of the
+    probabilities), so the actions are identical, ties included; building a
+    ``torch.distributions.Categorical`` with its argument checks was most of a call's time.
+    """
+    import torch
+    from stable_baselines3.common.distributions import CategoricalDistribution
+    from stable_baselines3.common.policies import ActorCriticPolicy
+    from stable_baselines3.common.torch_layers import FlattenExtractor
+
+    if type(policy) is not ActorCriticPolicy or not isinstance(
+        policy.action_dist, CategoricalDistribution
+    ):
+        return None
+    if not isinstance(policy.pi_features_extractor, FlattenExtractor):
+        return None
+    shape = policy.observation_space.shape
+
+    def act(obs: np.ndarray, episode_start: np.ndarray) -> np.ndarray:
+        x = np.asarray(obs)
+        if x.shape[1:] != shape:
+            raise StairwaysError(f"observations of shape {x.shape[1:]}, the policy takes {shape}")
+        with torch.no_grad():
+            tensor = torch.as_tensor(x, device=policy.device).float()
+            features = policy.pi_features_extractor(tensor)
+            logits = policy.action_net(policy.mlp_extractor.forward_actor(features))
+            logits = logits - logits.logsumexp(dim=-1, keepdim=True)
+            probs = torch.nn.functional.softmax(logits, dim=-1)
+            out: np.ndarray = torch.argmax(probs, dim=1).cpu().numpy()
+        return out
 
     return act
 

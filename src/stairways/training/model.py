@@ -25,6 +25,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from stairways.config import StairwaysConfig
 from stairways.errors import InputError, MissingResourceError
 from stairways.training.curriculum import phase_index, resolve_phases
+from stairways.training.optim import LeanAdam
 from stairways.training.rundir import CheckpointFiles
 from stairways.training.schedules import StepSchedule, TimestepClock, schedule_function
 from stairways.training.settings import TrainingConfig
@@ -68,6 +69,8 @@ def policy_kwargs(tc: TrainingConfig) -> dict[str, Any]:
         "net_arch": {"pi": list(tc.policy.net_arch.pi), "vf": list(tc.policy.net_arch.vf)},
         "activation_fn": _ACTIVATIONS[tc.policy.activation],
         "ortho_init": tc.policy.ortho_init,
+        # torch.optim.Adam's arithmetic without its one-off import of torch._dynamo
+        "optimizer_class": LeanAdam,
     }
     if tc.algo == "recurrent_ppo":
         pk["lstm_hidden_size"] = tc.policy.lstm_hidden_size
@@ -244,8 +247,11 @@ def check_model_fits(path: Path, tc: TrainingConfig, venv: VecEnv) -> None:
     cls, _ = algo_class(tc.algo)
     data = _read_model_data(path, cls)
     _check_spaces(path, data, venv)
+    # The optimizer does not shape the network: a zip saved with torch.optim.Adam fits too.
     saved = dict(data.get("policy_kwargs") or {})
+    saved.pop("optimizer_class", None)
     ours = policy_kwargs(tc)
+    ours.pop("optimizer_class")
     if saved != ours:
         raise InputError(
             f"{path} was trained with policy {saved} but training.policy gives {ours}; "
