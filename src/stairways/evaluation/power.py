@@ -312,6 +312,7 @@ class RunRow:
     seconds: float
     cpu_seconds: float
     arm: str = DEFAULT_ARM
+    code: str = ""  # git commit of the code that trained it (from the run's manifest)
 
 
 @dataclass(frozen=True)
@@ -611,7 +612,27 @@ def _row(spec: RunSpec, o: JobOutcome, split: str) -> RunRow:
         seconds=o.seconds,
         cpu_seconds=o.cpu_seconds,
         arm=spec.arm,
+        code=_run_code(Path(o.run_dir)),
     )
+
+
+def _run_code(run_dir: Path) -> str:
+    """``<commit>`` or ``<commit>+uncommitted`` from a run's manifest ("" when unknown)."""
+    try:
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return ""
+    commit = str(manifest.get("git_commit") or "")[:10]
+    return f"{commit}+uncommitted" if commit and manifest.get("git_dirty") else commit
+
+
+def code_versions(rows: Sequence[RunRow]) -> dict[str, int]:
+    """Runs per code version (a resumed study can mix versions: the report says so)."""
+    out: dict[str, int] = {}
+    for r in rows:
+        code = r.code or _run_code(Path(r.run_dir)) or "unknown"
+        out[code] = out.get(code, 0) + 1
+    return out
 
 
 def _mean(values: Sequence[float | None]) -> float | None:
@@ -1124,6 +1145,15 @@ def markdown_report(report: PowerReport, config_name: str, *, rule_only: bool = 
         else verdict_lines(report)
     )
     calibration = calibration_text(report)
+    versions = code_versions(report.rows)
+    code = "; ".join(f"{c}: {n} runs" for c, n in versions.items())
+    if len(versions) > 1:
+        code = (
+            f"WARNING: the runs come from {len(versions)} code versions ({code}); training "
+            "repeats bit for bit only with the same code."
+        )
+    elif versions:
+        code = f"Code: {code}."
     return "\n".join(
         [
             f"# Power study: {config_name}",
@@ -1142,6 +1172,7 @@ def markdown_report(report: PowerReport, config_name: str, *, rule_only: bool = 
             f"Study time {report.seconds / 60:.1f} min wall clock, "
             f"{report.cpu_seconds / 60:.1f} min of CPU in the workers.",
             "",
+            *([code, ""] if code else []),
         ]
     )
 
@@ -1286,6 +1317,7 @@ def write_power_outputs(
                 "seconds": report.seconds,
                 "cpu_seconds": report.cpu_seconds,
                 "market_strength": report.market_strength,
+                "code_versions": code_versions(report.rows),
                 "planned_runs": report.planned_runs,
                 "summaries": [asdict(s) for s in report.summaries],
                 "markets": [asdict(m) for m in report.markets],

@@ -438,3 +438,30 @@ def test_the_readme_power_table_is_the_one_the_recorded_study_wrote() -> None:
     report = report_from_json(record.read_text(), str(record))
     assert report.complete
     assert block == readme_block(report) + "\n"
+
+
+def test_a_study_whose_runs_come_from_two_code_versions_says_so(tmp_path: Path) -> None:
+    import json
+
+    from stairways.evaluation.power import code_versions, markdown_report
+
+    rows = []
+    for i, (commit, dirty) in enumerate((("abc1234567ff", False), ("def7654321ff", True))):
+        run = tmp_path / f"run{i}"
+        run.mkdir()
+        (run / "manifest.json").write_text(json.dumps({"git_commit": commit, "git_dirty": dirty}))
+        rows.append(RunRow(**{**_row(0.0, False, -1.0).__dict__, "run_dir": str(run)}))
+    assert code_versions(rows) == {"abc1234567": 1, "def7654321+uncommitted": 1}
+    names, summaries = summarise(rows, [_market(0.0)], (0.0,))
+    report = PowerReport(
+        out_dir=tmp_path,
+        settings=PowerConfig(strengths=(0.0,), null_arms=()),
+        markets=[_market(0.0)],
+        rows=rows,
+        summaries=summaries,
+        gate_names=names,
+        seconds=1.0,
+    )
+    assert "WARNING: the runs come from 2 code versions" in markdown_report(report, "t")
+    same = [rows[0], rows[0]]
+    assert code_versions(same) == {"abc1234567": 2}
