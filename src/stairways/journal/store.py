@@ -30,6 +30,7 @@ import contextlib
 import hmac
 import json
 import logging
+import sqlite3
 import threading
 import time
 import uuid
@@ -155,18 +156,24 @@ def _database(location: JournalLocation, action: str) -> Iterator[None]:
 
 
 def _record(row: Any) -> JournalRecord:
+    return _record_of(row.seq, row.ts_us, row.kind, row.payload, row.prev_mac, row.mac)
+
+
+def _record_of(
+    seq: Any, ts_us: Any, kind: Any, payload_text: Any, prev_mac: Any, mac: Any
+) -> JournalRecord:
     try:
-        payload = json.loads(row.payload)
+        payload = json.loads(payload_text)
     except (TypeError, json.JSONDecodeError):
-        payload = {"_unreadable_payload": str(row.payload)}
+        payload = {"_unreadable_payload": str(payload_text)}
     return JournalRecord(
-        seq=int(row.seq),
-        ts=from_us(int(row.ts_us), EXCHANGE_TZ),
-        kind=str(row.kind),
+        seq=int(seq),
+        ts=from_us(int(ts_us), EXCHANGE_TZ),
+        kind=str(kind),
         payload=payload,
-        payload_json=str(row.payload),
-        prev_mac=str(row.prev_mac),
-        mac=str(row.mac),
+        payload_json=str(payload_text),
+        prev_mac=str(prev_mac),
+        mac=str(mac),
     )
 
 
@@ -186,6 +193,12 @@ class JournalReader:
                     "event (or check journal.path / --journal)"
                 )
         self._engine: Engine = make_engine(location, writer=_writer)
+        # SQLite: record reads go through one plain connection per thread (autocommit, each
+        # SELECT its own read snapshot), a tenth of the cost of a pooled SQLAlchemy
+        # transaction; the live loop's governor reads the journal on every bar.
+        self._local = threading.local()
+        self._raw_conns: list[sqlite3.Connection] = []
+        self._raw_lock = threading.Lock()
         self._meta: dict[str, str] = {}
         if not _writer:
             try:
@@ -210,7 +223,59 @@ class JournalReader:
 
     def close(self) -> None:
         """Release the database connections."""
+        with self._raw_lock:
+            conns, self._raw_conns = self._raw_conns, []
+        for conn in conns:
+            conn.close()
         self._engine.dispose()
+
+    def _raw(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            path = self.location.path
+            assert path is not None
+            conn = sqlite3.connect(
+                str(path), timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA busy_timeout = 30000")
+            self._local.conn = conn
+            with self._raw_lock:
+                self._raw_conns.append(conn)
+        return conn
+
+    def _sqlite_records(
+        self,
+        after_seq: int,
+        wanted: list[str] | None,
+        start: datetime | None,
+        end: datetime | None,
+    ) -> Iterator[JournalRecord]:
+        where = ["seq > ?"]
+        params: list[Any] = []
+        if wanted:
+            where.append(f"kind IN ({', '.join('?' for _ in wanted)})")
+            params.extend(wanted)
+        if start is not None:
+            where.append("ts_us >= ?")
+            params.append(to_us(start))
+        if end is not None:
+            where.append("ts_us < ?")
+            params.append(to_us(end))
+        sql = (
+            f"SELECT seq, ts_us, kind, payload, prev_mac, mac FROM {EVENTS.name} "
+            f"WHERE {' AND '.join(where)} ORDER BY seq LIMIT {_BATCH}"
+        )
+        cursor = after_seq
+        while True:
+            try:
+                rows = self._raw().execute(sql, [cursor, *params]).fetchall()
+            except sqlite3.Error as err:
+                raise JournalError(f"could not read journal {self.location}: {err}") from None
+            for row in rows:
+                yield _record_of(*row)
+            if len(rows) < _BATCH:
+                return
+            cursor = int(rows[-1][0])
 
     @property
     def journal_id(self) -> str:
@@ -275,6 +340,9 @@ class JournalReader:
         """Records after ``after_seq`` in sequence order, optionally of ``kinds`` and with
         ``start <= ts < end``; read in batches, each in its own short transaction."""
         wanted = [parse_kind(k).value for k in kinds] if kinds else None
+        if self.location.is_sqlite:
+            yield from self._sqlite_records(after_seq, wanted, start, end)
+            return
         cursor = after_seq
         while True:
             query = select(EVENTS).where(EVENTS.c.seq > cursor).order_by(EVENTS.c.seq)

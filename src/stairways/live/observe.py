@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -286,7 +286,9 @@ class SessionObserver:
 
     def bar_start(self, k: int) -> datetime:
         """Start of bar ``k`` of the session (exchange time)."""
-        return (self.open + pd.Timedelta(minutes=k)).to_pydatetime()
+        # A session has no clock change (they happen at night), so wall-time arithmetic on the
+        # open is exact; pandas arithmetic costs a hundred times more on every bar.
+        return self._open_dt + timedelta(minutes=k)
 
     def closes(self, k: int) -> np.ndarray:
         """Closes of bar ``k`` per symbol."""

@@ -10,6 +10,12 @@ a fault injected, then measures its figures from the journal and the broker.
 - ``order_burst``: the model's decisions are replaced, for ``changes`` consecutive bars, by
   actions that change a position on every bar.
 
+- ``decision_flood``: the loop at 1,000 decisions per second (:mod:`stairways.stress.flood`).
+
+Short forms (``--short``, ``ctx.short``): a rehearsed scenario ends its session
+:data:`SHORT_TAIL` bars after its fault has played out (the closing step runs there, as at the
+close); the flood runs ``short_seconds`` instead of ``seconds``.
+
 Latency: a rehearsal runs on the controllable clock, on which every duration would read 0. The
 suite gives the loop a clock that keeps the session's timestamps but measures durations with
 the wall clock, so ``decision_p99_ms`` (observation to verdicts, the loop's own figure) and the
@@ -60,6 +66,7 @@ __all__ = [
     "StressContext",
     "check_gates",
     "run_broker_disconnect",
+    "run_decision_flood",
     "run_flash_crash",
     "run_order_burst",
 ]
@@ -67,6 +74,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 FLAT = 1e-9
+# Bars a short form runs on after its fault window before the session closes.
+SHORT_TAIL = 10
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,7 @@ class StressContext:
     :param stage: the governor's stage
     :param risk_dir: folder of the stage files
     :param work: scratch folder (journals, simulated broker state, stressed bar stores)
+    :param short: run the short form of every scenario with a duration (``--short``)
     """
 
     policy: LivePolicy
@@ -89,6 +99,7 @@ class StressContext:
     stage: str
     risk_dir: Path
     work: Path
+    short: bool = False
 
 
 @dataclass
@@ -203,6 +214,24 @@ def _timed(loop: LiveLoop, sink: list[float]) -> None:
     loop.on_minute = on_minute  # type: ignore[method-assign]
 
 
+def _close_after(loop: LiveLoop, last_bar: int) -> None:
+    """A short form: the session's closing step right after bar ``last_bar``."""
+    inner = loop.on_minute
+
+    def on_minute(*args: Any, **kwargs: Any) -> Any:
+        out = inner(*args, **kwargs)
+        if loop.last_bar >= last_bar and not loop.done:
+            loop.close_session(loop.last_bar)
+        return out
+
+    loop.on_minute = on_minute  # type: ignore[method-assign]
+
+
+def _short(ctx: StressContext, fault_end: int) -> int | None:
+    """The last bar of a scenario's short form (None: the whole session)."""
+    return fault_end + SHORT_TAIL if ctx.short else None
+
+
 def _rehearse(
     ctx: StressContext,
     name: str,
@@ -212,6 +241,7 @@ def _rehearse(
     faults: FaultPlan = NO_FAULTS,
     wrap_broker: Callable[[Any, ManualClock], Any] | None = None,
     on_loop: Callable[[LiveLoop], None] | None = None,
+    last_bar: int | None = None,
 ) -> _Run:
     folder = ctx.work / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -223,6 +253,8 @@ def _rehearse(
     def hook(loop: LiveLoop) -> None:
         loop.clock = _WallDurations(loop.clock)
         _timed(loop, bar_ms)
+        if last_bar is not None:
+            _close_after(loop, last_bar)
         if on_loop is not None:
             on_loop(loop)
 
@@ -344,7 +376,13 @@ def run_flash_crash(ctx: StressContext, cfg: FlashCrashConfig) -> ScenarioResult
     )
     market = pcfg.market.model_copy(update={"costs": wide})
     policy = _PolicyProxy(ctx.policy, pcfg.model_copy(update={"market": market}))
-    run = _rehearse(ctx, "flash_crash", policy=policy, store=store)
+    run = _rehearse(
+        ctx,
+        "flash_crash",
+        policy=policy,
+        store=store,
+        last_bar=_short(ctx, cfg.at_bar + cfg.recovery_bars),
+    )
     figures = _common(run)
     res = ScenarioResult("flash_crash", "sim", figures, check_gates(figures, cfg.gates))
     res.notes.append(
@@ -363,6 +401,7 @@ def run_broker_disconnect(ctx: StressContext, cfg: BrokerDisconnectConfig) -> Sc
         "broker_disconnect",
         faults=faults,
         wrap_broker=lambda b, c: _SlowBroker(b, cfg.latency_from_bar, cfg.latency_bars, seconds),
+        last_bar=_short(ctx, max(cfg.at_bar + cfg.bars, cfg.latency_from_bar + cfg.latency_bars)),
     )
     figures = _common(run)
     recs = run.records
@@ -417,7 +456,13 @@ def run_order_burst(ctx: StressContext, cfg: OrderBurstConfig) -> ScenarioResult
     def attach(loop: LiveLoop) -> None:
         policy.set_id = loop.set_id
 
-    run = _rehearse(ctx, "order_burst", policy=policy, on_loop=attach)
+    run = _rehearse(
+        ctx,
+        "order_burst",
+        policy=policy,
+        on_loop=attach,
+        last_bar=_short(ctx, cfg.at_bar + cfg.changes),
+    )
     figures = _common(run)
     ordered = sum(abs(o.quantity) for o in run.result.orders)
     filled = sum(abs(e.quantity) for e in run.result.executions)
@@ -441,8 +486,16 @@ def _fills(run: _Run) -> list[JournalRecord]:
     return [r for r in run.records if r.kind == "fill"]
 
 
+def run_decision_flood(ctx: StressContext, cfg: Any) -> ScenarioResult:
+    """The decision flood (:func:`stairways.stress.flood.run_flood`)."""
+    from stairways.stress.flood import run_flood  # it imports this module's gate check
+
+    return run_flood(ctx, cfg)
+
+
 SCENARIOS: dict[str, Callable[[StressContext, Any], ScenarioResult]] = {
     "flash_crash": run_flash_crash,
     "broker_disconnect": run_broker_disconnect,
     "order_burst": run_order_burst,
+    "decision_flood": run_decision_flood,
 }

@@ -17,6 +17,7 @@ __all__ = [
     "DEFAULT_SUITE",
     "OPS",
     "BrokerDisconnectConfig",
+    "DecisionFloodConfig",
     "FeedWindow",
     "FlashCrashConfig",
     "GateConfig",
@@ -170,6 +171,19 @@ class HalfDayConfig(Frozen):
     gates: tuple[GateConfig, ...] = ()
 
 
+class DecisionFloodConfig(Frozen):
+    """``rate`` decisions per second through the live loop for ``seconds`` of flood
+    (``short_seconds`` with ``--short``); the journal commits decisions without orders in
+    groups, every ``group_commit_ms`` or ``group_commit_records`` records."""
+
+    rate: float = Field(default=1000.0, gt=0.0, le=100_000.0)
+    seconds: float = Field(default=600.0, gt=0.0, le=86_400.0)
+    short_seconds: float = Field(default=3.0, gt=0.0, le=600.0)
+    group_commit_ms: float = Field(default=20.0, gt=0.0, le=1000.0)
+    group_commit_records: int = Field(default=512, ge=1, le=100_000)
+    gates: tuple[GateConfig, ...] = ()
+
+
 class StressConfig(Frozen):
     """The suite.
 
@@ -196,6 +210,7 @@ class StressConfig(Frozen):
     flash_crash: FlashCrashConfig = FlashCrashConfig()
     broker_disconnect: BrokerDisconnectConfig = BrokerDisconnectConfig()
     order_burst: OrderBurstConfig = OrderBurstConfig()
+    decision_flood: DecisionFloodConfig = DecisionFloodConfig()
     partial_fills: PartialFillsConfig = PartialFillsConfig()
     rejects: RejectsConfig = RejectsConfig()
     stale_feed: StaleFeedConfig = StaleFeedConfig()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,6 @@ ALL_SCENARIOS: dict[str, Callable[[StressContext, Any], ScenarioResult]] = {
     "restart": run_restart,
     "half_day": run_half_day,
 }
-
 
 
 def build_context(cfg: StressConfig, model: Path | ModelRef | None, work: Path) -> StressContext:
@@ -79,12 +79,17 @@ def build_context(cfg: StressConfig, model: Path | ModelRef | None, work: Path) 
 def run_suite(
     ctx: StressContext, cfg: StressConfig, names: Sequence[str], *, short: bool, clock: Clock
 ) -> SuiteResult:
-    """Run the named scenarios (all when empty), each to its end; an unknown name is refused."""
+    """Run the named scenarios (all when empty), each to its end; an unknown name is refused.
+
+    ``short`` reaches every scenario as ``ctx.short``: each with a duration runs its short form
+    (the default test run), the full form is the nightly one.
+    """
     unknown = [n for n in names if n not in ALL_SCENARIOS]
     if unknown:
         raise InputError(
             f"unknown stress scenario(s) {unknown}; the scenarios are: {', '.join(ALL_SCENARIOS)}"
         )
+    ctx = replace(ctx, short=short)
     started = clock.now().isoformat()
     results: list[ScenarioResult] = []
     for name in names or list(ALL_SCENARIOS):
