@@ -92,6 +92,11 @@ def test_fused_model_is_an_sb3_ppo_zip_with_its_statistics(fused_run: TrainResul
     # VecNormalize's statistics saw every observation: the reset plus one per env per step
     assert stats.obs_rms.count > fused_run.timesteps
     assert json.loads((fused_run.run_dir / "final_reward_state.json").read_text())["reward"]
+    # the update runs Adam fused and restores the optimizer's own flags (SB3's) afterwards
+    groups = model.policy.optimizer.param_groups
+    assert [(g["fused"], g["foreach"]) for g in groups] == [(None, None)] * len(groups)
+    state = model.policy.optimizer.state
+    assert state and all(set(s) == {"step", "exp_avg", "exp_avg_sq"} for s in state.values())
 
 
 def test_fused_tensorboard_holds_reward_components_and_losses(fused_run: TrainResult) -> None:

@@ -27,7 +27,13 @@ from stairways.training.fused_ppo import THROUGHPUT_SETTINGS
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BackendLearning", "LearningComparison", "StrengthRow", "compare_learning"]
+__all__ = [
+    "BackendLearning",
+    "LearningComparison",
+    "StrengthRow",
+    "compare_learning",
+    "comparison_grid",
+]
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,22 @@ def _rows(report: PowerReport) -> tuple[StrengthRow, ...]:
     return tuple(rows)
 
 
+def comparison_grid(settings: PowerConfig) -> PowerConfig:
+    """The study grid of a backend comparison: strength 0 on the same markets and seeds.
+
+    A comparison of backends, not a false-positive estimate: the no-signal strength runs the
+    same market and training seeds as the others (not the power study's larger null grid), and
+    no other training configuration (no null arms).
+    """
+    grid = settings.model_dump(mode="json")
+    grid.update(
+        null_market_seeds=list(settings.market_seeds),
+        null_training_seeds=list(settings.training_seeds),
+        null_arms=[],
+    )
+    return validate_model(PowerConfig, grid, "stairways bench learning")
+
+
 def compare_learning(
     cfg: StairwaysConfig,
     settings: PowerConfig,
@@ -111,6 +133,7 @@ def compare_learning(
     :param workers: cap on local worker processes of each study
     """
     overrides: dict[str, object] = {} if same_hyperparameters else dict(THROUGHPUT_SETTINGS)
+    settings = comparison_grid(settings)
     results: dict[str, BackendLearning] = {}
     for backend in ("sb3", "fused"):
         data = set_by_path(cfg.model_dump(mode="json"), "training.backend", backend)
