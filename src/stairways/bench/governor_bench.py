@@ -35,7 +35,7 @@ import numpy as np
 from stairways.clock import EXCHANGE_TZ
 from stairways.data.calendar import Sessions, sessions
 from stairways.errors import InputError
-from stairways.market.actions import GRID9, apply_action, target_shares
+from stairways.market.actions import GRID9, apply_action, quantity_scale, target_quantity
 from stairways.market.costs import fill_orders
 from stairways.risk.governor import Governor
 from stairways.risk.limits import RiskLimits, load_stage
@@ -139,7 +139,7 @@ class _Account:
                 self.avg[j] = px if abs(q) > abs(s) else 0.0
         else:
             self.avg[j] = (s * self.avg[j] + q * px) / (s + q)
-        self.shares[j] = s + q
+        self.shares[j] = round(s + q, 8)  # a broker's position: on the step grid, no dust
         self.cash -= q * px + commission
         self.fees += commission
         self.turnover += abs(q) * px
@@ -214,7 +214,10 @@ def _replay(
     names = ("all", "approve", "reduce", "reject", "assess", "submit")
     timings: dict[str, list[int]] = {k: [] for k in names}
     prices = np.array([140.0, 380.0])
-    max_position = limits.exposure.max_position_notional
+    # A full target as the live loop sizes it at this stage: the stage's notional lot in its
+    # quantity steps (micro_10: $10 in 0.0001 shares), or the position limit in whole shares.
+    max_position = limits.sizing.position_notional or limits.exposure.max_position_notional
+    scale = quantity_scale(limits.sizing.quantity_decimals)
     bars = 0
     gc.collect()
     gc.freeze()  # start-up objects never need collecting again, as in a long-running trader
@@ -270,7 +273,7 @@ def _replay(
             apply_action(GRID9, action, targets, targets)
             intents: list[Intent] = []
             for j, sym in enumerate(SYMBOLS):
-                want = target_shares(float(targets[j]), max_position, float(prices[j]))
+                want = target_quantity(float(targets[j]), max_position, float(prices[j]), scale)
                 if want != book.shares[j]:
                     seq += 1
                     intents.append(_intent(f"{s}-{m}-{seq}", sym, prices[j], target=want))

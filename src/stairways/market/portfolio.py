@@ -78,8 +78,8 @@ def pf_fill(
     # are exact integers and the rounding leaves them as they are.
     new = round(s + qty, 8)
     if s == 0.0 or (s > 0.0) == (qty > 0.0):
-        # opening or adding: the average cost moves
-        avg[j] = (s * avg[j] + qty * price) / new
+        # opening or adding: the average cost moves (a fill below the grid opens nothing)
+        avg[j] = (s * avg[j] + qty * price) / new if new != 0.0 else 0.0
         shares[j] = new
         return
     closed = min(abs(qty), abs(s))

@@ -115,3 +115,9 @@ def test_fractional_fills_conserve_cash_and_positions_and_close_to_exactly_zero(
 def test_a_quantity_off_every_step_is_refused_by_the_fill_model() -> None:
     with pytest.raises(InputError, match=r"steps of 0\.0001 shares"):
         fill_orders(0.00001, 100.0, 0.002, 1e5, CostConfig())
+
+
+def test_a_fill_below_the_grid_opens_no_position_and_does_not_fail() -> None:
+    pf = Portfolio(1, 1, 1_000.0)
+    pf.fill(np.array([[1e-17]]), np.array([[100.0]]), np.array([[0.0]]))  # float dust
+    assert pf.shares[0, 0] == 0.0 and pf.avg_cost[0, 0] == 0.0
