@@ -424,3 +424,23 @@ def test_connect_when_port_is_not_an_api_port_then_clear_error() -> None:
             s.close()
         silent.close()
     assert "no TWS API answer" in str(err.value) and str(port) in str(err.value)
+
+
+def test_fractional_order_when_the_account_allows_fractions_then_sent_filled_and_held(
+    gateway: FakeIBGateway,
+) -> None:
+    # micro_10's $10 of a $408 stock: 0.0245 shares on the wire, in the fill and the position
+    gateway.plan("*", Accept(fills=((0.0245, 408.0),), commission_per_share=0.005))
+    broker = IbkrBroker(broker_config(gateway.port, fractional_shares=True))
+    try:
+        broker.connect()
+        broker.events()
+        req = OrderRequest.from_decision("d-frac", "MSFT", 0.02459)  # finer than 4 decimals
+        assert broker.place(req).sent
+        events = collect(broker, lambda ev: OrderState.FILLED in states_of(ev, req.client_order_id))
+        assert gateway.messages_from(11, 3)[0][17] == "0.0245"  # rounded toward zero
+        (fill,) = [f.execution for f in fills_of(events)]
+        assert (fill.quantity, fill.price) == (0.0245, 408.0)
+        assert [(p.symbol, p.quantity) for p in broker.positions()] == [("MSFT", 0.0245)]
+    finally:
+        broker.close()
