@@ -150,7 +150,8 @@ class OrderRequest:
     :param client_order_id: derived from the decision id (:func:`client_order_id`)
     :param symbol: ticker, for example ``NVDA``
     :param quantity: signed shares, positive buys; whole shares unless the broker allows
-        fractions (the IBKR adapter sends whole shares only)
+        fractions (the simulated broker's ``quantity_decimals``, IBKR's
+        ``ibkr.fractional_shares``)
     :param order_type: market or limit
     :param limit_price: limit price for limit orders, None for market orders
     :param decision_id: the decision this order came from (for the journal)
