@@ -97,10 +97,20 @@ def power(
         typer.Option("--strengths", help="Signal strengths, e.g. 0,0.1,0.2 (0 is required)."),
     ] = None,
     market_seeds: Annotated[
-        str | None, typer.Option("--market-seeds", help="Synthetic market seeds, e.g. 101,102.")
+        str | None,
+        typer.Option(
+            "--market-seeds",
+            help="Market seeds of every strength above 0, e.g. 101,102 (strength 0: "
+            "--null-market-seeds).",
+        ),
     ] = None,
     training_seeds: Annotated[
-        str | None, typer.Option("--training-seeds", help="Training seeds per market, e.g. 0,1.")
+        str | None,
+        typer.Option(
+            "--training-seeds",
+            help="Training seeds per market above strength 0, e.g. 0,1 (strength 0: "
+            "--null-training-seeds).",
+        ),
     ] = None,
     null_market_seeds: Annotated[
         str | None,
