@@ -624,6 +624,10 @@ def run_ibkr_session(
         state = _Session(loop, broker, feed, journal, records, plan, started_at)
         _drive(state, plan, wall_clock, close_at)
         _settle(broker, loop, plan.settle_seconds, wall_clock)
+        if loop.last_bar >= 0:
+            # closing fills arrive after the last bar's mark: mark again, so that the end
+            # record's equity and P&L include them (flat: equity is cash)
+            loop.book.mark(loop.observer.closes(loop.last_bar))
         summary = loop.finish() if not records.ended else {}
         review = reviewer(journal, sid) if reviewer is not None and summary else None
         positions = {p.symbol: p.quantity for p in broker.positions()}

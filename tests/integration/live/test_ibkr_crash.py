@@ -24,6 +24,7 @@ import yaml
 
 from stairways.brokers.ibkr.fake_gateway import FakeIBGateway
 from stairways.journal import JournalLocation, JournalReader, JournalRecord, MacKey
+from stairways.journal.store import JournalNotFoundError
 from stairways.journal.verify import verify_journal
 from stairways.live.model import LivePolicy
 from stairways.live.observe import session_minutes
@@ -59,7 +60,10 @@ class JournalProbe:
         if self._reader is None:
             if not self.path.exists():
                 return -1
-            self._reader = JournalReader.open(self.location)
+            try:
+                self._reader = JournalReader.open(self.location)
+            except JournalNotFoundError:  # the loop has not created its tables yet
+                return -1
         last = self._reader.tail(1, kinds=["decision"])
         return int(last[0].payload["bar"]) if last else -1
 
@@ -174,7 +178,7 @@ def _kill_loop(
                 code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
                 assert code == 0, (tmp_path / "loop.log").read_text()[-3000:]
                 break
-            assert gw.wait_replay(30.0) and gw.replay_error == ""
+            assert gw.replay_error == ""
             refs = gw.run(lambda: [o.order_ref for o in gw.orders.values()])
             fills = gw.run(
                 lambda: {
@@ -221,7 +225,7 @@ def _check(counts: dict[str, Any], kills: int) -> None:
 def test_sigkill_at_random_points_against_the_gateway_loses_and_duplicates_no_order(
     live_run: LiveRun, live_policy: LivePolicy, tmp_path: Path
 ) -> None:
-    counts, _, _ = _kill_loop(live_run, live_policy, tmp_path, kills=2, start_at=330, seed=13)
+    counts, _, _ = _kill_loop(live_run, live_policy, tmp_path, kills=2, start_at=300, seed=13)
     _check(counts, 2)
 
 
@@ -229,7 +233,7 @@ def test_sigkill_at_random_points_against_the_gateway_loses_and_duplicates_no_or
 def test_many_sigkills_over_a_longer_session_lose_and_duplicate_no_order(
     live_run: LiveRun, live_policy: LivePolicy, tmp_path: Path
 ) -> None:
-    counts, _, _ = _kill_loop(live_run, live_policy, tmp_path, kills=6, start_at=240, seed=29)
+    counts, _, _ = _kill_loop(live_run, live_policy, tmp_path, kills=6, start_at=200, seed=29)
     _check(counts, 6)
 
 
@@ -255,3 +259,37 @@ def test_order_accounting_counts_lost_and_duplicate_orders() -> None:
     counts = order_accounting(["a", "a", "d"], records)
     assert (counts["lost"], counts["duplicate"]) == (1, 2)
     assert order_accounting(["a", "d"], records[:2])["duplicate"] == 0
+
+
+@pytest.mark.slow
+def test_live_run_at_an_unreachable_gateway_exits_1_naming_host_and_port(
+    live_run: LiveRun,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    import socket
+
+    from tests.cli_helpers import stairways
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (tmp_path / "broker.yaml").write_text(yaml.safe_dump({"ibkr": {"port": port}}))
+    for name, value in _env(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    code = stairways(
+        monkeypatch, "live", "run", "--model", str(live_run.run_dir), "--broker", "ibkr",
+        "--rehearse", DAY.isoformat(), "--split", "test", "--broker-config",
+        str(tmp_path / "broker.yaml"), "--store", str(live_run.store), "--journal",
+        str(tmp_path / "j.sqlite"),
+    )  # fmt: skip
+    err = capfd.readouterr().err
+    assert code == 1
+    assert f"127.0.0.1:{port}" in err and "start IB Gateway or TWS" in err
+    assert "Traceback" not in err
+    # nothing was journaled and no simulated broker took over
+    assert not (tmp_path / "live").exists()
+    with JournalReader.open(JournalLocation.sqlite(tmp_path / "j.sqlite")) as reader:
+        assert not [r for r in reader.records() if r.payload.get("type") == "live_session"]

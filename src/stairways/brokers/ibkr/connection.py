@@ -87,7 +87,8 @@ def open_ib(
         raise BrokerConnectionError(
             f"nothing accepts connections at {where}: start IB Gateway or TWS, log in, enable "
             f"the API (Configure > Settings > API > Enable ActiveX and Socket Clients) and "
-            f"check the port ({_port_hint(cfg)}); or pass --host/--port"
+            f"check the port ({_port_hint(cfg)}); set ibkr.host and ibkr.port in the broker "
+            "configuration (--broker-config), or pass --host/--port to broker check"
         ) from None
     except (TimeoutError, ConnectionError) as err:
         ib.disconnect()
