@@ -260,8 +260,7 @@ def _rehearse(
     store: Path | None,
     ladder_config: Path | None,
 ) -> None:
-    from stairways.live.ladder import SessionReviewer
-    from stairways.live.ladder_config import load_ladder_config
+    from stairways.cli.live_ibkr import session_reviewer
     from stairways.live.parity import compare_with_trace
     from stairways.live.session import SessionPlan, rehearse
     from stairways.live.watchdog import Heartbeat
@@ -272,11 +271,7 @@ def _rehearse(
         raise InputError("--compare needs --split (the evaluation trace to compare with)")
     location, key = journal_location(cfg, _rehearsal_journal(cfg, journal), need_key=True)
     assert key is not None
-    # The registry's journal has the same MAC key (journal.mac_key_secret) as the rehearsals'.
-    registry_location, _ = journal_location(cfg, registry, need_key=False)
-    reviewer = SessionReviewer(
-        registry_location, key, load_ladder_config(ladder_config), ExchangeClock()
-    )
+    reviewer = session_reviewer(cfg, registry, key, ladder_config)
     policy = LivePolicy(ref, store=store)
     plan = SessionPlan(
         day=day,
@@ -331,8 +326,8 @@ def _rehearse(
             typer.echo(line)
     elif s:
         typer.echo(
-            f"ladder review: model {ref.model_id} is not registered in {registry_location}; "
-            "no stage to review (stairways models register)"
+            f"ladder review: model {ref.model_id} is not registered in "
+            f"{reviewer.location}; no stage to review (stairways models register)"
         )
     if compare and split is not None:
         from stairways.evaluation.traces import read_run_trace

@@ -16,10 +16,21 @@ import typer
 from stairways.cli.journal import journal_location
 from stairways.clock import ExchangeClock
 from stairways.config import StairwaysConfig
-from stairways.journal import Journal
+from stairways.journal import Journal, MacKey
+from stairways.live.ladder import SessionReviewer
+from stairways.live.ladder_config import load_ladder_config
 from stairways.live.model import LivePolicy, ModelRef
 
-__all__ = ["run_at_ibkr"]
+__all__ = ["run_at_ibkr", "session_reviewer"]
+
+
+def session_reviewer(
+    cfg: StairwaysConfig, registry: str | None, key: MacKey, ladder_config: Path | None
+) -> SessionReviewer:
+    """The ladder's review after a session, in the registry's journal (``--registry-journal``
+    or the config's), whose MAC key is the session journal's (``journal.mac_key_secret``)."""
+    location, _ = journal_location(cfg, registry, need_key=False)
+    return SessionReviewer(location, key, load_ladder_config(ladder_config), ExchangeClock())
 
 
 def run_at_ibkr(
@@ -43,19 +54,13 @@ def run_at_ibkr(
     """Run one session at IBKR (``day``: a rehearsal against a gateway replaying that day)."""
     from stairways.brokers.settings import load_broker_config
     from stairways.live.ibkr_session import IbkrPlan, run_ibkr_session
-    from stairways.live.ladder import SessionReviewer
-    from stairways.live.ladder_config import load_ladder_config
     from stairways.live.watchdog import Heartbeat
     from stairways.risk.store import SqlStateStore
 
     bcfg = load_broker_config(broker_config)
     location, key = journal_location(cfg, journal, need_key=True)
     assert key is not None
-    # The ladder reviews the model after the session, in the registry's journal (same key).
-    registry_location, _ = journal_location(cfg, registry, need_key=False)
-    reviewer = SessionReviewer(
-        registry_location, key, load_ladder_config(ladder_config), ExchangeClock()
-    )
+    reviewer = session_reviewer(cfg, registry, key, ladder_config)
     policy = LivePolicy(ref, store=store)
     plan = IbkrPlan(
         stage=stage,

@@ -850,20 +850,8 @@ class Ladder:
                 f"model {model.model_id} is in {current}; a demotion goes to one of "
                 f"{', '.join(STAGES[:index])}"
             )
-        return self._move_down(model, current, target, "demote", by, reason, {})
-
-    def _move_down(
-        self,
-        model: RegisteredModel,
-        current: str,
-        target: str,
-        action: str,
-        by: str,
-        reason: str,
-        details: Mapping[str, Any],
-    ) -> StageChange:
         events = self._move_down_events(
-            model, current, target, action, by, reason, details, self.clock.now()
+            model, current, target, "demote", by, reason, {}, self.clock.now()
         )
         self._append_many(events)
         log.warning("%s", events[1][1]["message"])

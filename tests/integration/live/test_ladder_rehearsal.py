@@ -96,3 +96,74 @@ def test_the_ladder_reviews_and_journals_after_a_rehearsed_session(
         assert rec.seq == review.seq and rec.payload["outcome"] == "hold"
         assert rec.payload["evidence"]["trading_days"] == 0
         assert stage_of(journal, model.model_id) == "paper"
+
+
+def test_live_run_rehearses_micro_10_in_fractions_and_prints_the_ladder_review(
+    live_run: LiveRun,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`stairways live run` end to end: a registered model rehearsed at micro_10 with the shipped
+    limits trades fractional $10 lots, and the review after the session is printed and
+    journaled in the registry's journal."""
+    from stairways.cli import journal as journal_cli
+    from stairways.journal import JournalLocation, JournalReader
+    from stairways.live.evidence import collect_sessions
+    from stairways.live.registry import read_models
+    from tests.cli_helpers import stairways
+    from tests.unit.security.helpers import make_vault, use_vault
+
+    vault = tmp_path / "vault"
+    make_vault(vault, {"journal_mac_key": "live-run-cli-journal-mac-key-0123456789"})
+    use_vault(monkeypatch, vault)
+    monkeypatch.setattr(journal_cli, "terminal_prompt", lambda: None)
+    registry = tmp_path / "live" / "ladder.sqlite"
+    rehearsals = tmp_path / "live" / "rehearsals.sqlite"
+    reg = ("--journal", str(registry))
+    assert stairways(monkeypatch, "models", "register", live_run.run_dir, "--by", "dev", *reg) == 0
+    with JournalReader.open(JournalLocation.sqlite(registry)) as reader:
+        (model_id,) = read_models(reader)
+    capsys.readouterr()
+    code = stairways(
+        monkeypatch,
+        "live",
+        "run",
+        "--model",
+        model_id,
+        "--stage",
+        "micro_10",
+        "--rehearse",
+        "2024-01-03",
+        "--split",
+        "test",
+        "--journal",
+        str(rehearsals),
+        "--registry-journal",
+        str(registry),
+        "--state-dir",
+        str(tmp_path / "sim"),
+        "--store",
+        str(live_run.store),
+        "--operator",
+        "tester",
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "REHEARSAL" in out and "at stage micro_10" in out
+    assert f"model {model_id} is in research: no stage gates to review" in out
+    with JournalReader.open(JournalLocation.sqlite(rehearsals)) as reader:
+        (session,) = collect_sessions(reader)
+        fills = [r.payload for r in reader.records(kinds=["fill"])]
+    assert session.stage == "micro_10" and session.ended and session.fills > 0
+    assert all(abs(f["quantity"]) * f["price"] <= 10.2 for f in fills)
+    assert any(abs(f["quantity"]) < 1.0 for f in fills)
+    with JournalReader.open(JournalLocation.sqlite(registry)) as reader:
+        reviews = [
+            r.payload
+            for r in reader.records(kinds=["config"])
+            if r.payload.get("type") == "ladder_review"
+        ]
+    assert [(r["outcome"], r["session"]["session_id"]) for r in reviews] == [
+        ("research", session.session_id)
+    ]
