@@ -21,6 +21,7 @@ from pathlib import Path
 
 from stairways.config import StairwaysConfig
 from stairways.configbase import set_by_path, validate_model
+from stairways.errors import InputError
 from stairways.evaluation.power import PowerReport, run_power_study
 from stairways.evaluation.settings import PowerConfig
 from stairways.training.fused_ppo import THROUGHPUT_SETTINGS
@@ -33,6 +34,8 @@ __all__ = [
     "StrengthRow",
     "compare_learning",
     "comparison_grid",
+    "comparison_text",
+    "write_readme_block",
 ]
 
 
@@ -165,3 +168,44 @@ def comparison_table(c: LearningComparison) -> str:
                 f"{cells[0]} | {cells[1]} | {cells[2]} |"
             )
     return "\n".join(lines)
+
+
+README_BLOCK = "learning-table"
+"""Name of the README's markers (``<!-- learning-table:begin -->``) that take the comparison."""
+
+
+def comparison_text(c: LearningComparison, *, folders: bool = True) -> str:
+    """What ``stairways bench learning`` prints: the grid, the table, wall clock and verdict."""
+    s = c.settings
+    shown = ", ".join(f"{k.split('.')[-1]} {v}" for k, v in c.fused_overrides.items())
+    where = f"; folders {c.sb3.out_dir} and {c.fused.out_dir}" if folders else ""
+    return "\n".join(
+        [
+            f"learning comparison: {s.total_timesteps:,} timesteps per run, market seeds "
+            f"{list(s.market_seeds)}, training seeds {list(s.training_seeds)}, judged on "
+            f"{s.split}; fused: {shown or 'the same hyperparameters'}",
+            "",
+            comparison_table(c),
+            "",
+            f"wall clock: sb3 {c.sb3.seconds:,.0f} s, fused {c.fused.seconds:,.0f} s{where}",
+            f"fused matches sb3: {'yes' if c.matches else 'no'}",
+        ]
+    )
+
+
+def write_readme_block(
+    readme: Path, block: str, name: str = README_BLOCK, *, dry_run: bool = False
+) -> None:
+    """Replace the lines between ``readme``'s ``<!-- name:begin -->`` and ``:end`` markers.
+
+    :param dry_run: only check that the file reads and holds the markers (before a long run)
+    """
+    from stairways.readme_figures import replace_marked_block
+
+    try:
+        text = readme.read_text()
+    except OSError as err:
+        raise InputError(f"--readme {readme}: cannot read it ({err})") from None
+    new = replace_marked_block(text, name, block, where=f"--readme {readme}")
+    if not dry_run:
+        readme.write_text(new)

@@ -226,3 +226,30 @@ def compare_backends(
                 if name not in best or r.steps_per_second > best[name].steps_per_second:
                     best[name] = r
     return BackendComparison(best["sb3"], best["fused"], dict(fused_overrides), passes)
+
+
+README_BLOCK = "train-bench"
+"""Name of the README's markers (``<!-- train-bench:begin -->``) that take the comparison."""
+
+
+def comparison_markdown(c: BackendComparison, timesteps: int, load: str, cpus: int) -> str:
+    """The README's block: the settings, both backends' steps/s and the ratio, as a table."""
+    shown = ", ".join(f"{k.split('.')[-1]} {v}" for k, v in c.fused_overrides.items())
+    rows = [
+        f"{timesteps:,} timesteps per run, best of {c.passes} interleaved passes, load average "
+        f"{load} on {cpus} CPUs; sb3: the config (n_envs {c.baseline.n_envs}, n_steps "
+        f"{c.baseline.n_steps}); fused: {shown or 'the same hyperparameters'}",
+        "",
+        "| | sb3 | fused | ratio |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for label, a, b in (
+        (
+            "end to end (setup + learn + saves)",
+            c.baseline.steps_per_second,
+            c.fused.steps_per_second,
+        ),
+        ("learn loop", c.baseline.learn_steps_per_second, c.fused.learn_steps_per_second),
+    ):
+        rows.append(f"| {label} | {a:,.0f} steps/s | {b:,.0f} steps/s | {b / a:.1f}x |")
+    return "\n".join(rows)

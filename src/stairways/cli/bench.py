@@ -94,11 +94,14 @@ _TRAIN_CONFIG = typer.Option(
 _TRAIN_PASSES = typer.Option(
     2, "--passes", min=1, help="Interleaved passes of each backend; the best of each is shown."
 )
+_BENCH_README = typer.Option(
+    None, "--readme", help="Also write the comparison between this file's markers."
+)
 _TRAIN_SAME = typer.Option(
     False,
     "--same-hyperparameters",
     help="Run the fused backend with the config's hyperparameters instead of its "
-    "large-batch settings.",
+    "throughput settings.",
 )
 
 
@@ -109,6 +112,7 @@ def bench_train(
     config: Path | None = _TRAIN_CONFIG,
     passes: int = _TRAIN_PASSES,
     same_hyperparameters: bool = _TRAIN_SAME,
+    readme: Path | None = _BENCH_README,
 ) -> None:
     """Training steps per second of the SB3 and the fused backend, side by side, and the ratio.
 
@@ -121,6 +125,11 @@ def bench_train(
     from stairways.config import load_config
     from stairways.training.fused_ppo import THROUGHPUT_SETTINGS
 
+    if readme is not None:
+        from stairways.bench.learning_bench import write_readme_block
+        from stairways.bench.train_bench import README_BLOCK
+
+        write_readme_block(readme, "", README_BLOCK, dry_run=True)  # fail before the runs
     overrides: dict[str, object] = {} if same_hyperparameters else dict(THROUGHPUT_SETTINGS)
     c = compare_backends(load_config(config), timesteps, overrides, store, passes)
     source = "temporary synthetic store (3 months)" if c.baseline.synthetic_store else str(store)
@@ -149,6 +158,12 @@ def bench_train(
         f"sb3 rollouts only (after the first) {c.baseline.rollout_steps_per_second:10,.0f} "
         f"steps/s; sb3 PPO update, mean per rollout {c.baseline.update_seconds_mean:.3f} s"
     )
+    if readme is not None:
+        from stairways.bench.train_bench import comparison_markdown
+
+        block = comparison_markdown(c, timesteps, load, os.cpu_count() or 0)
+        write_readme_block(readme, block, README_BLOCK)
+        typer.echo(f"wrote the comparison between {readme}'s {README_BLOCK} markers")
 
 
 _LEARN_CONFIG = typer.Option(
@@ -171,6 +186,7 @@ def bench_learning(
     same_hyperparameters: bool = _TRAIN_SAME,
     out: Path | None = _LEARN_OUT,
     workers: int | None = typer.Option(None, "--workers", min=1, help="Local worker processes."),
+    readme: Path | None = _BENCH_README,
 ) -> None:
     """The power study with each backend on the same grid: does fused learn what SB3 learns?
 
@@ -180,7 +196,12 @@ def bench_learning(
     """
     from datetime import UTC
 
-    from stairways.bench.learning_bench import compare_learning, comparison_table
+    from stairways.bench.learning_bench import (
+        README_BLOCK,
+        compare_learning,
+        comparison_text,
+        write_readme_block,
+    )
     from stairways.config import load_config
     from stairways.configbase import validate_model
     from stairways.errors import InputError
@@ -192,6 +213,8 @@ def bench_learning(
         except ValueError:
             raise InputError(f"{what} must be comma-separated numbers, got {text!r}") from None
 
+    if readme is not None:
+        write_readme_block(readme, "", dry_run=True)  # bad markers fail now, not after the runs
     cfg = load_config(config)
     data = cfg.evaluation.power.model_dump(mode="json")
     data["strengths"] = numbers(strengths, "--strengths", float)
@@ -210,18 +233,10 @@ def bench_learning(
     c = compare_learning(
         cfg, settings, folder, same_hyperparameters=same_hyperparameters, workers=workers
     )
-    shown = ", ".join(f"{k.split('.')[-1]} {v}" for k, v in c.fused_overrides.items())
-    typer.echo(
-        f"learning comparison: {settings.total_timesteps:,} timesteps per run, market seeds "
-        f"{list(settings.market_seeds)}, training seeds {list(settings.training_seeds)}, "
-        f"judged on {settings.split}; fused: {shown or 'the same hyperparameters'}"
-    )
-    typer.echo(comparison_table(c))
-    typer.echo(
-        f"wall clock: sb3 {c.sb3.seconds:,.0f} s, fused {c.fused.seconds:,.0f} s; folders "
-        f"{c.sb3.out_dir} and {c.fused.out_dir}"
-    )
-    typer.echo(f"fused matches sb3: {'yes' if c.matches else 'no'}")
+    typer.echo(comparison_text(c))
+    if readme is not None:
+        write_readme_block(readme, comparison_text(c, folders=False))
+        typer.echo(f"wrote the comparison between {readme}'s {README_BLOCK} markers")
 
 
 _EVAL_RUN = typer.Option(
