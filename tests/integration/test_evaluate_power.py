@@ -80,6 +80,24 @@ def test_quick_study_trains_at_strength_zero_and_the_strongest_and_writes_every_
     )
     assert again == code, capsys.readouterr().err
     assert (out / "power_runs.csv").read_text() == before
+    # --progress reads the finished study; --from-record renders its README block
+    args = ("validate", "power", "--config", _config(tmp_path), "--quick", "--out", out)
+    assert stairways(monkeypatch, *args, "--progress") == 0
+    assert "2 of 2 runs finished" in capsys.readouterr().out
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- power-table:begin -->\n<!-- power-table:end -->\n")
+    rendered = stairways(
+        monkeypatch,
+        "validate",
+        "power",
+        "--from-record",
+        out / "power.json",
+        "--readme",
+        readme,
+    )
+    assert rendered == 0, capsys.readouterr().err
+    assert "False-positive rate, default: " in readme.read_text()
+    assert "| 1 | default | 1 |" in readme.read_text()
     # the baselines never pass every gate, on either market
     assert all(not any(m["baselines_passed"].values()) for m in summary["markets"])
 
