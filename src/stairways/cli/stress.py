@@ -90,6 +90,7 @@ def run(
         ctx = build_context(cfg, model, Path(work))
         result = run_suite(ctx, cfg, scenario, short=short, clock=clock)
     report = write_report(result, target, ctx.day, clock.now())
+    typer.echo(f"model: {result.model} ({ctx.policy.ref.run_dir}, {ctx.policy.ref.checkpoint})")
     for s in result.scenarios:
         typer.echo(f"{s.name:<20} {'PASS' if s.passed else 'FAIL'}")
         if s.error:

@@ -6,7 +6,8 @@ bars arrive together when the feed recovers, and the operator then resumes tradi
 feed is silent the loop is polled every ``poll_seconds`` of session time, as a live loop polls
 between bars. The loop must notice within the stage's ``order_flow.stale_data_seconds`` (plus
 one poll), journal a ``feed_stale`` alert, pause trading (the safe state: no new exposure), and
-neither decide nor send an order on a bar older than that limit.
+neither decide nor send an order on a bar older than that limit. The short form (``--short``)
+closes the session the short tail after the last window.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from stairways.risk.limits import load_stage
 from stairways.risk.operator import resume
 from stairways.risk.types import TradingState
 from stairways.stress.results import ScenarioResult
-from stairways.stress.scenarios import StressContext, _common, _rehearse, check_gates
+from stairways.stress.scenarios import StressContext, _common, _rehearse, _short, check_gates
 from stairways.stress.settings import FeedWindow, StaleFeedConfig
 
 __all__ = ["run_stale_feed"]
@@ -101,7 +102,13 @@ def run_stale_feed(ctx: StressContext, cfg: StaleFeedConfig) -> ScenarioResult:
     """The stale feed scenario (see the module docstring)."""
     limit = float(load_stage(ctx.stage, ctx.risk_dir).order_flow.stale_data_seconds)
     feed = _StaleFeed(cfg)
-    run = _rehearse(ctx, "stale_feed", wrap_broker=feed.wrap_broker, on_loop=feed.attach)
+    run = _rehearse(
+        ctx,
+        "stale_feed",
+        wrap_broker=feed.wrap_broker,
+        on_loop=feed.attach,
+        last_bar=_short(ctx, max(w.at_bar + w.bars for w in cfg.windows)),
+    )
     figures = _common(run)
     recs = run.records
     alerts = [r for r in recs if r.kind == "alert" and r.payload.get("type") == "feed_stale"]

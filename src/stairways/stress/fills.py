@@ -8,6 +8,10 @@
   model is made to change position on a few bars so that orders are certain to go out. Each
   reject must be journaled, no order is sent twice, the governor pauses trading at the stage's
   ``order_flow.max_consecutive_rejects`` and no decision sends an order after that.
+
+Short forms (``--short``): partial fills closes the session after its first
+:data:`SHORT_PARTIAL_BARS` bars plus the short tail, rejects the short tail after its forced
+changes.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from stairways.stress.scenarios import (
     _common,
     _fills,
     _rehearse,
+    _short,
     check_gates,
 )
 from stairways.stress.settings import PartialFillsConfig, RejectsConfig
@@ -39,6 +44,11 @@ from stairways.stress.settings import PartialFillsConfig, RejectsConfig
 __all__ = ["run_partial_fills", "run_rejects"]
 
 log = logging.getLogger(__name__)
+
+# The short form's fault window: every order of the session's first bars fills in pieces.
+SHORT_PARTIAL_BARS = 30
+# The rejects scenario makes the model change position on bars from this one on.
+REJECTS_AT_BAR = 10
 
 
 class _Reconciler:
@@ -92,7 +102,12 @@ def run_partial_fills(ctx: StressContext, cfg: PartialFillsConfig) -> ScenarioRe
     rec = _Reconciler()
     faults = FaultPlan(partial_fills=(PartialFill("*", cfg.fractions, cfg.orders),))
     run = _rehearse(
-        ctx, "partial_fills", faults=faults, wrap_broker=rec.wrap_broker, on_loop=rec.attach
+        ctx,
+        "partial_fills",
+        faults=faults,
+        wrap_broker=rec.wrap_broker,
+        on_loop=rec.attach,
+        last_bar=_short(ctx, SHORT_PARTIAL_BARS),
     )
     figures = _common(run)
     by_order: dict[str, list[float]] = defaultdict(list)
@@ -124,13 +139,20 @@ def run_rejects(ctx: StressContext, cfg: RejectsConfig) -> ScenarioResult:
     """The rejects scenario (see the module docstring)."""
     limit = load_stage(ctx.stage, ctx.risk_dir).order_flow.max_consecutive_rejects
     faults = FaultPlan(rejects=(Reject("*", cfg.code, "Order rejected - stress suite", cfg.count),))
-    at_bar = 10
+    at_bar = REJECTS_AT_BAR
     policy = _BurstPolicy(ctx.policy, at_bar, cfg.count + 2)
 
     def attach(loop: LiveLoop) -> None:
         policy.set_id = loop.set_id
 
-    run = _rehearse(ctx, "rejects", policy=policy, faults=faults, on_loop=attach)
+    run = _rehearse(
+        ctx,
+        "rejects",
+        policy=policy,
+        faults=faults,
+        on_loop=attach,
+        last_bar=_short(ctx, at_bar + cfg.count + 2),
+    )
     figures = _common(run)
     recs = run.records
     at_broker = {o.client_order_id for o in run.result.orders if o.state == OrderState.REJECTED}

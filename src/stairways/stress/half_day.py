@@ -11,7 +11,8 @@ at the last close at the session's close.
 
 Decision latency is read on the session's clock here (zero): on a busy machine the stage's
 latency guard would pause trading, and this scenario is about the close (latency has its own
-gates in the flash crash and decision flood scenarios).
+gates in the flash crash and decision flood scenarios). The scenario has no shorter form: the
+close is what it tests, and a half day is 210 bars.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ process is killed with SIGKILL and started again, ``kills`` times, and then left
 Measured against the reference and between the stores: orders lost (in the reference, not at
 the broker) and duplicated (twice at the broker, or not in the reference); the broker's fills
 equal to the reference's; the journal's sent orders and fills equal to the broker's store; the
-session's P&L equal to the reference's; flat at the end.
+session's P&L equal to the reference's; flat at the end. The short form (``--short``) closes
+both sessions :data:`SHORT_SESSION_BARS` bars plus the short tail after the open.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from stairways.journal import JournalLocation, JournalReader
 from stairways.journal.store import JournalNotFoundError
 from stairways.live.records import END_TYPE
 from stairways.stress.results import ScenarioResult
-from stairways.stress.scenarios import FLAT, StressContext, _rehearse, check_gates
+from stairways.stress.scenarios import FLAT, StressContext, _rehearse, _short, check_gates
 from stairways.stress.settings import RestartConfig
 
 __all__ = ["run_restart"]
@@ -41,6 +42,8 @@ __all__ = ["run_restart"]
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.02
+# The short form's session: it closes this many bars (plus the short tail) after the open.
+SHORT_SESSION_BARS = 40
 
 
 def _decisions(loc: JournalLocation, path: Path) -> int:
@@ -97,7 +100,8 @@ def _broker_store(ctx: StressContext, state_dir: Path, session_id: str) -> tuple
 
 def run_restart(ctx: StressContext, cfg: RestartConfig) -> ScenarioResult:
     """The restart scenario (see the module docstring)."""
-    reference = _rehearse(ctx, "restart_reference")
+    last_bar = _short(ctx, SHORT_SESSION_BARS)
+    reference = _rehearse(ctx, "restart_reference", last_bar=last_bar)
     n = int(reference.result.summary.get("decisions", 0)) or len(reference.bar_ms)
     folder = ctx.work / "restart"
     folder.mkdir(parents=True, exist_ok=True)
@@ -121,6 +125,7 @@ def run_restart(ctx: StressContext, cfg: RestartConfig) -> ScenarioResult:
                 "journal": str(journal),
                 "state_dir": str(folder / "sim"),
                 "key_file": str(key_file),
+                "last_bar": last_bar,
             }
         ),
         encoding="utf-8",

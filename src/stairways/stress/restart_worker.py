@@ -4,7 +4,8 @@ spec's journal and simulated-broker folder, resuming what a killed process left 
 
 The spec (written by :mod:`stairways.stress.restart`) holds: ``run_dir``, ``checkpoint``,
 ``day``, ``split``, ``stage``, ``risk_dir``, ``store``, ``journal``, ``state_dir`` and
-``key_file`` (the journal's MAC key, hex, readable by the owner only).
+``key_file`` (the journal's MAC key, hex, readable by the owner only), and ``last_bar`` (the
+short form's last bar, or null for the whole session).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from datetime import date
 from pathlib import Path
 
 from stairways.journal import Journal, JournalLocation, MacKey
+from stairways.live.loop import LiveLoop
 from stairways.live.model import LivePolicy, ref_from_run
 from stairways.live.session import SessionPlan, rehearse
 from stairways.risk.store import SqlStateStore
+from stairways.stress.scenarios import _close_after
 
 __all__ = ["main"]
 
@@ -38,6 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     loc = JournalLocation.sqlite(Path(spec["journal"]))
     journal = Journal.open(loc, key)
     states = SqlStateStore(loc)
+    last_bar = spec.get("last_bar")
+
+    def on_loop(loop: LiveLoop) -> None:
+        if last_bar is not None:
+            _close_after(loop, int(last_bar))
+
     try:
         result = rehearse(
             policy,
@@ -53,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             store_state=states,
             location=loc,
             bar_store=Path(spec["store"]),
+            on_loop=on_loop,
         )
     finally:
         states.close()

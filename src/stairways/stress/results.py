@@ -4,7 +4,7 @@ reads (one reader and one writer of the format).
 ``<out>/<run stamp>/results.json`` holds one run; ``<out>/latest.json`` is a copy of the last
 run's file, so readers find it without listing folders::
 
-    {"started": ISO time, "finished": ISO time, "short": bool, "passed": bool,
+    {"started": ISO time, "finished": ISO time, "short": bool, "passed": bool, "model": str,
      "scenarios": [{"name": str, "passed": bool, "broker": str, "error": str,
                     "figures": {name: number}, "gates": [{"metric", "op", "threshold",
                     "value", "passed"}]}]}
@@ -77,6 +77,7 @@ class SuiteResult:
     finished: str
     short: bool
     scenarios: list[ScenarioResult]
+    model: str = ""  # the model stressed: its registry id (or run:<run>:<checkpoint>)
 
     @property
     def passed(self) -> bool:
@@ -90,6 +91,7 @@ class SuiteResult:
             "finished": self.finished,
             "short": self.short,
             "passed": self.passed,
+            "model": self.model,
             "scenarios": [{**asdict(s), "passed": s.passed} for s in self.scenarios],
         }
 
@@ -137,6 +139,7 @@ def read_results(path: Path) -> SuiteResult:
             finished=str(data["finished"]),
             short=bool(data["short"]),
             scenarios=scenarios,
+            model=str(data.get("model", "")),
         )
     except OSError as err:
         raise InputError(f"cannot read stress results {path}: {err.strerror}") from None

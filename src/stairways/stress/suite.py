@@ -96,7 +96,11 @@ def run_suite(
         log.info("stress scenario %s on %s", name, ctx.day)
         results.append(ALL_SCENARIOS[name](ctx, getattr(cfg, name)))
     return SuiteResult(
-        started=started, finished=clock.now().isoformat(), short=short, scenarios=results
+        started=started,
+        finished=clock.now().isoformat(),
+        short=short,
+        scenarios=results,
+        model=ctx.policy.ref.model_id,
     )
 
 
@@ -122,7 +126,10 @@ def write_report(result: SuiteResult, out: Path, day: date, stamp: datetime) -> 
             "Every gate held." if result.passed else "A stress gate failed.",
             tuple(f"{s.name}: {s.error}" for s in result.scenarios if s.error),
         ),
-        Paragraph(f"Session replayed: {day}. Started {result.started}.", muted=True),
+        Paragraph(
+            f"Model {result.model}. Session replayed: {day}. Started {result.started}.",
+            muted=True,
+        ),
         TableBlock(
             table(
                 [
