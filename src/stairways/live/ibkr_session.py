@@ -232,6 +232,7 @@ class _Session:
         self.rebuilt_minutes = 0
         self.history_requests = 0
         self._history: dict[int, dict[str, MinuteBar]] = {}
+        self._flattened_at = -1
 
     # data ----------------------------------------------------------------------------------
 
@@ -403,6 +404,35 @@ class _Session:
             if ours or closing:
                 out.append(e)
         return out
+
+    def reflatten(self) -> None:
+        """After an emergency stop whose flatten could not reach IB (disconnected), flatten
+        again once per connection, when IB still reports positions in the session's symbols."""
+        loop, broker = self.loop, self.broker
+        if not loop.stopped or not broker.connected or broker.connects == self._flattened_at:
+            return
+        self._flattened_at = broker.connects
+        held = _held(broker, self.symbols)
+        if not held:
+            return
+        log.warning("session %s: flattening %s again after the reconnect", loop.session_id, held)
+        results = broker.flatten()
+        loop.journal_many(
+            [
+                (
+                    "order",
+                    {
+                        "session_id": loop.session_id,
+                        "rehearsal": self.plan.rehearsal,
+                        "type": "close_out",
+                        "reason": "emergency stop: flatten again after the reconnect",
+                        "orders": [r.client_order_id for r in results],
+                        "sent": [r.sent for r in results],
+                    },
+                    loop.clock.now(),
+                )
+            ]
+        )
 
     def step(self) -> None:
         """Hand the loop every minute that is complete, in order; rebuild the ones the feed
@@ -681,6 +711,7 @@ def _drive(state: _Session, plan: IbkrPlan, wall: Clock, close_at: datetime) -> 
                 continue
             state.catch_up(first)
         state.step()
+        state.reflatten()
         if loop.done:
             return
         if loop.clock.now() >= close_at + timedelta(seconds=plan.grace_seconds):

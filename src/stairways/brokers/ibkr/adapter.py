@@ -248,14 +248,23 @@ class IbkrBroker:
         step = 0.05
         while True:
             if self._connected and self._ib is not None:
-                self._ib.sleep(0)
+                self._network(0.0)
             else:
                 self._try_reconnect()
             if (until_event and self._events) or waited >= timeout:
                 return
             pause = min(step, timeout - waited)
-            IB.sleep(pause)
+            self._network(pause)
             waited += pause
+
+    def _network(self, seconds: float) -> None:
+        """Run ib_async's event loop for ``seconds``; a socket failure it re-raises (its
+        global error event cancels the running wait) is a disconnect, handled as one."""
+        try:
+            IB.sleep(seconds)
+        except OSError as err:
+            log.warning("the socket to IB at %s failed: %s", self.endpoint, err)
+            self._on_disconnect()
 
     def events(self, timeout: float = 0.0) -> list[BrokerEvent]:
         """Run the network for up to ``timeout`` seconds (reconnecting if needed); drain."""
@@ -568,11 +577,17 @@ class IbkrBroker:
         Closing orders are market orders with client order ids ``sw-flatten-<time>-<symbol>``;
         they are sent even when trading is halted (this is the emergency stop).
         """
+        if not self._connected:
+            held = self.positions() if self._ib is not None else []
+            why = f"not connected to IB at {self.endpoint}: flatten after the reconnect"
+            return [self._refuse(f"sw-flatten-{p.symbol}", why) for p in held] or [
+                PlaceResult("sw-flatten", sent=False, reason=why)
+            ]
         ib = self.ib
         ib.reqGlobalCancel()
         waited = 0.0
-        while ib.openTrades() and waited < wait_seconds:
-            ib.sleep(0.05)
+        while ib.openTrades() and waited < wait_seconds and self._connected:
+            self._network(0.05)
             waited += 0.05
         if ib.openTrades():
             log.warning("%d orders still open after the global cancel", len(ib.openTrades()))

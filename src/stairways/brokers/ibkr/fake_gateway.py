@@ -464,6 +464,8 @@ class FakeIBGateway:
                 while not self._stopping:
                     await asyncio.sleep(quiet / 3)
                     now = time.monotonic()
+                    if not decided and not self.subscribed(symbols):
+                        decided = True  # nobody listens (a dead or cut client): no waiting
                     if not decided:
                         decided = ready is not None and ready(start)
                         if not decided and now - pushed < ready_timeout:
