@@ -19,6 +19,7 @@ from stairways.reports.tables import Column, table
 from stairways.risk.limits import RISK_CONFIG_DIR
 from stairways.stress.feed import run_stale_feed
 from stairways.stress.fills import run_partial_fills, run_rejects
+from stairways.stress.gateway import GATEWAY_SCENARIOS
 from stairways.stress.half_day import run_half_day
 from stairways.stress.restart import run_restart
 from stairways.stress.results import ScenarioResult, SuiteResult, write_results
@@ -37,6 +38,7 @@ ALL_SCENARIOS: dict[str, Callable[[StressContext, Any], ScenarioResult]] = {
     "stale_feed": run_stale_feed,
     "restart": run_restart,
     "half_day": run_half_day,
+    **GATEWAY_SCENARIOS,
 }
 
 
