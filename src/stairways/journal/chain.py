@@ -86,6 +86,29 @@ def from_us(ts_us: int, tz: Any) -> datetime:
 
 def _plain(value: Any, path: str) -> Any:
     """``value`` as plain JSON types; InputError naming ``path`` for anything else."""
+    # The exact built-in types first (what nearly every payload holds): the same values as the
+    # general checks below, without their abstract-class tests (the live loop encodes
+    # thousands of records a second).
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        if not math.isfinite(value):
+            raise InputError(f"journal payload key {path} is {value}, which JSON cannot hold")
+        return value
+    if kind is dict:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InputError(f"journal payload key {path}.{key!r} is not text")
+            out[key] = _plain(item, f"{path}.{key}")
+        return out
+    if kind is list or kind is tuple:
+        return [_plain(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    return _plain_other(value, path)
+
+
+def _plain_other(value: Any, path: str) -> Any:
     if value is None or isinstance(value, str | bool):
         return value
     if isinstance(value, Secret):
