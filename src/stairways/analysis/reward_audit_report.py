@@ -12,11 +12,6 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-
 from stairways.analysis.reward_audit import COMPONENT_PREFIX, AuditFlag, RewardAudit
 from stairways.reports import tables as t
 from stairways.reports.html import (
@@ -41,6 +36,12 @@ LEVEL_CLASSES = {"CRITICAL": "fail", "WARNING": "warn", "OK": "pass", "UNMEASURE
 
 def audit_plots(audit: RewardAudit) -> list[Figure]:
     """Reward against P&L per episode, component shares, and the episode-reward histogram."""
+    # Imported here: the CLI imports this module at start-up, and pyplot costs about a second.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     ep = audit.episodes
     fig, ax = plt.subplots(figsize=(6, 4.5))
     ended = ep["ended_by_drawdown"].fillna(False).to_numpy(dtype=bool)

@@ -471,3 +471,17 @@ def bench_live(
             f"(max {max(h.seconds):.2f} s; goal 2 s; poll every {h.poll:g} s, "
             f"{h.pace:g} s per bar)"
         )
+
+
+@app.command("startup")
+def bench_startup(
+    repeats: int = typer.Option(3, "--repeats", min=1, max=20, help="Processes per figure."),
+) -> None:
+    """Seconds to start a training process: import torch, train --help, first PPO update."""
+    import os
+
+    from stairways.bench.startup_bench import run_startup_bench
+
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    typer.echo(f"start-up, best of {repeats} fresh processes; load average {load}")
+    run_startup_bench(repeats, report=lambda name, value: typer.echo(f"{name:32s} {value}"))
