@@ -211,8 +211,10 @@ def run_flood(ctx: Any, cfg: DecisionFloodConfig) -> ScenarioResult:
     states = SqlStateStore(loc)
     interval = 1.0 / cfg.rate
     capacity = int(cfg.rate * seconds) + 2 * len(minutes) + 1
-    pipeline = np.zeros(capacity, dtype=np.float64)
-    service = np.zeros(capacity, dtype=np.float64)
+    # Written now (np.zeros' pages would become resident as the flood fills them, and count
+    # as the flood's memory growth).
+    pipeline = np.full(capacity, np.nan, dtype=np.float64)
+    service = np.full(capacity, np.nan, dtype=np.float64)
     decision_p99: list[float] = []
     n = 0
     decisions = made = orders = undurable = 0
