@@ -38,7 +38,8 @@ from stairways.errors import StairwaysError
 
 log = logging.getLogger(__name__)
 
-GOAL_SECONDS = 3.0
+# Issue 16: a full-year evaluation (about 98k steps, every stage) under 1 s warm.
+GOAL_SECONDS = 1.0
 GOAL_SPEEDUP = 10.0
 
 
