@@ -4,7 +4,8 @@ executions and positions across the client's death, as IB does). Nothing may be 
 twice: every order the loop wrote ahead reached the gateway exactly once or is journaled as
 abandoned or refused, the gateway's fills are the journal's fills, and the session ends flat.
 
-Bounded: a fixed number of kills, every process and wait under a wall-clock limit."""
+Bounded: a fixed number of kills, every process and wait under a wall-clock limit (30 minutes:
+the CLI starts in about 10 s on an idle machine, in a minute or more on a loaded one)."""
 
 from __future__ import annotations
 
@@ -141,7 +142,7 @@ def _kill_loop(
     done_kills = 0
     starts = 0
     minutes = replay_day(live_run, live_policy)
-    deadline = time.monotonic() + 900.0
+    deadline = time.monotonic() + 1800.0
     try:
         with replaying_gateway(
             minutes, start_at=start_at, away_minutes=kills, ready=probe.ready, ready_timeout=3.0
@@ -233,7 +234,7 @@ def test_sigkill_at_random_points_against_the_gateway_loses_and_duplicates_no_or
 def test_many_sigkills_over_a_longer_session_lose_and_duplicate_no_order(
     live_run: LiveRun, live_policy: LivePolicy, tmp_path: Path
 ) -> None:
-    counts, _, _ = _kill_loop(live_run, live_policy, tmp_path, kills=6, start_at=200, seed=29)
+    counts, _, _ = _kill_loop(live_run, live_policy, tmp_path, kills=6, start_at=260, seed=29)
     _check(counts, 6)
 
 
