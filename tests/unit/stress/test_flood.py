@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -76,7 +77,7 @@ def test_a_short_form_closes_the_session_right_after_its_last_bar() -> None:
 
 def _ctx(short: bool) -> StressContext:
     return StressContext(
-        policy=None,  # type: ignore[arg-type]
+        policy=SimpleNamespace(ref=SimpleNamespace(model_id="run:tiny:final")),  # type: ignore[arg-type]
         store=Path("x"),
         day=None,  # type: ignore[arg-type]
         split="validation",
