@@ -30,8 +30,8 @@ from tests.integration.live.ibkr_helpers import (
     run_against,
 )
 
-# A trained run (session fixture) and sessions of about 80 replayed minutes each.
-pytestmark = pytest.mark.slow
+# The trained run is the live tests' session fixture (the default run's stress tests build it
+# too); each session replays about 80 minutes in lockstep: 1-12 s each on an idle machine.
 
 # The replay starts at 12:00 (minute 150): the morning comes from IB's historical bars.
 START = 150
