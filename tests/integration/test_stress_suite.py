@@ -30,6 +30,10 @@ def _suite_config(tmp_path: Path, run: LiveRun) -> Path:
     # shipped validation split's first stored session for the features' warm-up; its 2024
     # sessions are the fixture's own, not a user's test year.
     data.update({"run_dir": str(run.run_dir), "risk_dir": str(PARITY_RISK_DIR), "split": "test"})
+    # The tiny run's 1% drawdown rule ends its 2024-01-02 session near bar 22 (and a close-out
+    # during a disconnect cannot flatten): the disconnect and the slow broker come early here so
+    # that both play out before it.
+    data["broker_disconnect"].update({"at_bar": 4, "bars": 3, "latency_from_bar": 8})
     for name in SCENARIOS:
         gates = data[name]["gates"]
         data[name]["gates"] = [g for g in gates if not g["metric"].endswith(WALL_CLOCK)]
