@@ -100,9 +100,9 @@ class TrainingConfig(Frozen):
     algo: Literal["ppo", "recurrent_ppo"] = "ppo"
     # sb3: SB3's PPO.learn(). fused: stairways.training.fused_ppo, the same PPO over whole
     # rollouts of the batched env as arrays (same model zip and statistics files). The default
-    # stays sb3: fused's 10x comes with its own hyperparameters (fused_ppo.THROUGHPUT_SETTINGS),
-    # and stairways bench learning has not yet shown them at least as good on every measure
-    # (README, "Training backends"); switching also changes the defaults below.
+    # stays sb3 until the defaults below change with it: fused's 10x comes with its own
+    # hyperparameters (fused_ppo.THROUGHPUT_SETTINGS), which stairways bench learning compares
+    # with SB3 at these (README, "Training backends").
     backend: Literal["sb3", "fused"] = "sb3"
     split: str = Field(default="train", description="Data split the run trains on")
     total_timesteps: int = Field(default=50_000, ge=1, le=10_000_000_000)
