@@ -478,3 +478,97 @@ def start_many(
         start_episode(
             i, sessions[k], mkt, feats, lengths, si, pf, shares, avg, targets, pend, rs, ep, rp, obs
         )
+
+
+# Flags in the return value of :func:`step_vec` (returned as ``-1 - flags``).
+VEC_ANY_DONE = 1
+
+
+@core_jit
+def step_vec(
+    actions: np.ndarray,
+    mkt: np.ndarray,
+    feats: np.ndarray,
+    lengths: np.ndarray,
+    queue: np.ndarray,
+    si: np.ndarray,
+    pf: np.ndarray,
+    shares: np.ndarray,
+    avg: np.ndarray,
+    targets: np.ndarray,
+    pend: np.ndarray,
+    rs: np.ndarray,
+    ep: np.ndarray,
+    cp: np.ndarray,
+    rp: np.ndarray,
+    obs: np.ndarray,
+    rew: np.ndarray,
+    term: np.ndarray,
+    trunc: np.ndarray,
+    out: np.ndarray,
+    comps: np.ndarray,
+    term_obs: np.ndarray,
+    scratch: np.ndarray,
+    n_actions: int,
+    active_out: np.ndarray,
+    done_out: np.ndarray,
+    trunc_out: np.ndarray,
+    rew_out: np.ndarray,
+    obs_out: np.ndarray,
+    out_snap: np.ndarray,
+    comps_snap: np.ndarray,
+) -> int:
+    """:func:`step_batch` plus the vector env's bookkeeping, in one call.
+
+    Before the step, ``active_out`` gets which envs were playing; after it, ``done_out`` gets
+    terminated or truncated, ``trunc_out`` truncated, ``rew_out`` the reward as float32, and
+    ``obs_out``, ``out_snap`` and ``comps_snap`` copies of the observations, step results and
+    reward components (the ``*_out`` arrays are the caller's fresh arrays to keep).
+
+    Returns the index of the first out-of-range action (then nothing has changed, as in
+    :func:`step_batch`), or ``-1 - flags`` where flags has ``VEC_ANY_DONE`` when any env ended
+    its episode.
+    """
+    n_env = si.shape[0]
+    for i in range(n_env):
+        active_out[i] = si[i, I_ACTIVE] == 1
+    bad = step_batch(
+        actions,
+        mkt,
+        feats,
+        lengths,
+        queue,
+        si,
+        pf,
+        shares,
+        avg,
+        targets,
+        pend,
+        rs,
+        ep,
+        cp,
+        rp,
+        obs,
+        rew,
+        term,
+        trunc,
+        out,
+        comps,
+        term_obs,
+        scratch,
+        n_actions,
+    )
+    if bad >= 0:
+        return bad
+    flags = 0
+    for i in range(n_env):
+        d = term[i] or trunc[i]
+        done_out[i] = d
+        trunc_out[i] = trunc[i]
+        rew_out[i] = np.float32(rew[i])
+        if d:
+            flags |= VEC_ANY_DONE
+    obs_out[:, :] = obs
+    out_snap[:, :] = out
+    comps_snap[:, :] = comps
+    return -1 - flags

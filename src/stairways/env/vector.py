@@ -313,6 +313,34 @@ class BatchCore:
                 f"{self.n_actions - 1}] for action set {self.market.action_set!r}"
             )
 
+    def step_collect(self) -> tuple[np.ndarray, ...]:
+        """Step every env (as :meth:`step`) and return fresh arrays the caller may keep.
+
+        Returns (active before the step, done, truncated, reward as float32, observations,
+        step results, reward components, terminal observations or None when no env ended its
+        episode). One compiled call does the step and this bookkeeping; in training mode,
+        envs that consumed their session queue get a new permutation afterwards.
+        """
+        n = self.n_envs
+        active = np.empty(n, dtype=np.bool_)
+        done = np.empty(n, dtype=np.bool_)
+        trunc = np.empty(n, dtype=np.bool_)
+        rew = np.empty(n, dtype=np.float32)
+        obs = np.empty_like(self.obs)
+        out = np.empty_like(self.out)
+        comps = np.empty_like(self.comps)
+        code = kn.step_vec(*self._step_args, active, done, trunc, rew, obs, out, comps)
+        if code >= 0:
+            raise InputError(
+                f"action {int(self.actions[code])} of env {code} is outside [0, "
+                f"{self.n_actions - 1}] for action set {self.market.action_set!r}"
+            )
+        term_obs = None
+        if (-1 - code) & kn.VEC_ANY_DONE:
+            term_obs = self.term_obs.copy()
+            self.refill_exhausted()
+        return active, done, trunc, rew, obs, out, comps, term_obs
+
     def refill_exhausted(self) -> None:
         """Training mode: give a new permutation to envs that consumed their whole queue."""
         if self.mode != "train":
@@ -438,10 +466,13 @@ class StepInfos(Sequence[dict[str, Any]]):
         done: np.ndarray,
         timeout: np.ndarray,
         term_obs: np.ndarray | None,
+        out: np.ndarray | None = None,
+        comps: np.ndarray | None = None,
     ) -> None:
         self._core = core
-        self._out = core.out.copy()
-        self._comps = core.comps.copy()
+        # ``out`` and ``comps``: copies of the step's results already taken (else taken here)
+        self._out = core.out.copy() if out is None else out
+        self._comps = core.comps.copy() if comps is None else comps
         self._active = active
         self._done = done
         self._timeout = timeout
@@ -552,15 +583,9 @@ class BatchedTradingEnv(CoreControls, VecEnv):
     def step_wait(self) -> VecEnvStepReturn:
         """Step every env; done envs start their next session at once."""
         core = self.core
-        active = core.si[:, kn.I_ACTIVE] == 1
-        core.step()
-        done = core.term | core.trunc
-        term_obs = None
-        if done.any():
-            term_obs = core.term_obs.copy()
-            core.refill_exhausted()
-        infos = StepInfos(core, active, done, core.trunc.copy(), term_obs)
-        return core.obs.copy(), core.rew.astype(np.float32), done, infos  # type: ignore[return-value]
+        active, done, trunc, rew, obs, out, comps, term_obs = core.step_collect()
+        infos = StepInfos(core, active, done, trunc, term_obs, out, comps)
+        return obs, rew, done, infos  # type: ignore[return-value]
 
     def close(self) -> None:
         """Nothing to release: all state is in memory."""
