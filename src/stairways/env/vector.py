@@ -313,7 +313,18 @@ class BatchCore:
                 f"{self.n_actions - 1}] for action set {self.market.action_set!r}"
             )
 
-    def step_collect(self) -> tuple[np.ndarray, ...]:
+    def step_collect(
+        self,
+    ) -> tuple[
+        np.ndarray,
+        np.ndarray,
+        np.ndarray,
+        np.ndarray,
+        np.ndarray,
+        np.ndarray,
+        np.ndarray,
+        np.ndarray | None,
+    ]:
         """Step every env (as :meth:`step`) and return fresh arrays the caller may keep.
 
         Returns (active before the step, done, truncated, reward as float32, observations,
