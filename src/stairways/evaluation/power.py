@@ -1148,9 +1148,14 @@ def markdown_report(report: PowerReport, config_name: str, *, rule_only: bool = 
     versions = code_versions(report.rows)
     code = "; ".join(f"{c}: {n} runs" for c, n in versions.items())
     if len(versions) > 1:
+        shown = "; ".join(f"{c}: {n} runs" for c, n in list(versions.items())[:5])
+        more = f" and {len(versions) - 5} more" if len(versions) > 5 else ""
         code = (
-            f"WARNING: the runs come from {len(versions)} code versions ({code}); training "
-            "repeats bit for bit only with the same code."
+            f"Note: the runs started from {len(versions)} checkout states (git commit and "
+            f"uncommitted changes: {shown}{more}). A worker process keeps the code it imported "
+            "when it started, so the runs of one invocation share their code; a study resumed "
+            "after a code change mixes versions, and training repeats bit for bit only with "
+            "the same code."
         )
     elif versions:
         code = f"Code: {code}."

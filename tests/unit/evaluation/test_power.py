@@ -462,6 +462,6 @@ def test_a_study_whose_runs_come_from_two_code_versions_says_so(tmp_path: Path) 
         gate_names=names,
         seconds=1.0,
     )
-    assert "WARNING: the runs come from 2 code versions" in markdown_report(report, "t")
+    assert "Note: the runs started from 2 checkout states" in markdown_report(report, "t")
     same = [rows[0], rows[0]]
     assert code_versions(same) == {"abc1234567": 2}
