@@ -10,9 +10,23 @@ from stairways.config import StairwaysConfig, load_config
 from stairways.configbase import config_file_references
 
 
-def test_the_reward_arms_are_the_config_file_references() -> None:
-    assert config_file_references(StairwaysConfig) == [
-        ("diagnostics", "abc", "arms", "[]", "config")
+def test_the_reward_arms_and_the_power_null_arms_are_the_config_file_references() -> None:
+    assert sorted(config_file_references(StairwaysConfig)) == [
+        ("diagnostics", "abc", "arms", "[]", "config"),
+        ("evaluation", "power", "null_arms", "[]", "config"),
+    ]
+
+
+def test_a_copied_power_study_reads_its_null_arm_config_beside_it(tmp_path: Path) -> None:
+    folder = tmp_path / "study"
+    (folder / "curriculum").mkdir(parents=True)
+    shutil.copyfile(resources.shipped_config("power"), folder / "power.yaml")
+    shutil.copyfile(
+        resources.shipped_config("curriculum/phase2_oos"), folder / "curriculum/phase2_oos.yaml"
+    )
+    cfg = load_config(folder / "power.yaml")
+    assert [a.config for a in cfg.evaluation.power.null_arms] == [
+        folder / "curriculum" / "phase2_oos.yaml"
     ]
 
 
