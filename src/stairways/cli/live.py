@@ -21,7 +21,6 @@ import typer
 
 from stairways.cli.common import ConfigOption, StoreOption, build_config
 from stairways.cli.journal import JournalOption, journal_location
-from stairways.clock import ExchangeClock
 from stairways.config import StairwaysConfig
 from stairways.errors import InputError
 from stairways.journal import Journal, JournalReader
@@ -260,18 +259,23 @@ def _rehearse(
     store: Path | None,
     ladder_config: Path | None,
 ) -> None:
-    from stairways.cli.live_ibkr import session_reviewer
+    from stairways.cli.live_ibkr import (
+        echo_figures,
+        echo_restart_and_review,
+        install_signal_handlers,
+        run_journaled,
+        session_journal,
+    )
     from stairways.live.parity import compare_with_trace
     from stairways.live.session import SessionPlan, rehearse
     from stairways.live.watchdog import Heartbeat
-    from stairways.risk.store import SqlStateStore
 
     ref = _resolve_model(cfg, model, checkpoint, registry)
     if compare and split is None:
         raise InputError("--compare needs --split (the evaluation trace to compare with)")
-    location, key = journal_location(cfg, _rehearsal_journal(cfg, journal), need_key=True)
-    assert key is not None
-    reviewer = session_reviewer(cfg, registry, key, ladder_config)
+    location, key, reviewer = session_journal(
+        cfg, _rehearsal_journal(cfg, journal), registry, ladder_config
+    )
     policy = LivePolicy(ref, store=store)
     plan = SessionPlan(
         day=day,
@@ -285,25 +289,22 @@ def _rehearse(
     beat = None
     if heartbeat is not None:
         beat = Heartbeat(heartbeat, _beat_info(location, state_dir, stage, policy.cfg))
-    states = SqlStateStore(location)
-    holder: dict[str, Any] = {}
-    try:
-        with Journal.open(location, key) as log_:
-            result = rehearse(
-                policy,
-                plan,
-                journal=log_,
-                store_state=states,
-                location=location,
-                bar_store=store,
-                heartbeat=beat,
-                on_loop=lambda loop: _on_loop(loop, holder),
-                reviewer=reviewer,
-            )
-            if beat is not None:
-                beat.stop(ExchangeClock().now(), result.session_id)
-    finally:
-        states.close()
+    result = run_journaled(
+        location,
+        key,
+        beat,
+        lambda log_, states: rehearse(
+            policy,
+            plan,
+            journal=log_,
+            store_state=states,
+            location=location,
+            bar_store=store,
+            heartbeat=beat,
+            on_loop=install_signal_handlers,
+            reviewer=reviewer,
+        ),
+    )
     s = result.summary
     typer.echo(
         f"REHEARSAL {result.session_id} of {day} at stage {stage} "
@@ -311,20 +312,10 @@ def _rehearse(
     )
     typer.echo(f"journal {location} (every record marked rehearsal)")
     if s:
-        f = s["figures"]
-        typer.echo(
-            f"{s['decisions']} decisions, {s['orders_sent']} orders, {len(result.executions)} "
-            f"fills; P&L ${f['pnl']:+,.2f} after ${f['fees']:,.2f} fees; max drawdown "
-            f"{f['max_drawdown']:.2%}; decision latency p50 {s['latency_ms_p50']:.3f} ms, "
-            f"p99 {s['latency_ms_p99']:.3f} ms"
-        )
+        echo_figures(s, len(result.executions))
         typer.echo(f"ended: {s['reason']}" + (" (EMERGENCY STOP)" if s["emergency_stop"] else ""))
-    if result.restart:
-        typer.echo(f"restart: {result.restart}")
-    if result.review is not None:
-        for line in result.review.lines():
-            typer.echo(line)
-    elif s:
+    echo_restart_and_review(result.restart, result.review)
+    if result.review is None and s:
         typer.echo(
             f"ladder review: model {ref.model_id} is not registered in "
             f"{reviewer.location}; no stage to review (stairways models register)"
@@ -348,11 +339,6 @@ def _rehearse(
             typer.echo(line)
         if not report.equal:
             raise typer.Exit(3)
-
-
-def _on_loop(loop: Any, holder: dict[str, Any]) -> None:
-    loop.install_signal_handlers()
-    holder["loop"] = loop
 
 
 def _beat_info(

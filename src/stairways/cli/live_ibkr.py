@@ -7,9 +7,10 @@ session, or a rehearsal against a gateway replaying a stored day); it only build
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import typer
 
@@ -17,11 +18,30 @@ from stairways.cli.journal import journal_location
 from stairways.clock import ExchangeClock
 from stairways.config import StairwaysConfig
 from stairways.journal import Journal, MacKey
+from stairways.journal.schema import JournalLocation
 from stairways.live.ladder import SessionReviewer
 from stairways.live.ladder_config import load_ladder_config
 from stairways.live.model import LivePolicy, ModelRef
+from stairways.live.watchdog import Heartbeat
+from stairways.risk.ports import StateStore
 
-__all__ = ["run_at_ibkr", "session_reviewer"]
+__all__ = [
+    "echo_figures",
+    "echo_restart_and_review",
+    "install_signal_handlers",
+    "run_at_ibkr",
+    "run_journaled",
+    "session_journal",
+    "session_reviewer",
+]
+
+
+class _Ended(Protocol):
+    @property
+    def session_id(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Ended)
 
 
 def session_reviewer(
@@ -31,6 +51,62 @@ def session_reviewer(
     or the config's), whose MAC key is the session journal's (``journal.mac_key_secret``)."""
     location, _ = journal_location(cfg, registry, need_key=False)
     return SessionReviewer(location, key, load_ladder_config(ladder_config), ExchangeClock())
+
+
+def session_journal(
+    cfg: StairwaysConfig, journal: str | None, registry: str | None, ladder_config: Path | None
+) -> tuple[JournalLocation, MacKey, SessionReviewer]:
+    """The session's journal (``journal`` or the config's) with its MAC key, and the ladder's
+    reviewer after the session (see :func:`session_reviewer`)."""
+    location, key = journal_location(cfg, journal, need_key=True)
+    assert key is not None
+    return location, key, session_reviewer(cfg, registry, key, ladder_config)
+
+
+def run_journaled(
+    location: JournalLocation,
+    key: MacKey,
+    beat: Heartbeat | None,
+    run: Callable[[Journal, StateStore], R],
+) -> R:
+    """``run`` with the session's journal open and the risk state store in it (closed after);
+    the heartbeat, if any, stops with the session's id once ``run`` returns."""
+    from stairways.risk.store import SqlStateStore
+
+    states = SqlStateStore(location)
+    try:
+        with Journal.open(location, key) as log_:
+            result = run(log_, states)
+            if beat is not None:
+                beat.stop(ExchangeClock().now(), result.session_id)
+    finally:
+        states.close()
+    return result
+
+
+def install_signal_handlers(loop: Any) -> None:
+    """The session loop's ``on_loop`` hook: SIGINT/SIGTERM ask the loop to stop cleanly."""
+    loop.install_signal_handlers()
+
+
+def echo_figures(summary: Mapping[str, Any], fills: int) -> None:
+    """The session summary's line of counts, P&L, drawdown and decision latency."""
+    f = summary["figures"]
+    typer.echo(
+        f"{summary['decisions']} decisions, {summary['orders_sent']} orders, {fills} "
+        f"fills; P&L ${f['pnl']:+,.2f} after ${f['fees']:,.2f} fees; max drawdown "
+        f"{f['max_drawdown']:.2%}; decision latency p50 {summary['latency_ms_p50']:.3f} ms, "
+        f"p99 {summary['latency_ms_p99']:.3f} ms"
+    )
+
+
+def echo_restart_and_review(restart: Mapping[str, int], review: Any) -> None:
+    """What a restart finished (if anything) and the ladder's review lines (if one ran)."""
+    if restart:
+        typer.echo(f"restart: {restart}")
+    if review is not None:
+        for line in review.lines():
+            typer.echo(line)
 
 
 def run_at_ibkr(
@@ -54,13 +130,9 @@ def run_at_ibkr(
     """Run one session at IBKR (``day``: a rehearsal against a gateway replaying that day)."""
     from stairways.brokers.settings import load_broker_config
     from stairways.live.ibkr_session import IbkrPlan, run_ibkr_session
-    from stairways.live.watchdog import Heartbeat
-    from stairways.risk.store import SqlStateStore
 
     bcfg = load_broker_config(broker_config)
-    location, key = journal_location(cfg, journal, need_key=True)
-    assert key is not None
-    reviewer = session_reviewer(cfg, registry, key, ladder_config)
+    location, key, reviewer = session_journal(cfg, journal, registry, ladder_config)
     policy = LivePolicy(ref, store=store)
     plan = IbkrPlan(
         stage=stage,
@@ -81,32 +153,24 @@ def run_at_ibkr(
             "broker_config": str(broker_config) if broker_config is not None else None,
         }
         beat = Heartbeat(heartbeat, info)
-    states = SqlStateStore(location)
-    holder: dict[str, Any] = {}
-
-    def on_loop(loop: Any) -> None:
-        loop.install_signal_handlers()
-        holder["loop"] = loop
-
-    try:
-        with Journal.open(location, key) as log_:
-            result = run_ibkr_session(
-                policy,
-                plan,
-                bcfg,
-                journal=log_,
-                store_state=states,
-                location=location,
-                bar_store=store,
-                live=live,
-                heartbeat=beat,
-                on_loop=on_loop,
-                reviewer=reviewer,
-            )
-            if beat is not None:
-                beat.stop(ExchangeClock().now(), result.session_id)
-    finally:
-        states.close()
+    result = run_journaled(
+        location,
+        key,
+        beat,
+        lambda log_, states: run_ibkr_session(
+            policy,
+            plan,
+            bcfg,
+            journal=log_,
+            store_state=states,
+            location=location,
+            bar_store=store,
+            live=live,
+            heartbeat=beat,
+            on_loop=install_signal_handlers,
+            reviewer=reviewer,
+        ),
+    )
     kind = "REHEARSAL against the gateway" if day is not None else "SESSION at IBKR"
     typer.echo(
         f"{kind} {result.session_id} at stage {stage}, account {result.account} "
@@ -115,23 +179,13 @@ def run_at_ibkr(
     typer.echo(f"journal {location}")
     s = result.summary
     if s:
-        f = s["figures"]
-        typer.echo(
-            f"{s['decisions']} decisions, {s['orders_sent']} orders, {len(result.executions)} "
-            f"fills; P&L ${f['pnl']:+,.2f} after ${f['fees']:,.2f} fees; max drawdown "
-            f"{f['max_drawdown']:.2%}; decision latency p50 {s['latency_ms_p50']:.3f} ms, "
-            f"p99 {s['latency_ms_p99']:.3f} ms"
-        )
+        echo_figures(s, len(result.executions))
         typer.echo(
             f"minutes: {result.live_minutes} from the real-time feed, {result.rebuilt_minutes} "
             "rebuilt (journal, IB history)"
         )
         typer.echo(f"ended: {s['reason']}" + (" (EMERGENCY STOP)" if s["emergency_stop"] else ""))
-    if result.restart:
-        typer.echo(f"restart: {result.restart}")
-    if result.review is not None:
-        for line in result.review.lines():
-            typer.echo(line)
+    echo_restart_and_review(result.restart, result.review)
     held = {k: v for k, v in result.positions.items() if v}
     if held or result.open_orders:
         typer.echo(

@@ -38,7 +38,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -258,31 +258,20 @@ class _Session:
         if want:
             from ib_async import RequestError
 
-            from stairways.brokers.ibkr.adapter import stock
+            from stairways.brokers.ibkr.history import bar_start, session_minute_bars
 
-            end_text = self.loop.clock.now().astimezone(UTC).strftime("%Y%m%d %H:%M:%S UTC")
+            end = pd.Timestamp(self.loop.clock.now())
             for s in self.symbols:
                 self.history_requests += 1
                 try:
-                    bars = self.broker.ib.reqHistoricalData(
-                        stock(s),
-                        endDateTime=end_text,
-                        durationStr="1 D",
-                        barSizeSetting="1 min",
-                        whatToShow="TRADES",
-                        useRTH=True,
-                        formatDate=2,
-                    )
+                    bars = session_minute_bars(self.broker.ib, s, end)
                 except RequestError as err:
                     raise BrokerStateError(
                         f"IB historical bars of {s} for the minutes the loop missed: IB error "
                         f"{err.code}: {err.message}"
                     ) from None
                 for b in bars:
-                    start = pd.Timestamp(b.date)
-                    if start.tzinfo is None:
-                        start = start.tz_localize("UTC")
-                    at = start.tz_convert(EXCHANGE_TZ).to_pydatetime()
+                    at = bar_start(b).tz_convert(EXCHANGE_TZ).to_pydatetime()
                     try:
                         k = self.observer.bar_index(at)
                     except DataValidationError:
@@ -384,14 +373,7 @@ class _Session:
         last = ks[-1]
         self.next_k = last + 1
         self.restart = loop.finish_pending(records, last)
-        if records.stop:
-            loop.done = True
-            loop.end_reason = records.stop
-        elif last in records.decisions:
-            if last == loop.n - 1:
-                loop.close_session(last)
-        else:
-            loop.after_bar(last)
+        loop.resume_after(records, last)
 
     def executions(self) -> list[Execution]:
         """The broker's executions of this session: its own orders, and closing orders

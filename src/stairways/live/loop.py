@@ -1017,6 +1017,19 @@ class LiveLoop:
         if self.steps and not self.steps[-1].closed:
             self.steps[-1].equity = self.book.equity
 
+    def resume_after(self, records: SessionRecords, last: int) -> None:
+        """Carry on after catching up to bar ``last`` (its write-ahead chains finished): end
+        if the journal holds a stop, close the session if ``last`` was the decided closing
+        step, else run the bar's steps 4 to 9 (a bar already decided needs nothing more)."""
+        if records.stop:
+            self.done = True
+            self.end_reason = records.stop
+        elif last in records.decisions:
+            if last == self.n - 1:
+                self.close_session(last)
+        else:
+            self.after_bar(last)
+
     def close_session(self, k: int) -> None:
         """The closing step's orders: every position closed, the session over."""
         self._close_all(k, "closing step: the session's last bar")

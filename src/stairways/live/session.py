@@ -305,15 +305,7 @@ def rehearse(
             clock.set(minutes[done_bars - 1][symbols[0]].start + BAR)
             loop.catch_up(minutes[:done_bars], broker.executions(), records, vwaps[:done_bars])
             restart = loop.finish_pending(records, done_bars - 1)
-            last = done_bars - 1
-            if records.stop:
-                loop.done = True
-                loop.end_reason = records.stop
-            elif last in records.decisions:
-                if last == loop.n - 1:
-                    loop.close_session(last)
-            else:
-                loop.after_bar(last)
+            loop.resume_after(records, done_bars - 1)
         wall_clock = wall or ExchangeClock()
         for minute, vwap in zip(minutes[done_bars:], vwaps[done_bars:], strict=True):
             if loop.done:

@@ -27,7 +27,7 @@ from datetime import date
 from typing import Self
 
 import pandas as pd
-from ib_async import IB, RequestError
+from ib_async import IB, BarData, BarDataList, RequestError
 
 from stairways.brokers.ibkr.adapter import stock
 from stairways.brokers.ibkr.connection import Endpoint, open_ib
@@ -43,6 +43,33 @@ PACING_WINDOW_SECONDS = 600.0
 # IB error codes: 162 historical data service error (pacing, no data), 200 no security
 # definition, 354/10167 no market data subscription, 321 request validation.
 _PERMANENT = frozenset({200, 321, 354, 10167})
+
+
+def session_minute_bars(ib: IB, symbol: str, end: pd.Timestamp) -> BarDataList:
+    """One request for IB's 1-minute TRADES bars of ``symbol``'s regular trading hours for
+    the day ending at ``end`` (tz-aware); IB's ``RequestError`` is the caller's to word."""
+    return ib.reqHistoricalData(
+        stock(symbol),
+        endDateTime=ib_end_text(end),
+        durationStr="1 D",
+        barSizeSetting="1 min",
+        whatToShow="TRADES",
+        useRTH=True,
+        formatDate=2,
+    )
+
+
+def ib_end_text(end: pd.Timestamp) -> str:
+    """``end`` (tz-aware) as IB's ``endDateTime`` text, in UTC."""
+    return end.tz_convert("UTC").strftime("%Y%m%d %H:%M:%S UTC")
+
+
+def bar_start(bar: BarData) -> pd.Timestamp:
+    """A historical bar's start, tz-aware (IB's naive stamps with ``formatDate=2`` are UTC)."""
+    start = pd.Timestamp(bar.date)
+    if start.tzinfo is None:
+        start = start.tz_localize("UTC")
+    return start
 
 
 class IbkrHistory:
@@ -133,17 +160,9 @@ class IbkrHistory:
         for close in days.closes:
             self._pace()
             self.requests += 1
-            end_text = close.tz_convert("UTC").strftime("%Y%m%d %H:%M:%S UTC")
+            end_text = ib_end_text(close)
             try:
-                bars = ib.reqHistoricalData(
-                    stock(symbol),
-                    endDateTime=end_text,
-                    durationStr="1 D",
-                    barSizeSetting="1 min",
-                    whatToShow="TRADES",
-                    useRTH=True,
-                    formatDate=2,
-                )
+                bars = session_minute_bars(ib, symbol, close)
             except RequestError as err:
                 where = f"{self.endpoint.host}:{self.endpoint.port}"
                 what = f"IB historical data for {symbol} ending {end_text} via {where}"
@@ -159,9 +178,7 @@ class IbkrHistory:
                     ) from None
                 raise TemporaryError(f"{what}: IB error {err.code}: {err.message}") from None
             for b in bars:
-                stamp = pd.Timestamp(b.date)
-                if stamp.tzinfo is None:
-                    stamp = stamp.tz_localize("UTC")
+                stamp = bar_start(b)
                 rows.append(
                     {
                         "symbol": symbol,
