@@ -23,7 +23,13 @@ from stairways.risk.limits import load_stage
 from stairways.risk.operator import resume
 from stairways.risk.types import TradingState
 from stairways.stress.results import ScenarioResult
-from stairways.stress.scenarios import StressContext, _common, _rehearse, _short, check_gates
+from stairways.stress.scenarios import (
+    StressContext,
+    _short,
+    check_gates,
+    common_figures,
+    rehearse_scenario,
+)
 from stairways.stress.settings import FeedWindow, StaleFeedConfig
 
 __all__ = ["run_stale_feed"]
@@ -102,14 +108,14 @@ def run_stale_feed(ctx: StressContext, cfg: StaleFeedConfig) -> ScenarioResult:
     """The stale feed scenario (see the module docstring)."""
     limit = float(load_stage(ctx.stage, ctx.risk_dir).order_flow.stale_data_seconds)
     feed = _StaleFeed(cfg)
-    run = _rehearse(
+    run = rehearse_scenario(
         ctx,
         "stale_feed",
         wrap_broker=feed.wrap_broker,
         on_loop=feed.attach,
         last_bar=_short(ctx, max(w.at_bar + w.bars for w in cfg.windows)),
     )
-    figures = _common(run)
+    figures = common_figures(run)
     recs = run.records
     alerts = [r for r in recs if r.kind == "alert" and r.payload.get("type") == "feed_stale"]
     paused = 0

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from typing import Any
 
 import numpy as np
 
@@ -31,13 +30,16 @@ from stairways.risk.limits import load_stage
 from stairways.stress.results import ScenarioResult
 from stairways.stress.scenarios import (
     FLAT,
+    BurstPolicy,
     StressContext,
-    _BurstPolicy,
-    _common,
-    _fills,
-    _rehearse,
     _short,
     check_gates,
+    common_figures,
+    expected_pnl,
+    fill_records,
+    orders_submitted_after,
+    pause_record,
+    rehearse_scenario,
 )
 from stairways.stress.settings import PartialFillsConfig, RejectsConfig
 
@@ -88,20 +90,11 @@ class _Reconciler:
         self.checks += 1
 
 
-def _expected_pnl(figures: dict[str, float], fills: list[Any]) -> None:
-    """The fills' cash flow less their fees (the P&L of a session that ends flat)."""
-    cash = sum(-float(r.payload["quantity"]) * float(r.payload["price"]) for r in fills)
-    fees = sum(float(r.payload["fee"]) for r in fills)
-    figures["expected_pnl"] = cash - fees
-    flat = figures["open_position_at_end"] <= FLAT
-    figures["pnl_difference"] = abs(cash - fees - figures["net_pnl"]) if flat else float("inf")
-
-
 def run_partial_fills(ctx: StressContext, cfg: PartialFillsConfig) -> ScenarioResult:
     """The partial fills scenario (see the module docstring)."""
     rec = _Reconciler()
     faults = FaultPlan(partial_fills=(PartialFill("*", cfg.fractions, cfg.orders),))
-    run = _rehearse(
+    run = rehearse_scenario(
         ctx,
         "partial_fills",
         faults=faults,
@@ -109,7 +102,7 @@ def run_partial_fills(ctx: StressContext, cfg: PartialFillsConfig) -> ScenarioRe
         on_loop=rec.attach,
         last_bar=_short(ctx, SHORT_PARTIAL_BARS),
     )
-    figures = _common(run)
+    figures = common_figures(run)
     by_order: dict[str, list[float]] = defaultdict(list)
     for e in run.result.executions:
         by_order[e.client_order_id].append(float(e.quantity))
@@ -124,7 +117,7 @@ def run_partial_fills(ctx: StressContext, cfg: PartialFillsConfig) -> ScenarioRe
     figures["cash_difference"] = rec.cash_diff
     figures["governor_position_difference"] = rec.governor_diff
     figures["bars_reconciled"] = float(rec.checks)
-    _expected_pnl(figures, _fills(run))
+    expected_pnl(figures, fill_records(run.records))
     res = ScenarioResult("partial_fills", "sim", figures, check_gates(figures, cfg.gates))
     res.notes.append(
         f"up to {cfg.orders} orders fill in chunks of "
@@ -140,20 +133,16 @@ def run_rejects(ctx: StressContext, cfg: RejectsConfig) -> ScenarioResult:
     limit = load_stage(ctx.stage, ctx.risk_dir).order_flow.max_consecutive_rejects
     faults = FaultPlan(rejects=(Reject("*", cfg.code, "Order rejected - stress suite", cfg.count),))
     at_bar = REJECTS_AT_BAR
-    policy = _BurstPolicy(ctx.policy, at_bar, cfg.count + 2)
-
-    def attach(loop: LiveLoop) -> None:
-        policy.set_id = loop.set_id
-
-    run = _rehearse(
+    policy = BurstPolicy(ctx.policy, at_bar, cfg.count + 2)
+    run = rehearse_scenario(
         ctx,
         "rejects",
         policy=policy,
         faults=faults,
-        on_loop=attach,
+        on_loop=policy.attach,
         last_bar=_short(ctx, at_bar + cfg.count + 2),
     )
-    figures = _common(run)
+    figures = common_figures(run)
     recs = run.records
     at_broker = {o.client_order_id for o in run.result.orders if o.state == OrderState.REJECTED}
     journaled = [
@@ -164,16 +153,7 @@ def run_rejects(ctx: StressContext, cfg: RejectsConfig) -> ScenarioResult:
         and "reason" in r.payload
     ]
     journaled_ids = {str(r.payload["client_order_id"]) for r in journaled}
-    pause = next(
-        (
-            r
-            for r in recs
-            if r.kind == "governor_state"
-            and r.payload.get("state") == "PAUSED"
-            and "rejects" in str(r.payload.get("who", ""))
-        ),
-        None,
-    )
+    pause = pause_record(recs, "rejects")
     submitting: dict[str, int] = defaultdict(int)
     for r in recs:
         if r.kind == "order" and r.payload.get("type") == "submitting":
@@ -188,13 +168,7 @@ def run_rejects(ctx: StressContext, cfg: RejectsConfig) -> ScenarioResult:
         before = len({str(r.payload["client_order_id"]) for r in journaled if r.seq < pause.seq})
         figures["rejects_before_pause"] = float(before)
         figures["pause_at_limit"] = float(before == limit)
-        figures["decision_orders_after_pause"] = float(
-            sum(
-                1
-                for r in recs
-                if r.seq > pause.seq and r.kind == "order" and r.payload.get("type") == "submitting"
-            )
-        )
+        figures["decision_orders_after_pause"] = float(orders_submitted_after(recs, pause.seq))
     res = ScenarioResult("rejects", "sim", figures, check_gates(figures, cfg.gates))
     res.notes.append(
         f"the broker rejects the first {cfg.count} orders (code {cfg.code}); decisions change "

@@ -47,17 +47,25 @@ from stairways.live.session import load_session_bars
 from stairways.risk.store import SqlStateStore
 from stairways.risk.types import TradingState
 from stairways.stress.results import ScenarioResult
-from stairways.stress.scenarios import StressContext, _BurstPolicy, check_gates
+from stairways.stress.scenarios import (
+    SHORT_TAIL,
+    BurstPolicy,
+    LaggedBroker,
+    StressContext,
+    check_gates,
+    disconnect_figures,
+    expected_pnl,
+    fill_records,
+    latency_flatten,
+)
 from stairways.stress.settings import BrokerDisconnectConfig, OrderBurstConfig
 
 __all__ = ["GATEWAY_SCENARIOS", "run_broker_disconnect_ibkr", "run_order_burst_ibkr"]
 
 log = logging.getLogger(__name__)
 
-FLAT = 1e-9
-# Short form: minutes replayed before the fault and after its window.
+# Short form: minutes replayed before the fault (after its window: SHORT_TAIL).
 SHORT_LEAD = 5
-SHORT_TAIL = 10
 
 
 @dataclass
@@ -89,12 +97,12 @@ class _Probe:
         return bool(loop.steps) and loop.steps[-1].bar >= k
 
 
-class _Lagged:
+class _Lagged(LaggedBroker):
     """The adapter as the loop sees it; while the loop's bar is in ``[start, end)`` every call
     the loop times (events, place, cancel, flatten) waits ``seconds`` more."""
 
     def __init__(self, inner: Any, probe: _Probe, start: int, end: int, seconds: float) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._probe = probe
         self._start, self._end, self._seconds = start, end, seconds
 
@@ -103,20 +111,9 @@ class _Lagged:
         if loop is not None and self._start <= loop.last_bar < self._end and not loop.done:
             time.sleep(self._seconds)
 
-    def events(self, timeout: float = 0.0) -> Any:
-        self._lag()
-        return self._inner.events(timeout)
-
-    def place(self, req: Any) -> Any:
-        self._lag()
-        return self._inner.place(req)
-
     def cancel(self, cid: str) -> Any:
         self._lag()
         return self._inner.cancel(cid)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
 
 
 def _replay_minutes(ctx: StressContext) -> list[dict[str, ReplayBar]]:
@@ -314,41 +311,11 @@ def run_broker_disconnect_ibkr(ctx: StressContext, cfg: BrokerDisconnectConfig) 
         for mark in ("paused", "safe", "reconnected"):
             figures[f"{mark}_wall_ms"] = 1000.0 * (marks.get(mark, math.inf) - cut)
     recs = run.records
-    down = next((r for r in recs if r.payload.get("type") == "broker_disconnect"), None)
-    paused = next(
-        (
-            r
-            for r in recs
-            if r.kind == "governor_state"
-            and r.payload.get("state") == "PAUSED"
-            and "broker_disconnect" in str(r.payload.get("who", ""))
-        ),
-        None,
-    )
-    if down is None or paused is None:
-        notes.append("no disconnect or no pause was journaled")
-    else:
-        pause_s = (paused.ts - down.ts).total_seconds()
-        figures["pause_flag_seconds"] = pause_s
-        # trading stopped by the governor is the safe state (orders_leaked checks it holds)
-        figures["safe_state_seconds"] = pause_s
-        leaked = [
-            r
-            for r in recs
-            if r.seq > paused.seq and r.kind == "order" and r.payload.get("type") == "submitting"
-        ]
-        figures["orders_leaked"] = float(len(leaked))
+    notes.extend(disconnect_figures(recs, figures))
     figures["reconciliations"] = float(
         sum(1 for r in recs if r.payload.get("type") == "reconciled")
     )
-    stop = [
-        r
-        for r in recs
-        if r.kind == "governor_state"
-        and r.payload.get("state") == "EMERGENCY_STOP"
-        and "latency" in str(r.payload.get("why", ""))
-    ]
-    figures["latency_flatten"] = float(bool(stop) and figures["open_position_at_end"] <= FLAT)
+    figures["latency_flatten"] = latency_flatten(recs, figures)
     res = ScenarioResult(
         "broker_disconnect_ibkr", "ibkr (fake gateway)", figures, check_gates(figures, cfg.gates)
     )
@@ -367,25 +334,19 @@ def _working(gw: FakeIBGateway) -> Callable[[], bool]:
 
 def run_order_burst_ibkr(ctx: StressContext, cfg: OrderBurstConfig) -> ScenarioResult:
     """The order burst scenario against the fake gateway."""
-    policy = _BurstPolicy(ctx.policy, cfg.at_bar, cfg.changes)
+    policy = BurstPolicy(ctx.policy, cfg.at_bar, cfg.changes)
     run = _run(
         ctx,
         "order_burst_ibkr",
         fault_first=cfg.at_bar,
         fault_last=cfg.at_bar + cfg.changes,
         policy=policy,
-        on_loop=lambda loop: setattr(policy, "set_id", loop.set_id),
+        on_loop=policy.attach,
     )
     figures = _common(run)
-    fills = [r for r in run.records if r.kind == "fill"]
-    cash = sum(-float(r.payload["quantity"]) * float(r.payload["price"]) for r in fills)
-    fees = sum(float(r.payload["fee"]) for r in fills)
-    flat = figures["open_position_at_end"] <= FLAT
-    expected = cash - fees
     figures["position_changes"] = float(policy.forced)
     figures["filled_share"] = run.filled / run.ordered if run.ordered else 0.0
-    figures["expected_pnl"] = expected
-    figures["pnl_difference"] = abs(expected - figures["net_pnl"]) if flat else float("inf")
+    expected_pnl(figures, fill_records(run.records))
     ms = np.asarray(run.loop.latencies_ms) if run.loop.latencies_ms else np.zeros(1)
     figures["decision_max_ms"] = float(ms.max())
     res = ScenarioResult(

@@ -37,11 +37,11 @@ from stairways.risk.limits import load_stage
 from stairways.stress.results import ScenarioResult
 from stairways.stress.scenarios import (
     FLAT,
+    PolicyProxy,
     StressContext,
-    _common,
-    _PolicyProxy,
-    _rehearse,
     check_gates,
+    common_figures,
+    rehearse_scenario,
 )
 from stairways.stress.settings import HalfDayConfig
 
@@ -62,7 +62,7 @@ def first_half_day(start: date, end: date, calendar: str) -> date | None:
     return None
 
 
-class _HoldPolicy(_PolicyProxy):
+class _HoldPolicy(PolicyProxy):
     """Before decision ``start`` the action that leaves the smallest gross target (flat), from
     it on the one that leaves the largest (the model's own action when it is as good)."""
 
@@ -149,8 +149,8 @@ def run_half_day(ctx: StressContext, cfg: HalfDayConfig) -> ScenarioResult:
         loop.stopwatch = clocks[0]
 
     sub = dataclasses.replace(ctx, day=day, split=split, risk_dir=risk_dir)
-    run = _rehearse(sub, "half_day", policy=policy, wrap_broker=capture, on_loop=attach)
-    figures = _common(run)
+    run = rehearse_scenario(sub, "half_day", policy=policy, wrap_broker=capture, on_loop=attach)
+    figures = common_figures(run)
     symbols = tuple(data.symbols)
     executions = sorted(run.result.executions, key=lambda e: (_fill_time(e), e.exec_id))
     flat = _flat_since(executions, symbols)

@@ -34,7 +34,7 @@ from stairways.journal import JournalLocation, JournalReader
 from stairways.journal.store import JournalNotFoundError
 from stairways.live.records import END_TYPE
 from stairways.stress.results import ScenarioResult
-from stairways.stress.scenarios import FLAT, StressContext, _rehearse, _short, check_gates
+from stairways.stress.scenarios import FLAT, StressContext, _short, check_gates, rehearse_scenario
 from stairways.stress.settings import RestartConfig
 
 __all__ = ["run_restart"]
@@ -101,7 +101,7 @@ def _broker_store(ctx: StressContext, state_dir: Path, session_id: str) -> tuple
 def run_restart(ctx: StressContext, cfg: RestartConfig) -> ScenarioResult:
     """The restart scenario (see the module docstring)."""
     last_bar = _short(ctx, SHORT_SESSION_BARS)
-    reference = _rehearse(ctx, "restart_reference", last_bar=last_bar)
+    reference = rehearse_scenario(ctx, "restart_reference", last_bar=last_bar)
     n = int(reference.result.summary.get("decisions", 0)) or len(reference.bar_ms)
     folder = ctx.work / "restart"
     folder.mkdir(parents=True, exist_ok=True)

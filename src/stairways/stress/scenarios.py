@@ -63,8 +63,19 @@ from stairways.stress.settings import (
 
 __all__ = [
     "SCENARIOS",
+    "BurstPolicy",
+    "LaggedBroker",
+    "PolicyProxy",
     "StressContext",
     "check_gates",
+    "common_figures",
+    "disconnect_figures",
+    "expected_pnl",
+    "fill_records",
+    "latency_flatten",
+    "orders_submitted_after",
+    "pause_record",
+    "rehearse_scenario",
     "run_broker_disconnect",
     "run_decision_flood",
     "run_flash_crash",
@@ -110,7 +121,7 @@ class _Run:
     breaches: int
 
 
-class _PolicyProxy:
+class PolicyProxy:
     """The loaded model with another config or other actions (everything else forwarded)."""
 
     def __init__(self, inner: LivePolicy, cfg: Any = None) -> None:
@@ -121,7 +132,7 @@ class _PolicyProxy:
         return getattr(self._inner, name)
 
 
-class _BurstPolicy(_PolicyProxy):
+class BurstPolicy(PolicyProxy):
     """From decision ``start`` on, ``count`` decisions that each change a target."""
 
     def __init__(self, inner: LivePolicy, start: int, count: int) -> None:
@@ -132,6 +143,10 @@ class _BurstPolicy(_PolicyProxy):
         self.targets = np.zeros(len(inner.cfg.data.symbols))
         self.n = n_actions(inner.cfg.market.action_set, len(self.targets))
         self.forced = 0
+
+    def attach(self, loop: LiveLoop) -> None:
+        """Take the loop's action set (an ``on_loop`` hook)."""
+        self.set_id = loop.set_id
 
     def new_session(self) -> None:
         self._inner.new_session()
@@ -170,23 +185,15 @@ class _WallDurations:
         return time.perf_counter()
 
 
-class _SlowBroker:
-    """Forwards to the simulated broker; during ``bars`` bars from bar ``slow_from`` every call
-    takes ``seconds`` longer (a real wait: the loop times broker calls with the wall clock)."""
+class LaggedBroker:
+    """A broker as the loop sees it: ``events`` and ``place`` first wait in :meth:`_lag` (a
+    subclass says when and how long), everything else is forwarded."""
 
-    def __init__(self, inner: Any, slow_from: int, bars: int, seconds: float) -> None:
+    def __init__(self, inner: Any) -> None:
         self._inner = inner
-        self._slow_from, self._until, self._seconds = slow_from, slow_from + bars, seconds
-        self.bars = 0
 
     def _lag(self) -> None:
-        if self._slow_from <= self.bars < self._until:
-            time.sleep(self._seconds)
-
-    def on_bars(self, bars: Any) -> Any:
-        self.bars += 1
-        self._lag()
-        return self._inner.on_bars(bars)
+        raise NotImplementedError
 
     def events(self, timeout: float = 0.0) -> Any:
         self._lag()
@@ -198,6 +205,25 @@ class _SlowBroker:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+
+class _SlowBroker(LaggedBroker):
+    """Forwards to the simulated broker; during ``bars`` bars from bar ``slow_from`` every call
+    takes ``seconds`` longer (a real wait: the loop times broker calls with the wall clock)."""
+
+    def __init__(self, inner: Any, slow_from: int, bars: int, seconds: float) -> None:
+        super().__init__(inner)
+        self._slow_from, self._until, self._seconds = slow_from, slow_from + bars, seconds
+        self.bars = 0
+
+    def _lag(self) -> None:
+        if self._slow_from <= self.bars < self._until:
+            time.sleep(self._seconds)
+
+    def on_bars(self, bars: Any) -> Any:
+        self.bars += 1
+        self._lag()
+        return self._inner.on_bars(bars)
 
 
 def _timed(loop: LiveLoop, sink: list[float]) -> None:
@@ -232,7 +258,7 @@ def _short(ctx: StressContext, fault_end: int) -> int | None:
     return fault_end + SHORT_TAIL if ctx.short else None
 
 
-def _rehearse(
+def rehearse_scenario(
     ctx: StressContext,
     name: str,
     *,
@@ -287,7 +313,7 @@ def _rehearse(
     return _Run(result=result, records=records, bar_ms=bar_ms, breaches=breaches)
 
 
-def _common(run: _Run) -> dict[str, float]:
+def common_figures(run: _Run) -> dict[str, float]:
     s = run.result.summary
     positions = dict(s.get("positions", {}))
     figures = dict(s.get("figures", {}))
@@ -375,15 +401,15 @@ def run_flash_crash(ctx: StressContext, cfg: FlashCrashConfig) -> ScenarioResult
         update={"half_spread_bps": costs.half_spread_bps * cfg.spread_multiplier}
     )
     market = pcfg.market.model_copy(update={"costs": wide})
-    policy = _PolicyProxy(ctx.policy, pcfg.model_copy(update={"market": market}))
-    run = _rehearse(
+    policy = PolicyProxy(ctx.policy, pcfg.model_copy(update={"market": market}))
+    run = rehearse_scenario(
         ctx,
         "flash_crash",
         policy=policy,
         store=store,
         last_bar=_short(ctx, cfg.at_bar + cfg.recovery_bars),
     )
-    figures = _common(run)
+    figures = common_figures(run)
     res = ScenarioResult("flash_crash", "sim", figures, check_gates(figures, cfg.gates))
     res.notes.append(
         f"shock {cfg.shock:+.1%} at bar {cfg.at_bar}, linear recovery over {cfg.recovery_bars} "
@@ -396,50 +422,17 @@ def run_broker_disconnect(ctx: StressContext, cfg: BrokerDisconnectConfig) -> Sc
     """The broker disconnect and latency scenario (see the module docstring)."""
     faults = FaultPlan(disconnects=(Disconnect(start=cfg.at_bar, bars=cfg.bars),))
     seconds = cfg.added_latency_ms / 1000.0
-    run = _rehearse(
+    run = rehearse_scenario(
         ctx,
         "broker_disconnect",
         faults=faults,
         wrap_broker=lambda b, c: _SlowBroker(b, cfg.latency_from_bar, cfg.latency_bars, seconds),
         last_bar=_short(ctx, max(cfg.at_bar + cfg.bars, cfg.latency_from_bar + cfg.latency_bars)),
     )
-    figures = _common(run)
+    figures = common_figures(run)
     recs = run.records
-    down = next((r for r in recs if r.payload.get("type") == "broker_disconnect"), None)
-    # The loop pauses the governor first and journals the disconnect alert with it.
-    paused = next(
-        (
-            r
-            for r in recs
-            if r.kind == "governor_state"
-            and r.payload.get("state") == "PAUSED"
-            and "broker_disconnect" in str(r.payload.get("who", ""))
-        ),
-        None,
-    )
-    notes: list[str] = []
-    if down is None or paused is None:
-        notes.append("no disconnect or no pause was journaled")
-    else:
-        pause_s = (paused.ts - down.ts).total_seconds()
-        figures["pause_flag_seconds"] = pause_s
-        # The safe state is trading stopped by the governor (no order leaves while paused;
-        # ``orders_leaked`` checks that), so it is reached when the pause is.
-        figures["safe_state_seconds"] = pause_s
-        leaked = [
-            r
-            for r in recs
-            if r.seq > paused.seq and r.kind == "order" and r.payload.get("type") == "submitting"
-        ]
-        figures["orders_leaked"] = float(len(leaked))
-    stop = [
-        r
-        for r in recs
-        if r.kind == "governor_state"
-        and r.payload.get("state") == "EMERGENCY_STOP"
-        and "latency" in str(r.payload.get("why", ""))
-    ]
-    figures["latency_flatten"] = float(bool(stop) and figures["open_position_at_end"] <= FLAT)
+    notes = disconnect_figures(recs, figures)
+    figures["latency_flatten"] = latency_flatten(recs, figures)
     res = ScenarioResult("broker_disconnect", "sim", figures, check_gates(figures, cfg.gates))
     res.notes.extend(notes)
     res.notes.append(
@@ -451,29 +444,20 @@ def run_broker_disconnect(ctx: StressContext, cfg: BrokerDisconnectConfig) -> Sc
 
 def run_order_burst(ctx: StressContext, cfg: OrderBurstConfig) -> ScenarioResult:
     """The order burst scenario (see the module docstring)."""
-    policy = _BurstPolicy(ctx.policy, cfg.at_bar, cfg.changes)
-
-    def attach(loop: LiveLoop) -> None:
-        policy.set_id = loop.set_id
-
-    run = _rehearse(
+    policy = BurstPolicy(ctx.policy, cfg.at_bar, cfg.changes)
+    run = rehearse_scenario(
         ctx,
         "order_burst",
         policy=policy,
-        on_loop=attach,
+        on_loop=policy.attach,
         last_bar=_short(ctx, cfg.at_bar + cfg.changes),
     )
-    figures = _common(run)
+    figures = common_figures(run)
     ordered = sum(abs(o.quantity) for o in run.result.orders)
     filled = sum(abs(e.quantity) for e in run.result.executions)
     figures["position_changes"] = float(policy.forced)
     figures["filled_share"] = filled / ordered if ordered else 0.0
-    cash = sum(-float(r.payload["quantity"]) * float(r.payload["price"]) for r in _fills(run))
-    fees = sum(float(r.payload["fee"]) for r in _fills(run))
-    flat = figures["open_position_at_end"] <= FLAT
-    expected = cash - fees
-    figures["expected_pnl"] = expected
-    figures["pnl_difference"] = abs(expected - figures["net_pnl"]) if flat else float("inf")
+    expected_pnl(figures, fill_records(run.records))
     res = ScenarioResult("order_burst", "sim", figures, check_gates(figures, cfg.gates))
     res.notes.append(
         f"{policy.forced} forced position changes from bar {cfg.at_bar}; expected P&L is the "
@@ -482,8 +466,71 @@ def run_order_burst(ctx: StressContext, cfg: OrderBurstConfig) -> ScenarioResult
     return res
 
 
-def _fills(run: _Run) -> list[JournalRecord]:
-    return [r for r in run.records if r.kind == "fill"]
+def fill_records(records: list[JournalRecord]) -> list[JournalRecord]:
+    """The journal's fill records."""
+    return [r for r in records if r.kind == "fill"]
+
+
+def expected_pnl(figures: dict[str, float], fills: list[JournalRecord]) -> None:
+    """``expected_pnl``: the fills' cash flow less their fees (the P&L of a session that ends
+    flat); ``pnl_difference``: its distance from ``net_pnl`` (infinite unless flat at the end)."""
+    cash = sum(-float(r.payload["quantity"]) * float(r.payload["price"]) for r in fills)
+    fees = sum(float(r.payload["fee"]) for r in fills)
+    figures["expected_pnl"] = cash - fees
+    flat = figures["open_position_at_end"] <= FLAT
+    figures["pnl_difference"] = abs(cash - fees - figures["net_pnl"]) if flat else float("inf")
+
+
+def pause_record(records: list[JournalRecord], who: str) -> JournalRecord | None:
+    """The first governor pause whose ``who`` names ``who`` (None: no such pause)."""
+    return next(
+        (
+            r
+            for r in records
+            if r.kind == "governor_state"
+            and r.payload.get("state") == "PAUSED"
+            and who in str(r.payload.get("who", ""))
+        ),
+        None,
+    )
+
+
+def orders_submitted_after(records: list[JournalRecord], seq: int) -> int:
+    """How many orders the journal shows submitted after record ``seq``."""
+    return sum(
+        1
+        for r in records
+        if r.seq > seq and r.kind == "order" and r.payload.get("type") == "submitting"
+    )
+
+
+def disconnect_figures(records: list[JournalRecord], figures: dict[str, float]) -> list[str]:
+    """``pause_flag_seconds``, ``safe_state_seconds`` and ``orders_leaked`` of a broker
+    disconnect, from the journal; the notes (a missing disconnect or pause)."""
+    down = next((r for r in records if r.payload.get("type") == "broker_disconnect"), None)
+    # The loop pauses the governor first and journals the disconnect alert with it.
+    paused = pause_record(records, "broker_disconnect")
+    if down is None or paused is None:
+        return ["no disconnect or no pause was journaled"]
+    pause_s = (paused.ts - down.ts).total_seconds()
+    figures["pause_flag_seconds"] = pause_s
+    # The safe state is trading stopped by the governor (no order leaves while paused;
+    # ``orders_leaked`` checks that), so it is reached when the pause is.
+    figures["safe_state_seconds"] = pause_s
+    figures["orders_leaked"] = float(orders_submitted_after(records, paused.seq))
+    return []
+
+
+def latency_flatten(records: list[JournalRecord], figures: dict[str, float]) -> float:
+    """1.0 when the latency watch stopped trading and the session ended flat, else 0.0."""
+    stop = [
+        r
+        for r in records
+        if r.kind == "governor_state"
+        and r.payload.get("state") == "EMERGENCY_STOP"
+        and "latency" in str(r.payload.get("why", ""))
+    ]
+    return float(bool(stop) and figures["open_position_at_end"] <= FLAT)
 
 
 def run_decision_flood(ctx: StressContext, cfg: Any) -> ScenarioResult:
