@@ -48,9 +48,6 @@ from stairways.brokers.base import Execution, MinuteBar
 from stairways.brokers.errors import BrokerStateError
 from stairways.brokers.settings import BrokerConfig
 from stairways.clock import EXCHANGE_TZ, Clock, ExchangeClock
-from stairways.data.panel_builder import warmup_start
-from stairways.data.settings import DateRange
-from stairways.data.splits import resolve_split
 from stairways.data.store import BarStore
 from stairways.errors import DataValidationError, InputError, MissingResourceError
 from stairways.journal.schema import JournalLocation
@@ -59,7 +56,12 @@ from stairways.live.model import LivePolicy
 from stairways.live.observe import SessionObserver, session_minutes
 from stairways.live.records import SESSION_TYPE
 from stairways.live.recovery import JournalCursor, SessionRecords, read_session
-from stairways.live.session import Minute, SessionScopedStore, session_id_for
+from stairways.live.session import (
+    Minute,
+    SessionScopedStore,
+    session_id_for,
+    warmup_first_day,
+)
 from stairways.live.sizing import check_broker_fractions, session_market, sizing_record
 from stairways.market.settings import MarketConfig
 from stairways.risk.governor import Governor
@@ -167,12 +169,7 @@ def load_warmup(
 ) -> pd.DataFrame:
     """The stored bars before ``day`` the online features warm up on (from the first warm-up
     session the panel builder reads for ``split``, or for ``day`` alone)."""
-    rng = resolve_split(cfg_data, split) if split is not None else DateRange(start=day, end=day)
-    if split is not None and not (rng.start <= day <= rng.end):
-        raise InputError(f"{day} is not inside split {split!r} ({rng.start}..{rng.end})")
-    first = warmup_start(cfg_data, rng).date()
-    if not store.exists():
-        raise MissingResourceError(f"bar store {store} does not exist")
+    first = warmup_first_day(store, cfg_data, day, split)
     with BarStore(store, read_only=True) as bs:
         history: pd.DataFrame = bs.read_bars(list(symbols), first, day - timedelta(days=1))
     if history.empty:

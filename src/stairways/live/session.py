@@ -121,17 +121,25 @@ def session_id_for(
     return f"{prefix}-{len(mine) + 1}", False
 
 
-def load_session_bars(
-    store: Path, cfg_data: Any, symbols: tuple[str, ...], day: date, split: str | None
-) -> tuple[pd.DataFrame, list[Minute], list[dict[str, float]]]:
-    """Warm-up history, the session's minutes and each bar's own VWAP (when stored) from the
-    bar store; an incomplete session is refused."""
+def warmup_first_day(store: Path, cfg_data: Any, day: date, split: str | None) -> date:
+    """The first session the features warm up from for ``day`` (the panel builder's warm-up
+    start for ``split``, or for ``day`` alone); refuses a day outside the split and a missing
+    bar store."""
     rng = resolve_split(cfg_data, split) if split is not None else DateRange(start=day, end=day)
     if split is not None and not (rng.start <= day <= rng.end):
         raise InputError(f"{day} is not inside split {split!r} ({rng.start}..{rng.end})")
     first = warmup_start(cfg_data, rng).date()
     if not store.exists():
         raise MissingResourceError(f"bar store {store} does not exist")
+    return first
+
+
+def load_session_bars(
+    store: Path, cfg_data: Any, symbols: tuple[str, ...], day: date, split: str | None
+) -> tuple[pd.DataFrame, list[Minute], list[dict[str, float]]]:
+    """Warm-up history, the session's minutes and each bar's own VWAP (when stored) from the
+    bar store; an incomplete session is refused."""
+    first = warmup_first_day(store, cfg_data, day, split)
     with BarStore(store, read_only=True) as bs:
         history = bs.read_bars(list(symbols), first, day - timedelta(days=1))
         today = bs.read_bars(list(symbols), day, day)
