@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import math
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,18 +38,17 @@ import numpy as np
 
 from stairways.brokers.ibkr.fake_gateway import FakeIBGateway, ReplayBar
 from stairways.brokers.settings import BrokerConfig
-from stairways.journal import Journal, JournalLocation, JournalReader, JournalRecord, MacKey
-from stairways.live.evidence import collect_sessions
+from stairways.journal import JournalRecord
 from stairways.live.ibkr_session import IbkrPlan, IbkrSessionResult, run_ibkr_session
 from stairways.live.loop import LiveLoop
 from stairways.live.session import load_session_bars
-from stairways.risk.store import SqlStateStore
 from stairways.risk.types import TradingState
 from stairways.stress.results import ScenarioResult
 from stairways.stress.scenarios import (
     SHORT_TAIL,
     BurstPolicy,
     LaggedBroker,
+    ScenarioJournal,
     StressContext,
     check_gates,
     disconnect_figures,
@@ -159,11 +157,7 @@ def _run(
     heartbeat: Callable[[FakeIBGateway, datetime], None] | None = None,
     on_loop: Callable[[LiveLoop], None] | None = None,
 ) -> _GatewayRun:
-    folder = ctx.work / name
-    folder.mkdir(parents=True, exist_ok=True)
-    loc = JournalLocation.sqlite(folder / "journal.sqlite")
-    journal = Journal.open(loc, MacKey(secrets.token_bytes(32)))
-    states = SqlStateStore(loc)
+    sj = ScenarioJournal.open(ctx, name)
     probe = probe or _Probe()
     minutes = _replay_minutes(ctx)
     served = _window(ctx, len(minutes), fault_first, fault_last)
@@ -218,9 +212,9 @@ def _run(
                     first_bar_seconds=60.0,
                 ),
                 bcfg,
-                journal=journal,
-                store_state=states,
-                location=loc,
+                journal=sj.journal,
+                store_state=sj.states,
+                location=sj.location,
                 bar_store=ctx.store,
                 heartbeat=beat,
                 on_loop=built,
@@ -231,16 +225,13 @@ def _run(
             filled = gw.run(lambda: sum(e.shares for e in gw.executions))
             orders = gw.run(lambda: len(gw.orders))
     finally:
-        states.close()
-        journal.close()
-    with JournalReader.open(loc) as reader:
-        records = list(reader.records())
-        sessions = collect_sessions(reader)
+        sj.close()
+    records, breaches = sj.read()
     assert probe.loop is not None
     return _GatewayRun(
         result=result,
         records=records,
-        breaches=sum(len(s.breaches) for s in sessions),
+        breaches=breaches,
         gateway_positions=positions,
         ordered=float(ordered),
         filled=float(filled),

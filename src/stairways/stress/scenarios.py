@@ -66,6 +66,7 @@ __all__ = [
     "BurstPolicy",
     "LaggedBroker",
     "PolicyProxy",
+    "ScenarioJournal",
     "StressContext",
     "check_gates",
     "common_figures",
@@ -111,6 +112,36 @@ class StressContext:
     risk_dir: Path
     work: Path
     short: bool = False
+
+
+@dataclass
+class ScenarioJournal:
+    """A scenario's folder under the suite's work folder, its journal (a fresh key) and the
+    governor's state store beside it."""
+
+    folder: Path
+    location: JournalLocation
+    journal: Journal
+    states: SqlStateStore
+
+    @classmethod
+    def open(cls, ctx: StressContext, name: str) -> ScenarioJournal:
+        folder = ctx.work / name
+        folder.mkdir(parents=True, exist_ok=True)
+        loc = JournalLocation.sqlite(folder / "journal.sqlite")
+        journal = Journal.open(loc, MacKey(secrets.token_bytes(32)))
+        return cls(folder, loc, journal, SqlStateStore(loc))
+
+    def close(self) -> None:
+        self.states.close()
+        self.journal.close()
+
+    def read(self) -> tuple[list[JournalRecord], int]:
+        """The journal's records and its sessions' limit breaches (after :meth:`close`)."""
+        with JournalReader.open(self.location) as reader:
+            records = list(reader.records())
+            sessions = collect_sessions(reader)
+        return records, sum(len(s.breaches) for s in sessions)
 
 
 @dataclass
@@ -269,11 +300,7 @@ def rehearse_scenario(
     on_loop: Callable[[LiveLoop], None] | None = None,
     last_bar: int | None = None,
 ) -> _Run:
-    folder = ctx.work / name
-    folder.mkdir(parents=True, exist_ok=True)
-    loc = JournalLocation.sqlite(folder / "journal.sqlite")
-    journal = Journal.open(loc, MacKey(secrets.token_bytes(32)))
-    states = SqlStateStore(loc)
+    sj = ScenarioJournal.open(ctx, name)
     bar_ms: list[float] = []
 
     def hook(loop: LiveLoop) -> None:
@@ -293,23 +320,19 @@ def rehearse_scenario(
                 split=ctx.split,
                 operator="stress-suite",
                 risk_dir=ctx.risk_dir,
-                state_dir=folder / "sim",
+                state_dir=sj.folder / "sim",
             ),
-            journal=journal,
-            store_state=states,
-            location=loc,
+            journal=sj.journal,
+            store_state=sj.states,
+            location=sj.location,
             bar_store=store or ctx.store,
             faults=faults,
             wrap_broker=wrap_broker,
             on_loop=hook,
         )
     finally:
-        states.close()
-        journal.close()
-    with JournalReader.open(loc) as reader:
-        records = list(reader.records())
-        sessions = collect_sessions(reader)
-    breaches = sum(len(s.breaches) for s in sessions)
+        sj.close()
+    records, breaches = sj.read()
     return _Run(result=result, records=records, bar_ms=bar_ms, breaches=breaches)
 
 
