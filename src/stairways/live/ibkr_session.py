@@ -54,15 +54,15 @@ from stairways.journal.schema import JournalLocation
 from stairways.live.loop import BAR, CrashHook, LiveLoop, LoopSettings, StepRecord
 from stairways.live.model import LivePolicy
 from stairways.live.observe import SessionObserver, session_minutes
-from stairways.live.records import SESSION_TYPE
 from stairways.live.recovery import JournalCursor, SessionRecords, read_session
 from stairways.live.session import (
     Minute,
     SessionScopedStore,
+    session_config_record,
     session_id_for,
     warmup_first_day,
 )
-from stairways.live.sizing import check_broker_fractions, session_market, sizing_record
+from stairways.live.sizing import check_broker_fractions, session_market
 from stairways.market.settings import MarketConfig
 from stairways.risk.governor import Governor
 from stairways.risk.limits import RISK_CONFIG_DIR, load_stage
@@ -456,31 +456,22 @@ def _session_record(
     location: JournalLocation | None,
     market: MarketConfig,
 ) -> dict[str, Any]:
-    cfg = policy.cfg
-    return {
-        "type": SESSION_TYPE,
-        "session_id": sid,
-        "rehearsal": plan.rehearsal,
-        "day": day.isoformat(),
-        "stage": plan.stage,
-        "model_id": policy.ref.model_id,
-        "fingerprint": policy.ref.fingerprint,
-        "run_dir": str(policy.ref.run_dir),
-        "checkpoint": policy.ref.checkpoint,
-        "data_fingerprint": policy.manifest.data.panel_fingerprint,
-        "config_name": cfg.name,
-        "broker": "ibkr",
-        "clock": "feed" if plan.rehearsal else "exchange",
-        "gateway": f"{broker.endpoint.host}:{broker.endpoint.port}",
-        "client_id": broker.endpoint.client_id,
-        "account": broker.account_id,
-        "mode": broker.cfg.mode,
-        "symbols": list(cfg.data.symbols),
-        "capital": market.starting_capital,
-        "sizing": sizing_record(market),
-        "warmup_split": plan.split,
-        "journal": str(location) if location is not None else "",
-    }
+    return session_config_record(
+        policy,
+        session_id=sid,
+        rehearsal=plan.rehearsal,
+        day=day,
+        stage=plan.stage,
+        market=market,
+        warmup_split=plan.split,
+        location=location,
+        broker="ibkr",
+        clock="feed" if plan.rehearsal else "exchange",
+        gateway=f"{broker.endpoint.host}:{broker.endpoint.port}",
+        client_id=broker.endpoint.client_id,
+        account=broker.account_id,
+        mode=broker.cfg.mode,
+    )
 
 
 def run_ibkr_session(

@@ -49,6 +49,7 @@ from stairways.live.observe import SessionObserver
 from stairways.live.records import SESSION_TYPE
 from stairways.live.recovery import JournalCursor, read_session
 from stairways.live.sizing import session_market, sizing_record
+from stairways.market.settings import MarketConfig
 from stairways.risk.governor import Governor
 from stairways.risk.limits import RISK_CONFIG_DIR, RiskLimits, load_stage
 from stairways.risk.operator import resume
@@ -119,6 +120,42 @@ def session_id_for(
     if mine and not mine[-1].ended:
         return mine[-1].session_id, True
     return f"{prefix}-{len(mine) + 1}", False
+
+
+def session_config_record(
+    policy: LivePolicy,
+    *,
+    session_id: str,
+    rehearsal: bool,
+    day: date,
+    stage: str,
+    market: MarketConfig,
+    warmup_split: str | None,
+    location: JournalLocation | None,
+    **broker_fields: Any,
+) -> dict[str, Any]:
+    """The session's ``config`` record: model, data, stage, sizing and journal, with the
+    broker's own fields (``broker``, ``clock`` and what says where it traded)."""
+    cfg = policy.cfg
+    return {
+        "type": SESSION_TYPE,
+        "session_id": session_id,
+        "rehearsal": rehearsal,
+        "day": day.isoformat(),
+        "stage": stage,
+        "model_id": policy.ref.model_id,
+        "fingerprint": policy.ref.fingerprint,
+        "run_dir": str(policy.ref.run_dir),
+        "checkpoint": policy.ref.checkpoint,
+        "data_fingerprint": policy.manifest.data.panel_fingerprint,
+        "config_name": cfg.name,
+        "symbols": list(cfg.data.symbols),
+        "capital": market.starting_capital,
+        "sizing": sizing_record(market),
+        "warmup_split": warmup_split,
+        "journal": str(location) if location is not None else "",
+        **broker_fields,
+    }
 
 
 def warmup_first_day(store: Path, cfg_data: Any, day: date, split: str | None) -> date:
@@ -233,26 +270,18 @@ def rehearse(
     if not resumed:
         journal.append(
             "config",
-            {
-                "type": SESSION_TYPE,
-                "session_id": sid,
-                "rehearsal": True,
-                "day": plan.day.isoformat(),
-                "stage": plan.stage,
-                "model_id": policy.ref.model_id,
-                "fingerprint": policy.ref.fingerprint,
-                "run_dir": str(policy.ref.run_dir),
-                "checkpoint": policy.ref.checkpoint,
-                "data_fingerprint": policy.manifest.data.panel_fingerprint,
-                "config_name": cfg.name,
-                "broker": "sim",
-                "clock": "manual",
-                "symbols": list(symbols),
-                "capital": market.starting_capital,
-                "sizing": sizing_record(market),
-                "warmup_split": plan.split,
-                "journal": str(location) if location is not None else "",
-            },
+            session_config_record(
+                policy,
+                session_id=sid,
+                rehearsal=True,
+                day=plan.day,
+                stage=plan.stage,
+                market=market,
+                warmup_split=plan.split,
+                location=location,
+                broker="sim",
+                clock="manual",
+            ),
             clock.now(),
         )
     # Each rehearsal has its own day: its governor memory (peak, accepted intents, order times,
