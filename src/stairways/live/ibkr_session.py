@@ -58,6 +58,7 @@ from stairways.live.recovery import JournalCursor, SessionRecords, read_session
 from stairways.live.session import (
     Minute,
     SessionScopedStore,
+    load_stage_limits,
     session_config_record,
     session_id_for,
     warmup_first_day,
@@ -65,7 +66,7 @@ from stairways.live.session import (
 from stairways.live.sizing import check_broker_fractions, session_market
 from stairways.market.settings import MarketConfig
 from stairways.risk.governor import Governor
-from stairways.risk.limits import RISK_CONFIG_DIR, load_stage
+from stairways.risk.limits import RISK_CONFIG_DIR
 from stairways.risk.operator import resume
 from stairways.risk.ports import EventLog, StateStore
 from stairways.risk.types import TradingState
@@ -521,12 +522,7 @@ def run_ibkr_session(
 
     cfg = policy.cfg
     symbols = tuple(cfg.data.symbols)
-    limits = load_stage(plan.stage, plan.risk_dir)
-    if tuple(limits.symbols) != symbols:
-        raise InputError(
-            f"stage {plan.stage} trades {list(limits.symbols)} but the model trades "
-            f"{list(symbols)}; use limits for the model's symbols"
-        )
+    limits = load_stage_limits(plan.stage, plan.risk_dir, symbols)
     if tuple(broker_cfg.symbols) != symbols and set(symbols) - set(broker_cfg.symbols):
         raise InputError(
             f"the broker configuration trades {list(broker_cfg.symbols)} but the model trades "

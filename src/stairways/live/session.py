@@ -158,6 +158,18 @@ def session_config_record(
     }
 
 
+def load_stage_limits(stage: str, risk_dir: Path, symbols: tuple[str, ...]) -> RiskLimits:
+    """The stage's risk limits from ``risk_dir``; refused unless they trade the model's
+    ``symbols``."""
+    limits = load_stage(stage, risk_dir)
+    if tuple(limits.symbols) != symbols:
+        raise InputError(
+            f"stage {stage} trades {list(limits.symbols)} but the model trades "
+            f"{list(symbols)}; use limits for the model's symbols"
+        )
+    return limits
+
+
 def warmup_first_day(store: Path, cfg_data: Any, day: date, split: str | None) -> date:
     """The first session the features warm up from for ``day`` (the panel builder's warm-up
     start for ``split``, or for ``day`` alone); refuses a day outside the split and a missing
@@ -250,14 +262,9 @@ def rehearse(
     """
     cfg = policy.cfg
     symbols = tuple(cfg.data.symbols)
-    limits: RiskLimits = load_stage(plan.stage, plan.risk_dir)
+    limits = load_stage_limits(plan.stage, plan.risk_dir, symbols)
     # The stage's account: the model's own (paper) or a notional-sized one (micro_10, scale_50).
     market = session_market(cfg.market, cfg.env, limits, str(plan.risk_dir / f"{plan.stage}.yaml"))
-    if tuple(limits.symbols) != symbols:
-        raise InputError(
-            f"stage {plan.stage} trades {list(limits.symbols)} but the model trades "
-            f"{list(symbols)}; use limits for the model's symbols"
-        )
     history, minutes, vwaps = load_session_bars(
         bar_store or cfg.data.store_path, cfg.data, symbols, plan.day, plan.split
     )
