@@ -661,12 +661,22 @@ INDEX_META = Table(
 LADDER_LOCK_ID = 0x6C6164646572
 
 
+REGISTRY_INDEX_NAME = "registry.sqlite"
+
+
 def index_location(journal: JournalLocation) -> JournalLocation:
     """Where the registry index of a journal is: ``registry.sqlite`` beside an SQLite journal,
     the journal's own database for PostgreSQL."""
     if journal.is_sqlite:
         assert journal.path is not None
-        return JournalLocation.sqlite(journal.path.with_name("registry.sqlite"))
+        index = journal.path.with_name(REGISTRY_INDEX_NAME)
+        if index == journal.path:
+            raise InputError(
+                f"the journal {journal.path} has the name of the registry index kept beside it "
+                f"({REGISTRY_INDEX_NAME}): give the journal another file name (journal.path or "
+                "--journal)"
+            )
+        return JournalLocation.sqlite(index)
     return journal
 
 

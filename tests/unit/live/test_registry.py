@@ -197,6 +197,14 @@ def test_live_allowed_refuses_an_unknown_stage(tmp_path: Path) -> None:
         live_allowed(b.journal, b.model.model_id, "huge")
 
 
+def test_a_journal_named_like_the_registry_index_is_refused_naming_it(tmp_path: Path) -> None:
+    journal = tmp_path / "registry.sqlite"
+    with pytest.raises(InputError, match="registry index") as err:
+        index_location(JournalLocation.sqlite(journal))
+    assert str(journal) in str(err.value)
+    assert not journal.exists()
+
+
 def test_the_index_is_rebuilt_from_the_journal_after_a_lost_write(tmp_path: Path) -> None:
     b = bench(tmp_path)
     to_paper(b)
