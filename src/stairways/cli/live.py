@@ -371,7 +371,9 @@ def watchdog(
     max_actions: int | None = typer.Option(None, "--max-actions", help="Stop after N actions."),
     operator: str = typer.Option("watchdog", "--operator", hidden=True),
     broker_config: Path | None = typer.Option(
-        None, "--broker-config", help="Broker YAML of an IBKR loop (the heartbeat names sim)."
+        None,
+        "--broker-config",
+        help="Broker YAML of an IBKR loop; default: the file its heartbeat names.",
     ),
     live: bool = typer.Option(False, "--live", help="The watched loop trades a live account."),
     config: Path | None = ConfigOption,
@@ -407,8 +409,10 @@ def watchdog(
             return sim
         from stairways.brokers.ibkr.adapter import IbkrBroker
         from stairways.brokers.settings import load_broker_config
+        from stairways.live.watchdog import ibkr_connection
 
-        ib = IbkrBroker(load_broker_config(broker_config), role="flatten", live=live)
+        path, live_account = ibkr_connection(doc, broker_config, live)
+        ib = IbkrBroker(load_broker_config(path), role="flatten", live=live_account)
         ib.connect()
         return ib
 

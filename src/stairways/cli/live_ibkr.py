@@ -150,7 +150,8 @@ def run_at_ibkr(
             "stage": stage,
             "rehearsal": day is not None,
             "symbols": list(policy.cfg.data.symbols),
-            "broker_config": str(broker_config) if broker_config is not None else None,
+            "broker_config": str(broker_config.resolve()) if broker_config is not None else None,
+            "live": live,
         }
         beat = Heartbeat(heartbeat, info)
     result = run_journaled(

@@ -39,7 +39,14 @@ from stairways.risk.ports import EventLog
 from stairways.risk.state import TransitionError
 from stairways.risk.types import TradingState
 
-__all__ = ["Heartbeat", "WatchdogAction", "read_heartbeat", "watch", "watchdog_check"]
+__all__ = [
+    "Heartbeat",
+    "WatchdogAction",
+    "ibkr_connection",
+    "read_heartbeat",
+    "watch",
+    "watchdog_check",
+]
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +122,31 @@ def read_heartbeat(path: Path) -> dict[str, Any] | None:
     if not isinstance(doc, dict):
         raise InputError(f"heartbeat file {path} does not hold a JSON object")
     return doc
+
+
+def ibkr_connection(
+    doc: dict[str, Any], broker_config: Path | None, live: bool
+) -> tuple[Path | None, bool]:
+    """The broker file and live flag the watchdog flattens an IBKR loop with.
+
+    The loop's heartbeat names its broker file and whether it trades a live account, so the
+    watchdog reaches the same gateway and account without being told again. A ``--broker-config``
+    given to the watchdog must be that same file (a different one could flatten elsewhere and
+    leave the loop's positions unattended); ``--live`` only adds to what the heartbeat says.
+    """
+    named = doc.get("broker_config")
+    loop_file = Path(str(named)) if named else None
+    if (
+        broker_config is not None
+        and loop_file is not None
+        and broker_config.resolve() != loop_file.resolve()
+    ):
+        raise InputError(
+            f"--broker-config {broker_config} is not the broker file of the watched loop "
+            f"({loop_file}, from its heartbeat): drop --broker-config or pass that file"
+        )
+    chosen = broker_config if broker_config is not None else loop_file
+    return chosen, live or bool(doc.get("live", False))
 
 
 @dataclass(frozen=True)
