@@ -31,7 +31,8 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -114,10 +115,12 @@ class _Lagged(LaggedBroker):
         return self._inner.cancel(cid)
 
 
-def _replay_minutes(ctx: StressContext) -> list[dict[str, ReplayBar]]:
-    data = ctx.policy.cfg.data
-    symbols = tuple(data.symbols)
-    _, minutes, vwaps = load_session_bars(ctx.store, data, symbols, ctx.day, ctx.split)
+def replay_minutes(
+    store: Path, cfg_data: Any, symbols: tuple[str, ...], day: date, split: str | None
+) -> list[dict[str, ReplayBar]]:
+    """A stored session as the fake gateway replays it, minute by minute, each bar with its
+    stored VWAP (the typical price where none is stored)."""
+    _, minutes, vwaps = load_session_bars(store, cfg_data, symbols, day, split)
     return [
         {
             s: ReplayBar(
@@ -159,7 +162,8 @@ def _run(
 ) -> _GatewayRun:
     sj = ScenarioJournal.open(ctx, name)
     probe = probe or _Probe()
-    minutes = _replay_minutes(ctx)
+    data = ctx.policy.cfg.data
+    minutes = replay_minutes(ctx.store, data, tuple(data.symbols), ctx.day, ctx.split)
     served = _window(ctx, len(minutes), fault_first, fault_last)
     try:
         with FakeIBGateway(server_version=178) as gw:

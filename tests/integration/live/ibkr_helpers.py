@@ -14,8 +14,8 @@ from stairways.journal import Journal, JournalLocation
 from stairways.live.ibkr_session import IbkrPlan, IbkrSessionResult, run_ibkr_session
 from stairways.live.loop import LiveLoop
 from stairways.live.model import LivePolicy
-from stairways.live.session import load_session_bars
 from stairways.risk.store import SqlStateStore
+from stairways.stress.gateway import replay_minutes
 from tests.integration.live.conftest import DAY, KEY, PARITY_RISK_DIR, LiveRun
 
 SYMBOLS = ("NVDA", "MSFT")
@@ -23,24 +23,7 @@ SYMBOLS = ("NVDA", "MSFT")
 
 def replay_day(run: LiveRun, policy: LivePolicy, day: date = DAY) -> list[dict[str, ReplayBar]]:
     """The stored session as the gateway replays it (with each bar's stored VWAP)."""
-    _, minutes, vwaps = load_session_bars(run.store, policy.cfg.data, SYMBOLS, day, "test")
-    out = []
-    for minute, vwap in zip(minutes, vwaps, strict=True):
-        out.append(
-            {
-                s: ReplayBar(
-                    start=int(b.start.timestamp()),
-                    open=b.open,
-                    high=b.high,
-                    low=b.low,
-                    close=b.close,
-                    volume=b.volume,
-                    vwap=vwap.get(s, (b.high + b.low + b.close) / 3),
-                )
-                for s, b in minute.items()
-            }
-        )
-    return out
+    return replay_minutes(run.store, policy.cfg.data, SYMBOLS, day, "test")
 
 
 class LoopProbe:

@@ -36,6 +36,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import itertools
+import logging
 import struct
 import threading
 import time
@@ -47,6 +48,8 @@ from zoneinfo import ZoneInfo
 
 NY = ZoneInfo("America/New_York")
 CON_IDS = {"NVDA": 4815747, "MSFT": 272093, "AAPL": 265598}
+
+log = logging.getLogger(__name__)
 
 
 def _num(x: float) -> str:
@@ -539,8 +542,11 @@ class FakeIBGateway:
                 self._handle(conn, fields)
                 # recorded after handling so that startApi carries the client id it set
                 self.received.append((arrived, conn.client_id, fields))
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+        except (asyncio.IncompleteReadError, ConnectionError) as err:
+            # The client closed or dropped its connection: the end of this conversation.
+            log.debug(
+                "fake gateway: client %s disconnected (%s)", conn.client_id, type(err).__name__
+            )
         finally:
             if conn in self._conns:
                 self._conns.remove(conn)
