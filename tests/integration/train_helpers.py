@@ -13,8 +13,11 @@ from stairways.config import StairwaysConfig, load_config
 
 # Eight envs and a small network: a rollout is 8 * 64 = 512 timesteps. The drawdown cap is
 # tight so that a random policy ends episodes early and runs of a few thousand steps see
-# dozens of episodes.
+# dozens of episodes. The sb3 backend, named (the default is fused): these tests check SB3's
+# run (its callbacks, its rollout timing); test_train_fused.py sets training.backend: fused on
+# the same config, and test_train_default_backend.py trains the defaults.
 TRAINING: dict[str, Any] = {
+    "backend": "sb3",
     "n_envs": 8,
     "n_steps": 64,
     "batch_size": 256,

@@ -41,7 +41,9 @@ def _comparison(sb3: list[tuple[int, float]], fused: list[tuple[int, float]]) ->
         return BackendLearning(name, made, 10.0, Path(f"/tmp/{name}"))
 
     grid = PowerConfig(strengths=(0.0, 1.0), market_seeds=(101,), training_seeds=(0,))
-    return LearningComparison(learning("sb3", sb3), learning("fused", fused), grid, {})
+    return LearningComparison(
+        learning("sb3", sb3), learning("fused", fused), grid, "n_envs 8", "n_envs 64"
+    )
 
 
 pass_count = st.integers(0, 6)
@@ -61,6 +63,7 @@ def test_printed_text_holds_the_table_and_verdict_and_the_readme_block_no_folder
     printed = comparison_text(c)
     assert "| 1 | fused | 6 | 6/6 | 11.000 | 10.000 | 12.000 |" in printed
     assert printed.endswith("fused matches sb3: yes")
+    assert "judged on validation; sb3: n_envs 8; fused: n_envs 64" in printed
     assert "/tmp/sb3" in printed
     assert "/tmp/sb3" not in comparison_text(c, folders=False)
 

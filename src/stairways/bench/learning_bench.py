@@ -2,9 +2,9 @@
 
 Runs the power study (:func:`stairways.evaluation.power.run_power_study`) twice on the same
 grid of planted-signal strengths, market seeds and training seeds at the same timesteps: once
-with ``training.backend: sb3`` and the config's hyperparameters, once with the fused backend
-and its throughput settings (:data:`~stairways.training.fused_ppo.THROUGHPUT_SETTINGS`, or the
-config's own hyperparameters with ``same_hyperparameters``). Per strength it reports the gate
+with ``training.backend: sb3``, once with ``fused``, each with its own defaults for the settings
+the config leaves unset (:data:`~stairways.training.settings.BACKEND_DEFAULTS`; with
+``same_hyperparameters`` the fused runs take the SB3 runs' values). Per strength it reports the gate
 verdict's pass rate and the distribution of the runs' out-of-sample daily Sharpe ratios; at
 strength 0 a pass is a false positive.
 
@@ -19,12 +19,12 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from stairways.bench.train_bench import settings_text
 from stairways.config import StairwaysConfig
-from stairways.configbase import set_by_path, validate_model
+from stairways.configbase import validate_model
 from stairways.errors import InputError
 from stairways.evaluation.power import PowerReport, run_power_study
 from stairways.evaluation.settings import PowerConfig
-from stairways.training.fused_ppo import THROUGHPUT_SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,8 @@ class LearningComparison:
     sb3: BackendLearning
     fused: BackendLearning
     settings: PowerConfig
-    fused_overrides: dict[str, object]
+    sb3_settings: str
+    fused_settings: str
 
     @property
     def matches(self) -> bool:
@@ -120,35 +121,37 @@ def comparison_grid(settings: PowerConfig) -> PowerConfig:
 
 
 def compare_learning(
-    cfg: StairwaysConfig,
+    sb3_cfg: StairwaysConfig,
+    fused_cfg: StairwaysConfig,
     settings: PowerConfig,
     out_dir: Path,
     *,
-    same_hyperparameters: bool = False,
     workers: int | None = None,
 ) -> LearningComparison:
     """Run the power study with each backend on ``settings``' grid into ``out_dir``.
 
-    :param cfg: the base config (SB3 trains it as given)
+    :param sb3_cfg: the SB3 runs' config (:func:`~stairways.bench.train_bench.backend_configs`)
+    :param fused_cfg: the fused runs' config
     :param settings: strengths, market seeds, training seeds, timesteps and split
     :param out_dir: one sub-folder per backend
-    :param same_hyperparameters: the fused runs keep the config's hyperparameters
     :param workers: cap on local worker processes of each study
     """
-    overrides: dict[str, object] = {} if same_hyperparameters else dict(THROUGHPUT_SETTINGS)
     settings = comparison_grid(settings)
     results: dict[str, BackendLearning] = {}
-    for backend in ("sb3", "fused"):
-        data = set_by_path(cfg.model_dump(mode="json"), "training.backend", backend)
-        if backend == "fused":
-            for key, value in overrides.items():
-                data = set_by_path(data, key, value)
-        run_cfg = validate_model(StairwaysConfig, data, f"stairways bench learning ({backend})")
+    for backend, run_cfg in (("sb3", sb3_cfg), ("fused", fused_cfg)):
+        if run_cfg.training.backend != backend:
+            raise ValueError(f"the {backend} config trains with {run_cfg.training.backend!r}")
         folder = out_dir / backend
         log.info("learning comparison: power study with backend %s in %s", backend, folder)
         report = run_power_study(run_cfg, settings=settings, out_dir=folder, workers=workers)
         results[backend] = BackendLearning(backend, _rows(report), report.seconds, folder)
-    return LearningComparison(results["sb3"], results["fused"], settings, overrides)
+    return LearningComparison(
+        results["sb3"],
+        results["fused"],
+        settings,
+        settings_text(sb3_cfg),
+        settings_text(fused_cfg),
+    )
 
 
 def comparison_table(c: LearningComparison) -> str:
@@ -177,13 +180,12 @@ README_BLOCK = "learning-table"
 def comparison_text(c: LearningComparison, *, folders: bool = True) -> str:
     """What ``stairways bench learning`` prints: the grid, the table, wall clock and verdict."""
     s = c.settings
-    shown = ", ".join(f"{k.split('.')[-1]} {v}" for k, v in c.fused_overrides.items())
     where = f"; folders {c.sb3.out_dir} and {c.fused.out_dir}" if folders else ""
     return "\n".join(
         [
             f"learning comparison: {s.total_timesteps:,} timesteps per run, market seeds "
             f"{list(s.market_seeds)}, training seeds {list(s.training_seeds)}, judged on "
-            f"{s.split}; fused: {shown or 'the same hyperparameters'}",
+            f"{s.split}; sb3: {c.sb3_settings}; fused: {c.fused_settings}",
             "",
             comparison_table(c),
             "",

@@ -21,17 +21,25 @@ from pathlib import Path
 
 from stable_baselines3.common.callbacks import BaseCallback
 
-from stairways.config import StairwaysConfig
+from stairways.config import StairwaysConfig, load_config
 from stairways.configbase import set_by_path, validate_model
 from stairways.data.settings import SyntheticConfig
 from stairways.data.store import BarStore
 from stairways.data.synthetic import generate, generator_details
 from stairways.errors import InputError
+from stairways.training.settings import backend_settings
 from stairways.training.trainer import TrainOptions, train
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BackendComparison", "TrainBenchResult", "compare_backends", "run_train_bench"]
+__all__ = [
+    "BackendComparison",
+    "TrainBenchResult",
+    "backend_configs",
+    "compare_backends",
+    "run_train_bench",
+    "settings_text",
+]
 
 _SYNTH_START = date(2022, 1, 3)
 _SYNTH_END = date(2022, 3, 31)
@@ -158,19 +166,49 @@ def _check_timesteps(cfg: StairwaysConfig, timesteps: int) -> None:
         )
 
 
+def backend_configs(
+    config: Path | None, *, same_hyperparameters: bool = False
+) -> tuple[StairwaysConfig, StairwaysConfig]:
+    """``config`` loaded once with each backend: (sb3, fused).
+
+    The config is read again with ``training.backend`` set, so the settings it leaves unset
+    (:data:`~stairways.training.settings.BACKEND_SETTINGS`) take each backend's own defaults
+    and the ones it gives are kept for both.
+
+    :param config: YAML file; None for the built-in defaults
+    :param same_hyperparameters: the fused config takes the sb3 config's resolved settings
+    """
+    sb3 = load_config(config, {"training.backend": "sb3"})
+    overrides: dict[str, object] = {"training.backend": "fused"}
+    if same_hyperparameters:
+        # A setting a curriculum phase replaces is left out of the dump (and must stay unset).
+        dumped = sb3.model_dump(mode="json")["training"]
+        overrides.update(
+            {f"training.{k}": v for k, v in backend_settings(sb3.training).items() if k in dumped}
+        )
+    return sb3, load_config(config, overrides)
+
+
+def settings_text(cfg: StairwaysConfig) -> str:
+    """``n_envs 64, n_steps 16, batch_size 1024, n_epochs 2, learning_rate 0.003``."""
+    return ", ".join(f"{k} {v}" for k, v in backend_settings(cfg.training).items())
+
+
 @dataclass(frozen=True)
 class BackendComparison:
     """Best-of-``passes`` figures of each backend, measured interleaved in one process.
 
-    :param baseline: the SB3 backend with the config as given
-    :param fused: the fused backend with the config as given plus ``fused_overrides``
-    :param fused_overrides: training keys the fused run changed (its large-batch settings)
+    :param baseline: the SB3 backend
+    :param fused: the fused backend
+    :param sb3_settings: the SB3 runs' backend-dependent settings (as text)
+    :param fused_settings: the fused runs' backend-dependent settings (as text)
     :param passes: interleaved passes (sb3, fused, sb3, fused, ...)
     """
 
     baseline: TrainBenchResult
     fused: TrainBenchResult
-    fused_overrides: dict[str, object]
+    sb3_settings: str
+    fused_settings: str
     passes: int
 
     @property
@@ -185,9 +223,9 @@ class BackendComparison:
 
 
 def compare_backends(
-    cfg: StairwaysConfig,
+    sb3_cfg: StairwaysConfig,
+    fused_cfg: StairwaysConfig,
     timesteps: int,
-    fused_overrides: dict[str, object],
     store: Path | None = None,
     passes: int = 2,
 ) -> BackendComparison:
@@ -196,20 +234,17 @@ def compare_backends(
     The machine may be shared: interleaving puts both under the same load, and the best pass
     of each is the least disturbed one.
 
-    :param cfg: the config (SB3 runs it as given, with ``training.backend: sb3``)
+    :param sb3_cfg: the SB3 runs' config (:func:`backend_configs`)
+    :param fused_cfg: the fused runs' config
     :param timesteps: timesteps of every run
-    :param fused_overrides: dotted ``training.*`` keys applied to the fused runs
     :param store: bar store; None generates a small synthetic one (not timed)
     :param passes: interleaved passes of each backend
     """
     if passes < 1:
         raise InputError(f"--passes must be at least 1, got {passes}")
-    data = set_by_path(cfg.model_dump(mode="json"), "training.backend", "sb3")
-    sb3_cfg = validate_model(StairwaysConfig, data, "stairways bench train")
-    fdata = set_by_path(cfg.model_dump(mode="json"), "training.backend", "fused")
-    for key, value in fused_overrides.items():
-        fdata = set_by_path(fdata, key, value)
-    fused_cfg = validate_model(StairwaysConfig, fdata, "stairways bench train (fused)")
+    for name, cfg in (("sb3", sb3_cfg), ("fused", fused_cfg)):
+        if cfg.training.backend != name:
+            raise ValueError(f"the {name} config trains with backend {cfg.training.backend!r}")
     _check_timesteps(sb3_cfg, timesteps)
     _check_timesteps(fused_cfg, timesteps)
     with tempfile.TemporaryDirectory(prefix="stairways-bench-train-") as tmp:
@@ -225,7 +260,9 @@ def compare_backends(
                 log.info("pass %d %s: %.0f steps/s", k, name, r.steps_per_second)
                 if name not in best or r.steps_per_second > best[name].steps_per_second:
                     best[name] = r
-    return BackendComparison(best["sb3"], best["fused"], dict(fused_overrides), passes)
+    return BackendComparison(
+        best["sb3"], best["fused"], settings_text(sb3_cfg), settings_text(fused_cfg), passes
+    )
 
 
 README_BLOCK = "train-bench"
@@ -234,11 +271,9 @@ README_BLOCK = "train-bench"
 
 def comparison_markdown(c: BackendComparison, timesteps: int, load: str, cpus: int) -> str:
     """The README's block: the settings, both backends' steps/s and the ratio, as a table."""
-    shown = ", ".join(f"{k.split('.')[-1]} {v}" for k, v in c.fused_overrides.items())
     rows = [
         f"{timesteps:,} timesteps per run, best of {c.passes} interleaved passes, load average "
-        f"{load} on {cpus} CPUs; sb3: the config (n_envs {c.baseline.n_envs}, n_steps "
-        f"{c.baseline.n_steps}); fused: {shown or 'the same hyperparameters'}",
+        f"{load} on {cpus} CPUs; sb3: {c.sb3_settings}; fused: {c.fused_settings}",
         "",
         "| | sb3 | fused | ratio |",
         "| --- | ---: | ---: | ---: |",

@@ -100,8 +100,8 @@ _BENCH_README = typer.Option(
 _TRAIN_SAME = typer.Option(
     False,
     "--same-hyperparameters",
-    help="Run the fused backend with the config's hyperparameters instead of its "
-    "throughput settings.",
+    help="Run the fused backend with the SB3 run's n_envs, n_steps, batch_size, n_epochs and "
+    "learning_rate instead of its own defaults for those the config leaves unset.",
 )
 
 
@@ -117,32 +117,27 @@ def bench_train(
     """Training steps per second of the SB3 and the fused backend, side by side, and the ratio.
 
     Both backends train the same data for the same timesteps, interleaved (sb3, fused, sb3,
-    ...) so that both see the same machine load; the best pass of each is shown.
+    ...) so that both see the same machine load; the best pass of each is shown. Each runs the
+    config with its own defaults for the settings the config leaves unset.
     """
     import os
 
-    from stairways.bench.train_bench import compare_backends
-    from stairways.config import load_config
-    from stairways.training.fused_ppo import THROUGHPUT_SETTINGS
+    from stairways.bench.train_bench import backend_configs, compare_backends
 
     if readme is not None:
         from stairways.bench.learning_bench import write_readme_block
         from stairways.bench.train_bench import README_BLOCK
 
         write_readme_block(readme, "", README_BLOCK, dry_run=True)  # fail before the runs
-    overrides: dict[str, object] = {} if same_hyperparameters else dict(THROUGHPUT_SETTINGS)
-    c = compare_backends(load_config(config), timesteps, overrides, store, passes)
+    sb3_cfg, fused_cfg = backend_configs(config, same_hyperparameters=same_hyperparameters)
+    c = compare_backends(sb3_cfg, fused_cfg, timesteps, store, passes)
     source = "temporary synthetic store (3 months)" if c.baseline.synthetic_store else str(store)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     typer.echo(
         f"training throughput: {timesteps:,} timesteps per run, best of {passes} interleaved "
         f"passes, data: {source}; load average {load} on {os.cpu_count()} CPUs"
     )
-    shown = ", ".join(f"{k.split('.')[-1]} {v}" for k, v in overrides.items()) or "the same"
-    typer.echo(
-        f"sb3: n_envs {c.baseline.n_envs}, n_steps {c.baseline.n_steps} (the config); "
-        f"fused: {shown} hyperparameters"
-    )
+    typer.echo(f"sb3: {c.sb3_settings}; fused: {c.fused_settings}")
     typer.echo(f"{'':34s} {'sb3':>12s} {'fused':>12s} {'ratio':>8s}")
     for label, a, b in (
         (
@@ -202,6 +197,7 @@ def bench_learning(
         comparison_text,
         write_readme_block,
     )
+    from stairways.bench.train_bench import backend_configs
     from stairways.config import load_config
     from stairways.configbase import validate_model
     from stairways.errors import InputError
@@ -230,9 +226,8 @@ def bench_learning(
     settings = validate_model(PowerConfig, data, "stairways bench learning")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = out or cfg.training.runs_dir / f"learning_{stamp}"
-    c = compare_learning(
-        cfg, settings, folder, same_hyperparameters=same_hyperparameters, workers=workers
-    )
+    sb3_cfg, fused_cfg = backend_configs(config, same_hyperparameters=same_hyperparameters)
+    c = compare_learning(sb3_cfg, fused_cfg, settings, folder, workers=workers)
     typer.echo(comparison_text(c))
     if readme is not None:
         write_readme_block(readme, comparison_text(c, folders=False))

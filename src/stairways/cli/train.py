@@ -25,6 +25,7 @@ FLAG_KEYS: dict[str, str] = {
     "early_exit_threshold": "reward.refined.min_episode_length",
     "seed": "training.seed",
     "n_envs": "training.n_envs",
+    "backend": "training.backend",
     "runs_dir": "training.runs_dir",
     "store": "data.store_path",
 }
@@ -98,6 +99,12 @@ _THRESHOLD = typer.Option(
 )
 _SEED = typer.Option(None, "--seed", help="training.seed (Python, numpy, torch and the env)")
 _N_ENVS = typer.Option(None, "--n-envs", "--n_envs", help="training.n_envs")
+_BACKEND = typer.Option(
+    None,
+    "--backend",
+    help="training.backend: fused (the default) or sb3; the settings the config leaves unset "
+    "(n_envs, n_steps, batch_size, n_epochs, learning_rate) take that backend's defaults",
+)
 _RUNS_DIR = typer.Option(None, "--runs-dir", "--runs_dir", help="training.runs_dir")
 _RUN_DIR = typer.Option(
     None, "--run-dir", "--run_dir", help="Exact run directory (default runs/<name>_seed<s>_<UTC>)"
@@ -127,6 +134,7 @@ def train_command(
     early_exit_threshold: int | None = _THRESHOLD,
     seed: int | None = _SEED,
     n_envs: int | None = _N_ENVS,
+    backend: str | None = _BACKEND,
     store: Path | None = StoreOption,
     runs_dir: Path | None = _RUNS_DIR,
     run_dir: Path | None = _RUN_DIR,
@@ -148,6 +156,7 @@ def train_command(
         early_exit_threshold=early_exit_threshold,
         seed=seed,
         n_envs=n_envs,
+        backend=backend,
         runs_dir=runs_dir,
         store=store,
     )

@@ -26,6 +26,10 @@ In ``reward.mode: shim`` each step goes through the reward shim (every env's inf
 so the reward is recomputed outside the kernel as with SB3. Not supported: ``recurrent_ppo`` and
 a device other than the CPU (refused when the config loads), extra SB3 callbacks and env
 wrappers from library callers (refused when the run starts).
+
+This is the default backend. Its rollout size, minibatch, epochs and learning rate default to
+:data:`~stairways.training.settings.THROUGHPUT_SETTINGS` (SB3's to
+:data:`~stairways.training.settings.SB3_SETTINGS`), resolved when the config loads.
 """
 
 from __future__ import annotations
@@ -56,23 +60,7 @@ from stairways.training.settings import TrainingConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["THROUGHPUT_SETTINGS", "FusedHooks", "FusedPPO", "compute_gae"]
-
-# The fused backend's settings used by ``stairways bench train`` and ``stairways bench learning``:
-# 64 envs x 16 steps per rollout (1,024 samples, as SB3's default 8 x 128), each updated as one
-# full batch for two epochs at a learning rate of 3e-3. What PPO learns in a fixed number of
-# timesteps follows the number of policy iterations (rollouts) more than the gradient steps per
-# iteration: on the planted-signal market, 4,096-sample rollouts (five iterations in 20,000
-# timesteps) missed the reward gate at learning rates 3e-4 and 3e-3 (their policies traded two
-# to three times as often as SB3's), while 1,024-sample rollouts passed. A full-batch step costs
-# about one and a half of SB3's 256-sample steps on this CPU, and two of them replace SB3's 40.
-THROUGHPUT_SETTINGS: dict[str, object] = {
-    "training.n_envs": 64,
-    "training.n_steps": 16,
-    "training.batch_size": 1024,
-    "training.n_epochs": 2,
-    "training.learning_rate": 3e-3,
-}
+__all__ = ["FusedHooks", "FusedPPO", "compute_gae"]
 
 
 def _elu(x: np.ndarray) -> np.ndarray:

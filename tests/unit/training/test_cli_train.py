@@ -41,6 +41,7 @@ def test_every_flag_key_is_a_real_config_key() -> None:
         "reward.refined.min_episode_length": 10,
         "training.seed": 1,
         "training.n_envs": 2,
+        "training.backend": "sb3",
         "training.runs_dir": "r",
         "data.store_path": "s.duckdb",
     }

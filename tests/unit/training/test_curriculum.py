@@ -107,7 +107,7 @@ def test_a_later_phase_says_from_when_the_setting_stops_applying() -> None:
     assert "stop applying at that timestep" in str(err.value)
     # left at its default, the base rate is in force until the phase and nothing is refused
     cfg = load_config(None, {"training.curriculum": phases})
-    assert cfg.training.learning_rate == 3e-4
+    assert cfg.training.learning_rate == 3e-3  # the default backend's (fused)
 
 
 def test_a_curriculum_config_is_written_without_what_its_phases_set_and_reloads_equal(
@@ -123,7 +123,7 @@ def test_a_curriculum_config_is_written_without_what_its_phases_set_and_reloads_
     assert load_config(path) == cfg
     # without a curriculum every setting is written
     plain = yaml.safe_load(dump_config(load_config(None)))
-    assert plain["training"]["learning_rate"] == 3e-4 and plain["env"]["drawdown_cap"] == 0.02
+    assert plain["training"]["learning_rate"] == 3e-3 and plain["env"]["drawdown_cap"] == 0.02
 
 
 def test_the_shipped_tuning_base_has_no_curriculum_to_replace_its_axes() -> None:
