@@ -235,6 +235,34 @@ class BarStore:
             return empty_bars()
         return conform(frame)
 
+    def content_digest(self, symbols: Sequence[str], start: date, end: date) -> str:
+        """A digest of every stored value of ``symbols`` around [start, end] and their sources.
+
+        It covers the bars from ``start`` 00:00 UTC to ``end`` + 2 days 00:00 UTC (a superset of
+        the exchange-local dates ``start..end``): the row count and the sum of a hash of every
+        column of every row, plus the symbols' provenance rows. Any write that changes a bar in
+        the range (a value, a new or a removed row) or a symbol's provenance changes it. Caches of
+        what is computed from these bars key on it (the panel cache of
+        :mod:`stairways.data.panel_builder`); it costs a scan of the range, not a read.
+        """
+        syms = sorted(symbols)
+        marks = ", ".join("?" for _ in syms)
+        lo = pd.Timestamp(start, tz="UTC")
+        hi = pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=2)
+        row = self._con.execute(
+            f"SELECT count(*), sum(hash({', '.join(BAR_COLUMNS)})::HUGEINT) FROM bars "
+            f"WHERE symbol IN ({marks}) AND ts >= ? AND ts < ?",
+            [*syms, lo.to_pydatetime(), hi.to_pydatetime()],
+        ).fetchone()
+        sources = self._con.execute(
+            f"SELECT symbol, source, synthetic, details FROM symbol_sources "
+            f"WHERE symbol IN ({marks}) ORDER BY symbol",
+            syms,
+        ).fetchall()
+        return json.dumps(
+            {"rows": [str(v) for v in (row or ())], "sources": [list(map(str, r)) for r in sources]}
+        )
+
     def symbols(self) -> list[SymbolInfo]:
         """What is stored, per symbol."""
         rows = self._con.execute(

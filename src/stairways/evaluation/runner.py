@@ -36,13 +36,22 @@ from stairways.data.panel_builder import build_panel
 from stairways.data.store import BarStore
 from stairways.errors import InputError, MissingResourceError, StairwaysError
 from stairways.evaluation import metrics as metrics_mod
-from stairways.evaluation.baselines import run_baselines
+from stairways.evaluation.baselines import (
+    CACHE_KEY,
+    baseline_cache_key,
+    baseline_file,
+    baseline_plans,
+    cached_baselines,
+    remember_baselines,
+    run_baselines,
+)
+from stairways.evaluation.batch_replay import AgentPlan, ObsNormaliser, replay_policies
 from stairways.evaluation.gates import GateVerdict, judge_traces, write_verdict
 from stairways.evaluation.holdout import note_evaluation
 from stairways.evaluation.metrics import LABELS, Metrics
 from stairways.evaluation.replay import BatchPolicy, ReplayResult, eval_env, replay
 from stairways.evaluation.settings import EvaluationConfig
-from stairways.evaluation.traces import TraceMeta, trace_path, write_trace
+from stairways.evaluation.traces import TraceMeta, trace_path, write_trace, write_trace_bytes
 from stairways.reports import tables as t
 from stairways.training.rundir import CheckpointFiles, RunDirectory, atomic_write_text
 
@@ -223,21 +232,52 @@ def categorical_mode(policy: Any) -> BatchPolicy | None:
     if not isinstance(policy.pi_features_extractor, FlattenExtractor):
         return None
     shape = policy.observation_space.shape
+    layers = _plain_layers(policy.mlp_extractor.policy_net)
+    if type(policy.action_net) is not torch.nn.Linear:
+        layers = None
+    linear = torch.nn.functional.linear
 
     def act(obs: np.ndarray, episode_start: np.ndarray) -> np.ndarray:
         x = np.asarray(obs)
         if x.shape[1:] != shape:
             raise StairwaysError(f"observations of shape {x.shape[1:]}, the policy takes {shape}")
-        with torch.no_grad():
+        with torch.inference_mode():
             tensor = torch.as_tensor(x, device=policy.device).float()
-            features = policy.pi_features_extractor(tensor)
-            logits = policy.action_net(policy.mlp_extractor.forward_actor(features))
+            if layers is None:
+                features = policy.pi_features_extractor(tensor)
+                logits = policy.action_net(policy.mlp_extractor.forward_actor(features))
+            else:
+                # The modules' own functions on their own weights: nn.Linear is F.linear,
+                # and flattening a (batch, features) tensor leaves it as it is.
+                hidden = tensor if len(shape) == 1 else tensor.flatten(1)
+                for fn, weight, bias in layers:
+                    hidden = fn(hidden) if weight is None else linear(hidden, weight, bias)
+                logits = linear(hidden, policy.action_net.weight, policy.action_net.bias)
             logits = logits - logits.logsumexp(dim=-1, keepdim=True)
             probs = torch.nn.functional.softmax(logits, dim=-1)
             out: np.ndarray = torch.argmax(probs, dim=1).cpu().numpy()
         return out
 
     return act
+
+
+def _plain_layers(net: Any) -> list[tuple[Any, Any, Any]] | None:
+    """(function, weight, bias) of a Sequential of Linear, Tanh and ReLU layers (else None)."""
+    import torch
+
+    out: list[tuple[Any, Any, Any]] = []
+    if not isinstance(net, torch.nn.Sequential):
+        return None
+    for layer in net:
+        if type(layer) is torch.nn.Linear:
+            out.append((None, layer.weight, layer.bias))
+        elif type(layer) is torch.nn.Tanh:
+            out.append((torch.tanh, None, None))
+        elif type(layer) is torch.nn.ReLU:
+            out.append((torch.relu, None, None))
+        else:
+            return None
+    return out
 
 
 @contextmanager
@@ -275,13 +315,8 @@ def load_reward_state(venv: VecEnv, path: Path, n_envs: int) -> None:
     Rewards with state that outlives episodes (the refined reward's decaying exploration bonus)
     then score evaluation steps as they would have scored them when the checkpoint was saved.
     """
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise StairwaysError(f"reward state {path} is not valid JSON: {err}") from None
-    rows = data.get("state")
-    if not isinstance(rows, list) or not rows:
-        raise StairwaysError(f"reward state {path} holds no state rows")
+    data = read_reward_state(path)
+    rows = data["state"]
     # make_vec_env returns either the batched env or the reward shim; both own set_state.
     setter = getattr(venv, "set_state", None)
     if setter is None:
@@ -312,7 +347,19 @@ def evaluate_policy_on_panel(
     base = eval_env(cfg, panel)
     load_reward_state(base, ref.files.reward_state, panel.n_sessions)
     venv = frozen_normalizer(base, ref.files.vecnormalize)
-    meta = TraceMeta(
+    meta = agent_meta(cfg, panel, ref, run)
+    try:
+        with torch_threads(1):
+            return replay(venv, meta, policy=batch_policy(model))
+    finally:
+        venv.close()
+
+
+def agent_meta(
+    cfg: StairwaysConfig, panel: SessionPanel, ref: CheckpointRef, run: str
+) -> TraceMeta:
+    """Trace metadata of the agent's replay of checkpoint ``ref`` on ``panel``."""
+    return TraceMeta(
         symbols=panel.symbols,
         reward_components=_components(cfg),
         starting_capital=cfg.market.starting_capital,
@@ -327,11 +374,57 @@ def evaluate_policy_on_panel(
             "synthetic": panel.synthetic,
         },
     )
+
+
+def read_reward_state(path: Path) -> dict[str, Any]:
+    """The checkpoint's saved reward state (refused when it is not JSON or holds no rows)."""
     try:
-        with torch_threads(1):
-            return replay(venv, meta, policy=batch_policy(model))
-    finally:
-        venv.close()
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise StairwaysError(f"reward state {path} is not valid JSON: {err}") from None
+    rows = data.get("state") if isinstance(data, dict) else None
+    if not isinstance(rows, list) or not rows:
+        raise StairwaysError(f"reward state {path} holds no state rows")
+    return dict(data)
+
+
+def evaluate_with_baselines(
+    cfg: StairwaysConfig,
+    panel: SessionPanel,
+    ref: CheckpointRef,
+    model: BaseAlgorithm,
+    *,
+    run: str = "",
+    baselines: bool = True,
+) -> tuple[ReplayResult, dict[str, ReplayResult]]:
+    """The agent's replay of ``ref`` and every baseline's, over every session of ``panel``.
+
+    With the reward computed inside the env (``reward.mode: internal``, the default) all of them
+    are stepped together in one batched env
+    (:func:`~stairways.evaluation.batch_replay.replay_policies`); with the reward shim, one
+    replay after another through the SB3 wrappers (:func:`evaluate_policy_on_panel` and
+    :func:`~stairways.evaluation.baselines.run_baselines`). Both give the same traces.
+    """
+    if cfg.reward.mode != "internal":
+        agent = evaluate_policy_on_panel(cfg, panel, ref, run=run, model=model)
+        return agent, (run_baselines(cfg, panel, run=run) if baselines else {})
+    plan = AgentPlan(
+        policy=batch_policy(model),
+        normalise=ObsNormaliser.load(ref.files.vecnormalize),
+        reward_state=read_reward_state(ref.files.reward_state),
+        meta=agent_meta(cfg, panel, ref, run),
+    )
+    plans = baseline_plans(cfg, panel, run=run) if baselines else {}
+    key = baseline_cache_key(cfg, panel) if plans else ""
+    cached = cached_baselines(key, {name: meta for name, (_, meta) in plans.items()})
+    if cached is not None:
+        plans = {}
+    with torch_threads(1):
+        results = replay_policies(cfg, panel, agent=plan, baselines=plans)
+    agent = results.pop("agent")
+    if cached is not None:
+        return agent, cached
+    return agent, remember_baselines(key, results)
 
 
 def _components(cfg: StairwaysConfig) -> tuple[str, ...]:
@@ -383,18 +476,19 @@ def evaluate_run(
     model = load_model(cfg, ref.files.model)
     timings["load_seconds"] = time.perf_counter() - t1
     t2 = time.perf_counter()
-    agent = evaluate_policy_on_panel(cfg, panel, ref, run=str(run.path), model=model)
+    # The agent and the baselines, replayed together (replay_seconds covers all of them).
+    agent, baselines = evaluate_with_baselines(
+        cfg, panel, ref, model, run=str(run.path), baselines=ev.baselines
+    )
     timings["replay_seconds"] = time.perf_counter() - t2
     timings["replay_stepping_seconds"] = agent.seconds
 
     t3 = time.perf_counter()
-    baselines = run_baselines(cfg, panel, run=str(run.path)) if ev.baselines else {}
-    timings["baselines_seconds"] = time.perf_counter() - t3
-
     out_dir = trace_path(run.path, split, ref.name).parent
     own, base, verdict = judge_traces(
         agent.trace, {name: r.trace for name, r in baselines.items()}, ev
     )
+    timings["metrics_seconds"] = time.perf_counter() - t3
     agent_metrics = own.metrics
     base_metrics = {name: b.metrics for name, b in base.items()}
     # Figures exist now: a look at protected (test) dates is counted before anything is shown.
@@ -409,7 +503,13 @@ def evaluate_run(
     write_trace(agent.trace, staging / trace_path(run.path, split, ref.name).relative_to(out_dir))
     for name, r in baselines.items():
         rel = trace_path(run.path, split, ref.name, name).relative_to(out_dir)
-        write_trace(r.trace, staging / rel)
+        # A cached baseline's file is encoded once per trace metadata and kept with it.
+        key = r.extra.get(CACHE_KEY)
+        data = baseline_file(key, r.trace.meta, str(staging / rel)) if key else None
+        if data is None:
+            write_trace(r.trace, staging / rel)
+        else:
+            write_trace_bytes(data, staging / rel)
     report = EvaluationReport(
         run_dir=run.path,
         out_dir=out_dir,

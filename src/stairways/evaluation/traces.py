@@ -223,6 +223,65 @@ def build_trace_frame(
     return frame[expected_columns(meta)]
 
 
+def trace_frame_from_rows(
+    *,
+    meta: TraceMeta,
+    dates: np.ndarray,
+    session: np.ndarray,
+    step: np.ndarray,
+    ts: np.ndarray,
+    action: np.ndarray,
+    action_changed: np.ndarray,
+    per_step: Mapping[str, np.ndarray],
+    per_ticker: Mapping[str, np.ndarray],
+    components: Mapping[str, np.ndarray],
+) -> pd.DataFrame:
+    """Assemble a trace table from per-row arrays (rows already in session then step order).
+
+    The same table as :func:`build_trace_frame` gives for the same steps, built with one copy
+    of the float columns into a single block (the joint replay's path).
+
+    :param dates: session dates, shape (S,); ``session`` indexes them
+    :param session: session index of each row
+    :param step: step within the session of each row
+    :param ts: int64 nanoseconds of each row's decision bar
+    :param action: action index of each row
+    :param action_changed: 1 where the action changed a target
+    :param per_step: the :data:`FLOAT_COLUMNS` arrays, each (rows,)
+    :param per_ticker: the :data:`TICKER_FIELDS` arrays, each (rows, T)
+    :param components: reward component arrays, each (rows,), keyed by component name
+    """
+    columns = expected_columns(meta)
+    rows = len(session)
+    block = np.empty((len(columns) - 6, rows), dtype=np.float64)
+    i = 0
+    for name in FLOAT_COLUMNS:
+        block[i] = per_step[name]
+        i += 1
+    for name in TICKER_FIELDS:
+        values = np.asarray(per_ticker[name], dtype=np.float64)
+        for k in range(len(meta.symbols)):
+            block[i] = values[:, k]
+            i += 1
+    for comp in meta.reward_components:
+        block[i] = components[comp]
+        i += 1
+    frame = pd.DataFrame(block.T, columns=columns[6:], copy=False)
+    day = np.asarray(dates).astype("datetime64[D]").astype("datetime64[ns]")
+    stamps = pd.DatetimeIndex(np.asarray(ts, dtype=np.int64).view("datetime64[ns]"))
+    head: list[tuple[str, Any]] = [
+        ("session_date", day[np.asarray(session, dtype=np.int64)]),
+        ("session", np.asarray(session, dtype=np.int64)),
+        ("step", np.asarray(step, dtype=np.int64)),
+        ("ts", stamps.tz_localize("UTC")),
+        ("action", np.asarray(action, dtype=np.int64)),
+        ("action_changed", np.asarray(action_changed, dtype=np.int64)),
+    ]
+    for pos, (name, values) in enumerate(head):
+        frame.insert(pos, name, values)
+    return frame
+
+
 def validate_trace(frame: pd.DataFrame, meta: TraceMeta, source: str) -> pd.DataFrame:
     """Check a trace table against its metadata; return it with canonical dtypes.
 
@@ -302,19 +361,37 @@ def _check_order(frame: pd.DataFrame, source: str) -> None:
         raise DataValidationError(f"{source}: row {row}: timestamps do not increase in a session")
 
 
-def write_trace(trace: Trace, path: Path) -> Path:
-    """Validate and write a trace atomically (a temporary file renamed into place)."""
-    frame = validate_trace(trace.frame, trace.meta, str(path))
+def encode_trace(trace: Trace, source: str) -> bytes:
+    """Validate a trace and encode it as the bytes of its Parquet file.
+
+    :param source: where the file goes (named by validation errors)
+    """
+    frame = validate_trace(trace.frame, trace.meta, source)
     table = pa.Table.from_pandas(frame, preserve_index=False)
     meta = dict(table.schema.metadata or {})
     meta[META_KEY] = trace.meta.to_json().encode()
     table = table.replace_schema_metadata(meta)
+    sink = pa.BufferOutputStream()
+    # Dictionary encoding buys little on float columns and doubled the write time; LZ4 encodes
+    # a year's trace in half the CPU time of zstd for files about a quarter larger (measured).
+    pq.write_table(table, sink, compression="lz4", use_dictionary=False)
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
+
+
+def write_trace_bytes(data: bytes, path: Path) -> Path:
+    """Write an encoded trace file atomically (a temporary file renamed into place)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    # Dictionary encoding buys little on float columns and doubled the write time (measured).
-    pq.write_table(table, tmp, compression="zstd", use_dictionary=False)
+    tmp.write_bytes(data)
     tmp.replace(path)
-    log.info("wrote %d trace rows to %s", len(frame), path)
+    return path
+
+
+def write_trace(trace: Trace, path: Path) -> Path:
+    """Validate and write a trace atomically (a temporary file renamed into place)."""
+    write_trace_bytes(encode_trace(trace, str(path)), path)
+    log.info("wrote %d trace rows to %s", len(trace.frame), path)
     return path
 
 
