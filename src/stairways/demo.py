@@ -269,9 +269,9 @@ def live_stage(
         stage = stage_of(journal, model.model_id)
     policy = LivePolicy(ref)
     rehearsals = JournalLocation.sqlite(live_dir / "rehearsals.sqlite")
-    states = SqlStateStore(rehearsals)
-    try:
-        with Journal.open(rehearsals, key) as journal:
+    with Journal.open(rehearsals, key) as journal:
+        states = SqlStateStore(rehearsals, journal=journal)
+        try:
             done = rehearse(
                 policy,
                 SessionPlan(
@@ -286,8 +286,8 @@ def live_stage(
                 location=rehearsals,
                 reviewer=SessionReviewer(main, key, load_ladder_config(), ExchangeClock()),
             )
-    finally:
-        states.close()
+        finally:
+            states.close()
     parity = compare_with_trace(
         done.steps, trace, day, tuple(policy.cfg.data.symbols), policy.cfg.market.starting_capital
     )

@@ -73,14 +73,15 @@ def run_journaled(
     the heartbeat, if any, stops with the session's id once ``run`` returns."""
     from stairways.risk.store import SqlStateStore
 
-    states = SqlStateStore(location)
-    try:
-        with Journal.open(location, key) as log_:
+    with Journal.open(location, key) as log_:
+        # the governor's memory rides the journal's commits (stairways.risk.store)
+        states = SqlStateStore(location, journal=log_)
+        try:
             result = run(log_, states)
             if beat is not None:
                 beat.stop(ExchangeClock().now(), result.session_id)
-    finally:
-        states.close()
+        finally:
+            states.close()
     return result
 
 

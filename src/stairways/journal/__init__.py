@@ -19,6 +19,7 @@ from stairways.journal.store import (
     JournalNotFoundError,
     JournalReader,
     JournalRecord,
+    StagedUpsert,
 )
 from stairways.journal.verify import Tamper, VerifyReport, verify_journal
 
@@ -36,6 +37,7 @@ __all__ = [
     "JournalReader",
     "JournalRecord",
     "MacKey",
+    "StagedUpsert",
     "Tamper",
     "VerifyReport",
     "verify_journal",

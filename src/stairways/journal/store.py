@@ -17,6 +17,20 @@ gap or a torn record in the chain: sequence numbers and MACs are assigned at com
 transaction, exactly as for a durable append. A failed background commit is not swallowed: the
 next append, flush or close raises :class:`JournalError` naming how many records were lost.
 
+Staged writes. Another table of the journal's database can ride the journal's commits:
+:meth:`Journal.stage` registers a :class:`StagedUpsert` (the governor's memory,
+:class:`stairways.risk.store.SqlStateStore` bound to the journal) that runs inside the next
+commit, after that commit's records, in the same transaction; a later upsert of the same row
+(table and key) replaces it. So the write is durable exactly when the records appended before it
+are, and a crash loses both or neither. Staged writes commit with the next append transaction,
+the group commit's flusher (within ``max_delay_ms``), a flush barrier or ``close``.
+:meth:`Journal.hold` keeps commits of other threads (the flusher) out while the caller stages
+and appends what must land together (its own appends still commit).
+
+SQLite writes go through one plain ``sqlite3`` connection of the writer (WAL,
+``synchronous=FULL``, ``BEGIN IMMEDIATE``), a fraction of the cost of a pooled SQLAlchemy
+transaction; PostgreSQL writes through SQLAlchemy.
+
 The live loop's rule (:mod:`stairways.live.loop`): an order intent is durable *before* the
 order exists. A decision with orders to send, and every record before a broker call that
 places, cancels or flattens, is written durably (a flush barrier); a decision without orders,
@@ -34,13 +48,13 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Self
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from stairways.errors import InputError, MissingResourceError, StairwaysError
@@ -76,6 +90,7 @@ __all__ = [
     "JournalNotFoundError",
     "JournalReader",
     "JournalRecord",
+    "StagedUpsert",
 ]
 
 log = logging.getLogger(__name__)
@@ -122,6 +137,54 @@ class GroupCommit:
 
 # prepared event: (kind value, canonical payload JSON, ts in microseconds)
 _Prepared = tuple[str, str, int]
+
+
+@dataclass(frozen=True)
+class StagedUpsert:
+    """Insert or replace one row of a table of the journal's database (not the journal's own)
+    inside the next commit (see the module docstring).
+
+    :param table: the table (created by its owner)
+    :param key: the primary-key column; a later upsert with the same key value replaces this
+    :param row: column -> value, the key included
+    """
+
+    table: str
+    key: str
+    row: Mapping[str, Any]
+
+    def __post_init__(self) -> None:
+        names = [self.table, self.key, *self.row]
+        bad = [n for n in names if not n.isidentifier()]
+        if bad:
+            raise InputError(f"a staged upsert names tables and columns plainly, got {bad}")
+        if self.table in (EVENTS.name, META.name):
+            raise InputError(f"the journal's own table {self.table} is append-only")
+        if self.key not in self.row:
+            raise InputError(f"a staged upsert of {self.table} needs its key {self.key!r}")
+
+    @property
+    def name(self) -> tuple[str, Any]:
+        """What a later upsert of the same row replaces."""
+        return (self.table, self.row[self.key])
+
+    def sql(self, placeholder: Callable[[str], str]) -> str:
+        """The statement, with ``placeholder(column)`` for each value."""
+        cols = list(self.row)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c != self.key)
+        action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+        return (
+            f"INSERT INTO {self.table} ({', '.join(cols)}) "
+            f"VALUES ({', '.join(placeholder(c) for c in cols)}) "
+            f"ON CONFLICT ({self.key}) {action}"
+        )
+
+
+_INSERT_EVENTS = (
+    f"INSERT INTO {EVENTS.name} (seq, ts_us, kind, payload, prev_mac, mac) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+_LAST_EVENT = f"SELECT seq, mac FROM {EVENTS.name} ORDER BY seq DESC LIMIT 1"
 
 
 @dataclass(frozen=True)
@@ -419,11 +482,14 @@ class Journal(JournalReader):
                 path.parent.mkdir(parents=True, exist_ok=True)
         super().__init__(location, _writer=True)
         self._key = key
-        # _lock is held over every write transaction (commits happen in append order);
-        # _pending_lock only guards the buffer, so a buffered append never waits for a disk.
-        self._lock = threading.Lock()
+        # _lock is held over every write transaction (commits happen in append order) and by
+        # hold(); re-entrant, so the holder's own appends commit. _pending_lock only guards the
+        # buffers, so a buffered append never waits for a disk.
+        self._lock = threading.RLock()
         self._pending_lock = threading.Lock()
         self._pending: list[_Prepared] = []
+        self._staged: dict[tuple[str, Any], StagedUpsert] = {}
+        self._write_raw: sqlite3.Connection | None = None
         self._pending_since: float | None = None
         self._group = group_commit
         self._wake = threading.Event()
@@ -475,6 +541,36 @@ class Journal(JournalReader):
         with self._pending_lock:
             return len(self._pending)
 
+    @property
+    def staged(self) -> int:
+        """Staged writes (:meth:`stage`) not committed yet."""
+        with self._pending_lock:
+            return len(self._staged)
+
+    def stage(self, upsert: StagedUpsert) -> None:
+        """Write ``upsert`` inside the next commit's transaction, after its records.
+
+        A later upsert of the same row replaces this one. If it fails, the whole commit
+        (records included) fails and is raised as :class:`JournalError`.
+        """
+        self._check_failure()
+        if self._closing:
+            raise JournalError(f"journal {self.location} is closed")
+        with self._pending_lock:
+            if self._pending_since is None:
+                self._pending_since = time.monotonic()
+            self._staged[upsert.name] = upsert
+        if self._group is not None and self._flusher is None:
+            self._start_flusher()
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """No other thread commits while this is held (the flusher waits); the holder's own
+        appends and flushes commit as usual. What the holder stages and appends inside lands
+        in the same commit, or the holder's own commits keep their order."""
+        with self._lock:
+            yield
+
     def close(self) -> None:
         """Commit every buffered record, stop the flusher and release the connections."""
         try:
@@ -486,25 +582,29 @@ class Journal(JournalReader):
                 self.flush()
             self._check_failure()
         finally:
+            if self._write_raw is not None:
+                self._write_raw.close()
+                self._write_raw = None
             super().close()
 
     def flush(self) -> None:
         """Commit every buffered record now (a flush barrier); durable when it returns."""
         self._check_failure()
         with self._lock:
-            batch = self._take_pending()
-            if batch:
-                self._write(batch, keep_from=len(batch))
+            batch, staged = self._take_pending()
+            if batch or staged:
+                self._write(batch, keep_from=len(batch), staged=staged)
 
     def _check_failure(self) -> None:
         if self._failure is not None:
             raise JournalError(self._failure)
 
-    def _take_pending(self) -> list[_Prepared]:
+    def _take_pending(self) -> tuple[list[_Prepared], list[StagedUpsert]]:
         with self._pending_lock:
             batch, self._pending = self._pending, []
+            staged, self._staged = list(self._staged.values()), {}
             self._pending_since = None
-        return batch
+        return batch, staged
 
     def _start_flusher(self) -> None:
         self._flusher = threading.Thread(
@@ -530,15 +630,16 @@ class Journal(JournalReader):
             if not due or self._closing:
                 continue
             with self._lock:
-                batch = self._take_pending()
-                if not batch:
+                batch, staged = self._take_pending()
+                if not batch and not staged:
                     continue
                 try:
-                    self._write(batch, keep_from=len(batch))
+                    self._write(batch, keep_from=len(batch), staged=staged)
                 except Exception as err:  # noqa: BLE001 - raised to the writer at its next call
                     self._failure = (
-                        f"a group commit of {len(batch)} buffered records to journal "
-                        f"{self.location} failed, so they are not in the journal: {err}"
+                        f"a group commit of {len(batch)} buffered records and {len(staged)} "
+                        f"staged writes to journal {self.location} failed, so they are not in "
+                        f"the journal: {err}"
                     )
                     log.error("%s", self._failure)
                     return
@@ -607,15 +708,22 @@ class Journal(JournalReader):
                 self.flush()  # the flusher fell behind: the writer waits (memory stays bounded)
             return []
         with self._lock:
-            earlier = self._take_pending()
-            return self._write([*earlier, *prepared], keep_from=len(earlier))
+            earlier, staged = self._take_pending()
+            return self._write([*earlier, *prepared], keep_from=len(earlier), staged=staged)
 
-    def _write(self, prepared: list[_Prepared], keep_from: int = 0) -> list[JournalRecord]:
-        """One transaction appending ``prepared`` in order (the caller holds ``_lock``); returns
-        the stored records from index ``keep_from`` on."""
+    def _write(
+        self,
+        prepared: list[_Prepared],
+        keep_from: int = 0,
+        staged: list[StagedUpsert] | None = None,
+    ) -> list[JournalRecord]:
+        """One transaction appending ``prepared`` in order, then running the ``staged`` writes
+        (the caller holds ``_lock``); returns the stored records from index ``keep_from`` on."""
         stored: list[JournalRecord] = []
-        if not prepared:
+        if not prepared and not staged:
             return stored
+        if self.location.is_sqlite:
+            return self._write_sqlite(prepared, keep_from, staged or [])
         with (
             _database(self.location, "append to"),
             self._write_conn() as conn,
@@ -654,6 +762,70 @@ class Journal(JournalReader):
                         )
                     )
                 prev = mac
-            conn.execute(EVENTS.insert(), rows)
+            if rows:
+                conn.execute(EVENTS.insert(), rows)
+            for upsert in staged or ():
+                conn.execute(text(upsert.sql(lambda c: f":{c}")), dict(upsert.row))
+        self.commits += 1
+        return stored
+
+    def _writer(self) -> sqlite3.Connection:
+        conn = self._write_raw
+        if conn is None:
+            path = self.location.path
+            assert path is not None
+            conn = sqlite3.connect(
+                str(path), timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            self._write_raw = conn
+        return conn
+
+    def _write_sqlite(
+        self, prepared: list[_Prepared], keep_from: int, staged: list[StagedUpsert]
+    ) -> list[JournalRecord]:
+        """:meth:`_write` on the writer's own SQLite connection (one BEGIN IMMEDIATE .. COMMIT,
+        durable at COMMIT under ``synchronous=FULL``)."""
+        stored: list[JournalRecord] = []
+        try:
+            conn = self._writer()
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as err:
+            raise JournalError(f"could not append to journal {self.location}: {err}") from None
+        try:
+            if prepared:
+                last = conn.execute(_LAST_EVENT).fetchone()
+                seq = int(last[0]) if last is not None else 0
+                prev = str(last[1]) if last is not None else self._genesis
+                rows = []
+                for i, (kind_value, payload_json, ts_us) in enumerate(prepared):
+                    seq += 1
+                    mac = record_mac(self._key, ts_us, kind_value, payload_json, prev)
+                    rows.append((seq, ts_us, kind_value, payload_json, prev, mac))
+                    if i >= keep_from:
+                        stored.append(
+                            JournalRecord(
+                                seq=seq,
+                                ts=from_us(ts_us, EXCHANGE_TZ),
+                                kind=kind_value,
+                                payload=json.loads(payload_json),
+                                payload_json=payload_json,
+                                prev_mac=prev,
+                                mac=mac,
+                            )
+                        )
+                    prev = mac
+                conn.executemany(_INSERT_EVENTS, rows)
+            for upsert in staged:
+                conn.execute(upsert.sql(lambda c: "?"), tuple(upsert.row.values()))
+            conn.execute("COMMIT")
+        except sqlite3.Error as err:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error as again:
+                log.warning("rollback on journal %s failed too: %s", self.location, again)
+            raise JournalError(f"could not append to journal {self.location}: {err}") from None
         self.commits += 1
         return stored

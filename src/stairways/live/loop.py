@@ -44,6 +44,7 @@ few milliseconds of decisions that sent nothing (a restart re-decides from the b
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import signal
@@ -470,9 +471,12 @@ class LiveLoop:
     def drain(self) -> None:
         """Journal every broker event; fills go into the book and the governor's memory."""
         events = self._timed(lambda: self.broker.events(0.0))
+        if not events and not self._deferred:
+            return
         now = self.clock.now()
         batch: list[tuple[str, Mapping[str, Any], datetime]] = []
         rejected: list[tuple[str, str]] = []
+        fills: list[FillReport] = []
         for ev in events:
             if isinstance(ev, FillEvent):
                 ex = ev.execution
@@ -501,7 +505,7 @@ class LiveLoop:
                         now,
                     )
                 )
-                self.governor.record_fill(
+                fills.append(
                     FillReport(
                         symbol=ex.symbol,
                         quantity=ex.quantity,
@@ -509,6 +513,7 @@ class LiveLoop:
                         commission=fee,
                         at=now,
                         order_id=ex.client_order_id,
+                        exec_id=ex.exec_id,
                     )
                 )
             elif isinstance(ev, OrderStatusChanged):
@@ -576,10 +581,22 @@ class LiveLoop:
                 )
                 if self.pending_stop is None:
                     self.pending_stop = f"the broker halted trading: {ev.reason}"
-        self.journal_many(batch, durable=False)
+        with self._hold():
+            # The fills are journaled before the governor accounts them, and no other thread
+            # commits in between: a memory riding the journal's commits is never saved with a
+            # fill its journal lacks (a restart replays the broker's executions by id).
+            self.journal_many(batch, durable=False)
+            for fill in fills:
+                self.governor.record_fill(fill)
         for cid, text in rejected:
             # after the reject is journaled: the governor's pause follows it in the journal
             self.governor.record_reject(cid, text, now)
+
+    def _hold(self) -> contextlib.AbstractContextManager[None]:
+        """The journal's :meth:`~stairways.journal.Journal.hold` (no other thread commits
+        while it is held), or nothing for a journal without one."""
+        hold = getattr(self.journal, "hold", None)
+        return hold() if hold is not None else contextlib.nullcontext()
 
     def _append(self, kind: str, payload: Mapping[str, Any], at: datetime) -> None:
         self.journal_many([(kind, payload, at)])
@@ -791,7 +808,9 @@ class LiveLoop:
         records[0][1]["latency_ms"] = round(1000.0 * latency, 4)  # type: ignore[index]
         # Write-ahead, in one transaction: the decision, its intents, every verdict and a
         # "submitting" record for each order about to go out. The governor's memory (which
-        # remembers accepted intents) is saved only after that, and orders go out last.
+        # remembers accepted intents) is never saved ahead of them: when it rides the journal's
+        # commits it is staged first and lands in the same transaction; otherwise it is saved
+        # after. Orders go out last.
         requests: list[tuple[OrderRequest, dict[str, Any]]] = []
         for v in verdicts:
             records.append(("verdict", v.as_event(), now))
@@ -801,11 +820,18 @@ class LiveLoop:
                 records.append(("order", {**order, "type": "submitting"}, now))
                 requests.append((req, order))
         # Durable at once when orders follow (write-ahead); otherwise it may ride the group commit.
-        self.journal_many(records, durable=bool(requests))
-        self._crash("after_decision_record")
-        if verdicts:
-            self.governor.flush(now)
+        if verdicts and self.governor.memory_rides_journal:
+            with self._hold():
+                self.governor.flush(now)
+                self.journal_many(records, durable=bool(requests))
+            self._crash("after_decision_record")
             self._crash("after_verdict")
+        else:
+            self.journal_many(records, durable=bool(requests))
+            self._crash("after_decision_record")
+            if verdicts:
+                self.governor.flush(now)
+                self._crash("after_verdict")
         for req, order in requests:
             self._crash("after_submitting")
             result = self._send(req)
@@ -860,6 +886,7 @@ class LiveLoop:
             by_bar.setdefault(ex.time, []).append(ex)
         now = self.clock.now()
         missing: list[tuple[str, Mapping[str, Any], datetime]] = []
+        replayed: list[FillReport] = []
         for i, minute in enumerate(minutes):
             k = self._absorb(minute, None if vwaps is None else vwaps[i])
             start = next(iter(minute.values())).start
@@ -867,6 +894,17 @@ class LiveLoop:
                 fee = float(ex.commission or 0.0)
                 self.book.fill(ex.symbol, ex.quantity, ex.price, fee)
                 self.fills_seen.add(ex.exec_id)
+                replayed.append(
+                    FillReport(
+                        symbol=ex.symbol,
+                        quantity=ex.quantity,
+                        price=ex.price,
+                        commission=fee,
+                        at=now,
+                        order_id=ex.client_order_id,
+                        exec_id=ex.exec_id,
+                    )
+                )
                 if ex.exec_id not in records.fills:
                     missing.append(
                         (
@@ -892,15 +930,21 @@ class LiveLoop:
                 self.targets[:] = np.asarray(decided["targets_after"], dtype=np.float64)
         if missing:
             self.journal_many(missing)
+        # The governor accounts every execution once: those its saved memory missed (a crash
+        # between a fill's journal commit and the memory's) count now, the others are skipped.
+        accounted = sum(self.governor.record_fill(f) for f in replayed)
+        self.governor.flush(now)
         self.orders_sent = sum(
             1 for recs in records.orders.values() if any(r["type"] == "sent" for r in recs)
         )
         log.info(
-            "session %s caught up over %d bars (%d fills, %d recovered from the broker)",
+            "session %s caught up over %d bars (%d fills, %d recovered from the broker, %d "
+            "accounted by the governor now)",
             self.session_id,
             len(minutes),
             sum(len(v) for v in by_bar.values()),
             len(missing),
+            accounted,
         )
 
     def finish_pending(self, records: SessionRecords, current_bar: int) -> dict[str, int]:

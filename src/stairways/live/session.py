@@ -392,6 +392,11 @@ class SessionScopedStore:
         """Save ``value`` under ``key`` for this session."""
         self.inner.save_state(f"{key}.{self.session_id}", value, ts)
 
+    @property
+    def commits_with_journal(self) -> bool:
+        """Whether the inner store's saves ride the journal's commits."""
+        return bool(getattr(self.inner, "commits_with_journal", False))
+
 
 def _bars_done(broker: SimBroker, minutes: list[Minute]) -> int:
     """How many of the session's minutes the simulated broker has already seen."""

@@ -26,7 +26,10 @@ limit and its own notional within the order limit; in reduce-only mode no approv
 increases a position's size or flips its sign.
 
 The governor keeps a small memory of the day (peak equity, drawdown layer, accepted intent ids,
-order times, loss streak, cooldowns) in its state store so that a restart does not forget it.
+order times, loss streak, cooldowns, the executions it has accounted) in its state store so that
+a restart does not forget it. Fills are accounted once per execution id: a restart feeds the
+broker's executions again (:meth:`stairways.live.loop.LiveLoop.catch_up`) and the memory counts
+exactly those it had not saved, whichever side of a commit the crash fell on.
 Drawdown layers latch for the session: once sizes are halved they stay halved until the next
 session.
 """
@@ -121,6 +124,8 @@ class _Memory:
     last_close_out: dict[str, float] = field(default_factory=dict)
     last_cancel_all: float = -math.inf
     held_alert: str = ""
+    # execution ids accounted by record_fill this session (a restart's replay skips them)
+    fills: set[str] = field(default_factory=set)
     # round-trip tracking for the loss streak (market-core accounting arrays)
     rt_row: np.ndarray = field(default_factory=lambda: np.zeros(PF_WIDTH))
     rt_shares: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -137,6 +142,7 @@ class _Memory:
         self.stop_reason = ""
         self.accepted.clear()
         self.order_times.clear()
+        self.fills.clear()
         self.flatten_level = 0
         self.last_close_out.clear()
         self.last_cancel_all = -math.inf
@@ -162,6 +168,7 @@ class _Memory:
             "last_close_out": dict(self.last_close_out),
             "last_cancel_all": None if math.isinf(self.last_cancel_all) else self.last_cancel_all,
             "held_alert": self.held_alert,
+            "fills": sorted(self.fills),
             "rt_row": self.rt_row.tolist(),
             "rt_shares": self.rt_shares.tolist(),
             "rt_avg": self.rt_avg.tolist(),
@@ -198,6 +205,8 @@ class _Memory:
         last = doc["last_cancel_all"]
         m.last_cancel_all = -math.inf if last is None else float(last)
         m.held_alert = str(doc["held_alert"])
+        # absent from memories saved before fills were accounted by execution id
+        m.fills = {str(x) for x in doc.get("fills", ())}
         for name in ("rt_row", "rt_shares", "rt_avg", "rt_pnl"):
             values = np.asarray(doc[name], dtype=np.float64)
             if name != "rt_row" and values.shape != (n_symbols,):
@@ -272,6 +281,14 @@ class Governor:
     def state(self) -> TradingState:
         """The trading state in force."""
         return self.machine.state
+
+    @property
+    def memory_rides_journal(self) -> bool:
+        """Whether the memory's saves ride the journal's commits (a
+        :class:`~stairways.risk.store.SqlStateStore` bound to the journal): then the live loop
+        stages the memory of a decision's verdicts before the decision is written, so both land
+        in one transaction; otherwise the memory is saved after the decision."""
+        return bool(getattr(self.store, "commits_with_journal", False))
 
     def transition(self, to: TradingState, actor: Actor, why: str, at: datetime) -> StateRecord:
         """Change state (see :class:`~stairways.risk.state.TradingStateMachine`)."""
@@ -863,8 +880,17 @@ class Governor:
         self._persist(at)
         return self._pause("latency", why, at)
 
-    def record_fill(self, fill: FillReport) -> None:
-        """Account a fill; a round trip closing at a loss counts toward the loss streak."""
+    def record_fill(self, fill: FillReport) -> bool:
+        """Account a fill; a round trip closing at a loss counts toward the loss streak.
+
+        A fill whose ``exec_id`` the memory has already accounted is skipped (False): a restart
+        replays the broker's executions and only the ones the saved memory missed count.
+        """
+        if fill.exec_id:
+            if fill.exec_id in self.mem.fills:
+                return False
+            self.mem.fills.add(fill.exec_id)
+            self._dirty = True
         j = self._index.get(fill.symbol)
         if j is None:
             self._alert(
@@ -872,7 +898,7 @@ class Governor:
                 f"fill of {fill.quantity:g} {fill.symbol} is outside stage {self.limits.stage}",
                 fill.at,
             )
-            return
+            return True
         mem = self.mem
         mem.reject_streak = 0
         before = float(mem.rt_shares[j])
@@ -895,13 +921,17 @@ class Governor:
             pnl = float(mem.rt_pnl[j])
             mem.rt_pnl[j] = 0.0
             self._round_trip(fill.symbol, pnl, fill.at)
+        return True
 
     def _round_trip(self, symbol: str, pnl: float, at: datetime) -> None:
         mem = self.mem
         guard = self.limits.protections
+        # A round trip's memory is saved with the next flush (the live loop's assessment of
+        # the same bar, before any order): the fills it follows are accounted once by
+        # execution id, so a crash before that save loses nothing (a restart replays them).
         if pnl >= 0.0:
             mem.loss_streak = 0
-            self._persist(at)
+            self._dirty = True
             return
         mem.loss_streak += 1
         if mem.loss_streak >= guard.loss_streak:
@@ -911,8 +941,12 @@ class Governor:
                 f"new exposure locked for {guard.loss_streak_lock:g} min"
             )
             mem.loss_streak = 0
+            # saved first: the alert's commit carries the memory that locked (a memory riding
+            # the journal is staged here and lands with the alert)
+            self._persist(at)
             self._alert("loss_streak", why, at)
-        self._persist(at)
+            return
+        self._dirty = True
 
     def record_reject(self, order_id: str, reason: str, at: datetime) -> bool:
         """Count a broker reject; True when it paused trading.

@@ -5,6 +5,16 @@ tables and through the journal's engine settings: a committed save survives a cr
 process or the machine (``synchronous=FULL``), and a second process can read it while the
 trader writes. The table holds current values only; their history is in the journal (alerts,
 verdicts, state transitions), which is what an audit reads.
+
+Bound to the journal (``SqlStateStore(location, journal=journal)``, what every live session
+does), a save does not commit on its own: it is staged (:meth:`stairways.journal.Journal.stage`)
+and written inside the journal's next commit, in the same transaction as the records appended
+before it. The memory then costs no durable commit of its own, and after a crash it is exactly
+as old as the journal: never ahead of a record it reflects (an accepted intent whose decision
+was lost would refuse the re-decided intent as a duplicate). The live loop stages the memory
+of a decision's verdicts before writing the decision (:meth:`Journal.hold` keeps the flusher out
+between the two), so the decision, its verdicts, its ``submitting`` orders and the memory that
+accepted them are one transaction. Unbound, every save is its own committed transaction.
 """
 
 from __future__ import annotations
@@ -14,13 +24,15 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, MetaData, String, Table, Text, select
+from sqlalchemy import BigInteger, Column, Connection, MetaData, String, Table, Text, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
+from stairways.errors import InputError
 from stairways.journal.chain import to_us
 from stairways.journal.schema import JournalLocation, make_engine
+from stairways.journal.store import Journal, StagedUpsert
 from stairways.risk.state import StateStoreError
 
 __all__ = ["RISK_MEMORY", "SqlStateStore"]
@@ -40,10 +52,18 @@ class SqlStateStore:
     """A :class:`~stairways.risk.ports.StateStore` in the journal's database.
 
     :param location: the journal's location (``journal.path`` or ``journal.url``)
+    :param journal: the journal writing to that database: saves ride its commits (see the
+        module docstring); None: every save commits on its own
     """
 
-    def __init__(self, location: JournalLocation) -> None:
+    def __init__(self, location: JournalLocation, *, journal: Journal | None = None) -> None:
+        if journal is not None and str(journal.location) != str(location):
+            raise InputError(
+                f"the governor's memory rides the journal's commits only in the journal's own "
+                f"database: the journal is {journal.location}, the memory {location}"
+            )
         self.location = location
+        self.journal = journal
         self._engine = make_engine(location, writer=True)
         try:
             with self._engine.connect() as conn, conn.begin():
@@ -54,12 +74,19 @@ class SqlStateStore:
                 f"could not open the governor's memory in {location}: {_reason(err)}"
             ) from None
 
+    @property
+    def commits_with_journal(self) -> bool:
+        """Whether saves ride the journal's commits (staged, not committed on their own)."""
+        return self.journal is not None
+
     def close(self) -> None:
         """Release the database connections."""
         self._engine.dispose()
 
     def load_state(self, key: str) -> Mapping[str, Any] | None:
-        """The document saved under ``key``, or None."""
+        """The document saved under ``key``, or None (a staged save is committed first)."""
+        if self.journal is not None:
+            self.journal.flush()
         try:
             with self._engine.connect() as conn, conn.begin():
                 row = conn.execute(
@@ -83,25 +110,33 @@ class SqlStateStore:
         return doc
 
     def save_state(self, key: str, value: Mapping[str, Any], ts: datetime) -> None:
-        """Insert or replace the document under ``key`` in one committed transaction."""
+        """Insert or replace the document under ``key``: in one committed transaction, or,
+        bound to the journal, staged into the journal's next commit."""
         document = json.dumps(dict(value), sort_keys=True, allow_nan=False)
         row = {"key": key, "document": document, "ts_us": to_us(ts)}
+        if self.journal is not None:
+            self.journal.stage(StagedUpsert(RISK_MEMORY.name, RISK_MEMORY.c.key.name, row))
+            return
         try:
             with (
                 self._engine.connect().execution_options(journal_write=True) as conn,
                 conn.begin(),
             ):
-                insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-                stmt = insert(RISK_MEMORY).values(**row)
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=[RISK_MEMORY.c.key],
-                    set_={"document": row["document"], "ts_us": row["ts_us"]},
-                )
-                conn.execute(stmt)
+                _upsert(conn, row)
         except SQLAlchemyError as err:
             raise StateStoreError(
                 f"could not save {key} to {self.location}: {_reason(err)}"
             ) from None
+
+
+def _upsert(conn: Connection, row: Mapping[str, Any]) -> None:
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(RISK_MEMORY).values(**row)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[RISK_MEMORY.c.key],
+        set_={"document": row["document"], "ts_us": row["ts_us"]},
+    )
+    conn.execute(stmt)
 
 
 def _reason(err: SQLAlchemyError) -> str:

@@ -191,6 +191,8 @@ class FillReport:
     commission: float
     at: datetime
     order_id: str = ""
+    # the broker's execution id: the governor accounts each once (a restart replays them)
+    exec_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

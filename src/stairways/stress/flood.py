@@ -19,7 +19,8 @@ Figures:
   the sample after the first session (imports, compiled kernels and caches are then in place).
 - ``decisions_lost``: decisions the loops made that the journal does not hold (after close);
   ``chain_verified``: the journal's HMAC chain verifies; ``orders_sent_undurable``: orders
-  handed to the broker while journal records were still buffered (the write-ahead rule: 0).
+  handed to the broker while journal records or the governor's staged memory were still
+  uncommitted (the write-ahead rule: 0).
 
 The simulated broker keeps its state in memory here: it plays the exchange, whose bookkeeping
 is not the pipeline under test.
@@ -93,7 +94,7 @@ class _WriteAheadCheck:
         self.undurable = 0
 
     def place(self, req: Any) -> Any:
-        if self._journal.pending:
+        if self._journal.pending or self._journal.staged:
             self.undurable += 1
         return self._inner.place(req)
 
@@ -208,7 +209,8 @@ def run_flood(ctx: Any, cfg: DecisionFloodConfig) -> ScenarioResult:
             max_delay_ms=cfg.group_commit_ms, max_records=cfg.group_commit_records
         ),
     )
-    states = SqlStateStore(loc)
+    # The governor's memory rides the journal's commits, as in a live session.
+    states = SqlStateStore(loc, journal=journal)
     interval = 1.0 / cfg.rate
     capacity = int(cfg.rate * seconds) + 2 * len(minutes) + 1
     # Written now (np.zeros' pages would become resident as the flood fills them, and count

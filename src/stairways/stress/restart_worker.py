@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     key = MacKey(bytes.fromhex(Path(spec["key_file"]).read_text(encoding="utf-8").strip()))
     loc = JournalLocation.sqlite(Path(spec["journal"]))
     journal = Journal.open(loc, key)
-    states = SqlStateStore(loc)
+    states = SqlStateStore(loc, journal=journal)
     last_bar = spec.get("last_bar")
 
     def on_loop(loop: LiveLoop) -> None:

@@ -104,7 +104,7 @@ def run_rehearsal(
     }
     plan_args.update(kwargs.pop("plan", {}))
     journal = Journal.open(location, KEY)
-    states = SqlStateStore(location)
+    states = SqlStateStore(location, journal=journal)  # as every live session binds it
     try:
         return rehearse(
             policy,

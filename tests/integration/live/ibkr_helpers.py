@@ -112,7 +112,7 @@ def run_against(
     }
     plan_args.update(kwargs.pop("plan", {}))
     journal = Journal.open(location, KEY)
-    states = SqlStateStore(location)
+    states = SqlStateStore(location, journal=journal)
     try:
         return run_ibkr_session(
             policy,

@@ -18,7 +18,8 @@ functions (:func:`stairways.market.costs.fill_one` and the portfolio accounting 
 
 Faults (:mod:`stairways.brokers.sim.faults`) inject rejects, partial fills, delayed
 acknowledgements, latency and disconnects. The state (orders, executions, account) is written
-to a SQLite file after every change, so a restarted process finds what it left.
+to a SQLite file after every change, so a restarted process finds what it left; without a
+state file (``state_path: null``) it lives in memory only and nothing is written.
 """
 
 from __future__ import annotations
@@ -180,6 +181,7 @@ class SimBroker:
         self._orders: dict[str, _Order] = {}
         self._executions: list[Execution] = []
         self._acct = _Account()
+        self._last: dict[str, MinuteBar] = {}  # the last bars, parsed (_acct keeps their JSON)
 
     def _identity(self) -> dict[str, Any]:
         return {
@@ -195,6 +197,7 @@ class SimBroker:
             return
         acct = store.get_meta("account")
         self._acct = _Account(**acct)
+        self._last = {s: _bar_from_json(b) for s, b in self._acct.last_bars.items()}
         pf = store.get_meta("portfolio")
         self._pf.state[0, :] = np.asarray(pf["state"], dtype=np.float64)
         self._pf.shares[0, :] = np.asarray(pf["shares"], dtype=np.float64)
@@ -214,12 +217,19 @@ class SimBroker:
             self._acct.bar_index,
         )
 
-    def _save(self, orders: Sequence[_Order] = (), executions: Sequence[Execution] = ()) -> None:
+    def _save(
+        self,
+        orders: Sequence[_Order] = (),
+        executions: Sequence[Execution] = (),
+        *,
+        identity: bool = False,
+    ) -> None:
         store = self._store
-        if store is None:
-            return
+        if store is None or self.cfg.state_path is None:
+            return  # no state file: the state lives in memory only
         with store.transaction() as db:
-            store.put_meta(db, "identity", self._identity())
+            if identity:  # once, when the file is opened (a load checks it, it never changes)
+                store.put_meta(db, "identity", self._identity())
             store.put_meta(db, "account", asdict(self._acct))
             store.put_meta(
                 db,
@@ -239,13 +249,11 @@ class SimBroker:
     # time --------------------------------------------------------------------------------
 
     def _last_bar(self, symbol: str) -> MinuteBar | None:
-        body = self._acct.last_bars.get(symbol)
-        return None if body is None else _bar_from_json(body)
+        return self._last.get(symbol)
 
     def now(self) -> datetime:
         """Simulated time: the end of the last bar seen (the epoch before the first)."""
-        bars = [self._last_bar(s) for s in self.symbols]
-        starts = [b.start for b in bars if b is not None]
+        starts = [b.start for b in self._last.values()]
         return max(starts) + BAR if starts else _EPOCH
 
     def _emit(self, event: BrokerEvent) -> None:
@@ -264,7 +272,7 @@ class SimBroker:
         if self._store is None:
             self._store = SimStore(self.cfg.state_path)
             self._load(self._store)
-            self._save()
+            self._save(identity=True)
         self._events.append(Connected(self.now(), attempt=0))
         self._reconcile()
 
@@ -473,7 +481,9 @@ class SimBroker:
                     if order not in changed:
                         changed.append(order)
         for symbol in self.symbols:
-            self._acct.last_bars[symbol] = _bar_json(by_symbol[symbol])
+            self._last[symbol] = by_symbol[symbol]
+            if self.cfg.state_path is not None:
+                self._acct.last_bars[symbol] = _bar_json(by_symbol[symbol])
         closes = np.array([[by_symbol[s].close for s in self.symbols]], dtype=np.float64)
         self._pf.mark(closes)
         self._acct.bar_index = b + 1
