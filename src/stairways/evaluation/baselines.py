@@ -28,7 +28,7 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -151,6 +151,7 @@ class _Cached:
     seconds: float
     vector_steps: int
     files: OrderedDict[str, bytes] = field(default_factory=OrderedDict)
+    judged: dict[str, dict[str, Any]] = field(default_factory=dict)  # settings -> name -> value
 
 
 _CACHE: OrderedDict[str, _Cached] = OrderedDict()
@@ -244,6 +245,22 @@ def baseline_file(key: str, meta: TraceMeta, source: str) -> bytes | None:
             while len(entry.files) > _FILES_PER_ENTRY * len(entry.frames):
                 entry.files.popitem(last=False)
     return data
+
+
+def judged_baselines(key: str, settings: str) -> dict[str, Any]:
+    """What was computed from the cached baselines of ``key`` under ``settings`` (for example
+    their metrics under the evaluation settings' JSON), by baseline name; empty on a miss."""
+    with _CACHE_LOCK:
+        entry = _CACHE.get(key)
+        return dict(entry.judged.get(settings, {})) if entry is not None else {}
+
+
+def remember_judged(key: str, settings: str, values: dict[str, Any]) -> None:
+    """Keep what was computed from the cached baselines of ``key`` under ``settings``."""
+    with _CACHE_LOCK:
+        entry = _CACHE.get(key)
+        if entry is not None:
+            entry.judged.setdefault(settings, {}).update(values)
 
 
 def clear_baseline_cache() -> None:

@@ -105,11 +105,19 @@ def evaluated(trace: Trace, ev: EvaluationConfig) -> Evaluated:
 
 
 def judge_traces(
-    agent: Trace, baselines: Mapping[str, Trace], ev: EvaluationConfig
+    agent: Trace,
+    baselines: Mapping[str, Trace],
+    ev: EvaluationConfig,
+    known: Mapping[str, Evaluated] | None = None,
 ) -> tuple[Evaluated, dict[str, Evaluated], GateVerdict]:
-    """Metrics of the agent and of every baseline, and the gate verdict."""
+    """Metrics of the agent and of every baseline, and the gate verdict.
+
+    :param known: baselines already evaluated under ``ev`` (their traces are not evaluated
+        again; the baseline cache keeps them)
+    """
     own = evaluated(agent, ev)
-    base = {name: evaluated(t, ev) for name, t in baselines.items()}
+    done = known or {}
+    base = {name: done[name] if name in done else evaluated(t, ev) for name, t in baselines.items()}
     return own, base, evaluate_gates(own, ev, base)
 
 

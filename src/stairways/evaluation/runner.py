@@ -42,7 +42,9 @@ from stairways.evaluation.baselines import (
     baseline_file,
     baseline_plans,
     cached_baselines,
+    judged_baselines,
     remember_baselines,
+    remember_judged,
     run_baselines,
 )
 from stairways.evaluation.batch_replay import AgentPlan, ObsNormaliser, replay_policies
@@ -236,13 +238,14 @@ def categorical_mode(policy: Any) -> BatchPolicy | None:
     if type(policy.action_net) is not torch.nn.Linear:
         layers = None
     linear = torch.nn.functional.linear
+    device = policy.device  # a property that walks the parameters: read it once
 
     def act(obs: np.ndarray, episode_start: np.ndarray) -> np.ndarray:
         x = np.asarray(obs)
         if x.shape[1:] != shape:
             raise StairwaysError(f"observations of shape {x.shape[1:]}, the policy takes {shape}")
         with torch.inference_mode():
-            tensor = torch.as_tensor(x, device=policy.device).float()
+            tensor = torch.as_tensor(x, device=device).float()
             if layers is None:
                 features = policy.pi_features_extractor(tensor)
                 logits = policy.action_net(policy.mlp_extractor.forward_actor(features))
@@ -485,9 +488,15 @@ def evaluate_run(
 
     t3 = time.perf_counter()
     out_dir = trace_path(run.path, split, ref.name).parent
+    # Metrics of cached baselines depend only on them and the evaluation settings: kept too.
+    key = next((r.extra.get(CACHE_KEY) for r in baselines.values()), None)
+    settings = ev.model_dump_json()
+    known = judged_baselines(key, settings) if key else {}
     own, base, verdict = judge_traces(
-        agent.trace, {name: r.trace for name, r in baselines.items()}, ev
+        agent.trace, {name: r.trace for name, r in baselines.items()}, ev, known
     )
+    if key:
+        remember_judged(key, settings, base)
     timings["metrics_seconds"] = time.perf_counter() - t3
     agent_metrics = own.metrics
     base_metrics = {name: b.metrics for name, b in base.items()}

@@ -19,6 +19,7 @@ same trace is the same verdict.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -39,11 +40,23 @@ def _check(confidence: float, resamples: int) -> None:
 
 
 def resample_indices(n: int, resamples: int, seed: int) -> np.ndarray:
-    """Bootstrap indices, shape ``(resamples, n)``, drawn from ``default_rng(seed)``."""
+    """Bootstrap indices, shape ``(resamples, n)``, drawn from ``default_rng(seed)``.
+
+    The draw is a function of its three arguments, so the last few are kept (read-only): one
+    evaluation bootstraps the same sessions a dozen times (each policy's mean and Sharpe ratio,
+    the agent against each baseline), and drawing 10,000 x 252 indices costs about 20 ms.
+    """
     if n < 1:
         raise InputError("a bootstrap needs at least one session")
+    return _draw_indices(int(n), int(resamples), int(seed))
+
+
+@functools.lru_cache(maxsize=4)
+def _draw_indices(n: int, resamples: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return rng.integers(0, n, size=(resamples, n), dtype=np.int64)
+    idx = rng.integers(0, n, size=(resamples, n), dtype=np.int64)
+    idx.flags.writeable = False
+    return idx
 
 
 def bootstrap_means(values: np.ndarray, idx: np.ndarray) -> np.ndarray:

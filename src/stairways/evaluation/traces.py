@@ -297,7 +297,9 @@ def validate_trace(frame: pd.DataFrame, meta: TraceMeta, source: str) -> pd.Data
     missing = [c for c in expected_columns(meta) if c not in frame.columns]
     if missing:
         raise DataValidationError(f"{source}: trace is missing columns {missing}")
-    out = frame[expected_columns(meta)].copy()
+    # Copy-on-write: the selection is a new table; columns are converted only where their
+    # dtype is not already the canonical one (a fresh replay's table needs no conversion).
+    out = frame[expected_columns(meta)]
     if not isinstance(out["ts"].dtype, pd.DatetimeTZDtype):
         raise DataValidationError(f"{source}: column ts must be a UTC timestamp")
     out["ts"] = out["ts"].dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
@@ -307,12 +309,14 @@ def validate_trace(frame: pd.DataFrame, meta: TraceMeta, source: str) -> pd.Data
     for col in INT_COLUMNS:
         if not pd.api.types.is_integer_dtype(out[col]):
             raise DataValidationError(f"{source}: column {col} must be integer")
-        out[col] = out[col].astype(np.int64)
+        if out[col].dtype != np.int64:
+            out[col] = out[col].astype(np.int64)
     nullable = {ticker_column(f, s) for f in NULLABLE_TICKER_FIELDS for s in meta.symbols}
     for col in expected_columns(meta)[6:]:
         if not pd.api.types.is_float_dtype(out[col]):
             raise DataValidationError(f"{source}: column {col} must be float")
-        out[col] = out[col].astype(np.float64)
+        if out[col].dtype != np.float64:
+            out[col] = out[col].astype(np.float64)
         values = out[col].to_numpy()
         bad = np.isinf(values) if col in nullable else ~np.isfinite(values)
         if bad.any():
