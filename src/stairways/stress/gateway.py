@@ -4,7 +4,9 @@
 :mod:`stairways.stress.scenarios` through the IBKR session driver
 (:func:`stairways.live.ibkr_session.run_ibkr_session`): the fake gateway
 (:mod:`stairways.brokers.ibkr.fake_gateway`, loopback only) replays the stored session as 5-second
-real-time bars in lockstep with the loop (the next minute once the loop decided on the last),
+real-time bars in lockstep with the loop (the next minute once the loop has handled the last:
+a replay that ran ahead while a busy machine kept the loop on a minute would fill its orders at
+later prices and make it rebuild minutes without deciding, another session than the one meant),
 orders go through the adapter over the TWS socket, fills come back from the gateway. The gates
 are the sim scenarios' gates, from their own sections of ``config/stress/suite.yaml``.
 
@@ -51,10 +53,13 @@ from stairways.stress.scenarios import (
     LaggedBroker,
     ScenarioJournal,
     StressContext,
+    burst_missed,
     check_gates,
     disconnect_figures,
+    disconnect_missed,
     expected_pnl,
     fill_records,
+    last_live_bar,
     latency_flatten,
 )
 from stairways.stress.settings import BrokerDisconnectConfig, OrderBurstConfig
@@ -65,6 +70,9 @@ log = logging.getLogger(__name__)
 
 # Short form: minutes replayed before the fault (after its window: SHORT_TAIL).
 SHORT_LEAD = 5
+# The longest the replay waits for the loop to handle a minute (a loop that hangs does not
+# hold the day); far above a minute's handling even with the slow broker on a busy machine.
+READY_TIMEOUT_SECONDS = 30.0
 
 
 @dataclass
@@ -77,23 +85,61 @@ class _GatewayRun:
     filled: float
     orders: int
     loop: LiveLoop
+    unwaited: int
 
 
 class _Probe:
-    """The loop as the driver builds it, lockstep for the replay, and wall-clock marks."""
+    """The loop as the driver builds it, the replay's lockstep, and wall-clock marks.
+
+    Lockstep: the gateway serves the next minute once the loop has handled the last one
+    (:meth:`ready`: its ``on_minute`` returned, whether it decided or not). The wait is bounded
+    by :data:`READY_TIMEOUT_SECONDS`; a minute served without it is counted in ``unwaited``
+    (the ``replay_minutes_unwaited`` figure), since a replay that runs ahead of the loop changes
+    the session (fills at later prices, minutes rebuilt without a decision).
+    """
 
     def __init__(self) -> None:
         self.loop: LiveLoop | None = None
         self.marks: dict[str, float] = {}
+        self.handled = -1
+        self.asked: dict[int, float] = {}
+        self.unwaited: list[int] = []
+
+    def attach(self, loop: LiveLoop) -> None:
+        """Follow ``loop``: the last minute it has handled."""
+        self.loop = loop
+        inner = loop.on_minute
+
+        def on_minute(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self.handled = loop.last_bar
+
+        loop.on_minute = on_minute  # type: ignore[method-assign]
 
     def ready(self, start: int) -> bool:
+        """Whether the loop has handled the minute starting at ``start`` (epoch seconds); called
+        on the gateway's thread."""
         loop = self.loop
         if loop is None:
             return False
         if loop.done:
             return True
         k = loop.observer.bar_index(datetime.fromtimestamp(start, UTC))
-        return bool(loop.steps) and loop.steps[-1].bar >= k
+        if self.handled >= k:
+            return True
+        now = time.monotonic()
+        first = self.asked.setdefault(start, now)
+        if now - first > READY_TIMEOUT_SECONDS:
+            log.warning(
+                "the loop did not handle minute %d within %g s; the fake gateway goes on",
+                k,
+                READY_TIMEOUT_SECONDS,
+            )
+            self.unwaited.append(k)
+            return True
+        return False
 
 
 class _Lagged(LaggedBroker):
@@ -179,7 +225,8 @@ def _run(
                 quiet_seconds=0.02,
                 away_minutes=0,
                 ready=probe.ready,
-                ready_timeout=2.0,
+                # the probe gives up first, and counts it
+                ready_timeout=READY_TIMEOUT_SECONDS + 5.0,
             )
             bcfg = BrokerConfig.model_validate(
                 {
@@ -196,7 +243,7 @@ def _run(
             )
 
             def built(loop: LiveLoop) -> None:
-                probe.loop = loop
+                probe.attach(loop)
                 if on_loop is not None:
                     on_loop(loop)
 
@@ -241,6 +288,7 @@ def _run(
         filled=float(filled),
         orders=int(orders),
         loop=probe.loop,
+        unwaited=len(probe.unwaited),
     )
 
 
@@ -261,6 +309,8 @@ def _common(run: _GatewayRun) -> dict[str, float]:
         "open_position_at_end": max(book, at_gateway),
         "decision_p50_ms": float(s.get("latency_ms_p50", math.nan)),
         "decision_p99_ms": float(s.get("latency_ms_p99", math.nan)),
+        "last_live_bar": float(last_live_bar(run.records)),
+        "replay_minutes_unwaited": float(run.unwaited),
     }
 
 
@@ -312,7 +362,11 @@ def run_broker_disconnect_ibkr(ctx: StressContext, cfg: BrokerDisconnectConfig) 
     )
     figures["latency_flatten"] = latency_flatten(recs, figures)
     res = ScenarioResult(
-        "broker_disconnect_ibkr", "ibkr (fake gateway)", figures, check_gates(figures, cfg.gates)
+        "broker_disconnect_ibkr",
+        "ibkr (fake gateway)",
+        figures,
+        check_gates(figures, cfg.gates),
+        error=disconnect_missed(recs, cfg),
     )
     res.notes.extend(notes)
     res.notes.append(
@@ -345,7 +399,11 @@ def run_order_burst_ibkr(ctx: StressContext, cfg: OrderBurstConfig) -> ScenarioR
     ms = np.asarray(run.loop.latencies_ms) if run.loop.latencies_ms else np.zeros(1)
     figures["decision_max_ms"] = float(ms.max())
     res = ScenarioResult(
-        "order_burst_ibkr", "ibkr (fake gateway)", figures, check_gates(figures, cfg.gates)
+        "order_burst_ibkr",
+        "ibkr (fake gateway)",
+        figures,
+        check_gates(figures, cfg.gates),
+        error=burst_missed(run.records, cfg),
     )
     res.notes.append(
         f"{policy.forced} forced position changes from bar {cfg.at_bar} through the adapter "

@@ -68,12 +68,18 @@ __all__ = [
     "PolicyProxy",
     "ScenarioJournal",
     "StressContext",
+    "burst_missed",
     "check_gates",
     "common_figures",
     "disconnect_figures",
+    "disconnect_missed",
     "expected_pnl",
+    "fault_missed",
     "fill_records",
+    "last_decision_bar",
+    "last_live_bar",
     "latency_flatten",
+    "latency_stop",
     "orders_submitted_after",
     "pause_record",
     "rehearse_scenario",
@@ -81,6 +87,7 @@ __all__ = [
     "run_decision_flood",
     "run_flash_crash",
     "run_order_burst",
+    "session_stop",
 ]
 
 log = logging.getLogger(__name__)
@@ -164,20 +171,24 @@ class PolicyProxy:
 
 
 class BurstPolicy(PolicyProxy):
-    """From decision ``start`` on, ``count`` decisions that each change a target."""
+    """``count`` decisions that each change a target, on the bars from bar ``start`` on (the
+    loop's bar index once :meth:`attach` gave it the loop: a session whose first minutes were
+    rebuilt without decisions keeps the burst on the same bars)."""
 
     def __init__(self, inner: LivePolicy, start: int, count: int) -> None:
         super().__init__(inner)
         self.start, self.count = start, count
         self.set_id = -1
+        self.loop: LiveLoop | None = None
         self.k = 0
         self.targets = np.zeros(len(inner.cfg.data.symbols))
         self.n = n_actions(inner.cfg.market.action_set, len(self.targets))
         self.forced = 0
 
     def attach(self, loop: LiveLoop) -> None:
-        """Take the loop's action set (an ``on_loop`` hook)."""
+        """Take the loop's action set and bar index (an ``on_loop`` hook)."""
         self.set_id = loop.set_id
+        self.loop = loop
 
     def new_session(self) -> None:
         self._inner.new_session()
@@ -186,16 +197,20 @@ class BurstPolicy(PolicyProxy):
 
     def act(self, obs: np.ndarray) -> int:
         action = int(self._inner.act(obs))
-        if self.start <= self.k < self.start + self.count and self.set_id >= 0:
-            out = self.targets.copy()
+        loop = self.loop
+        # the loop's own targets once attached (what the action is applied to)
+        now = loop.targets.copy() if loop is not None else self.targets
+        bar = loop.last_bar if loop is not None else self.k
+        if self.start <= bar < self.start + self.count and self.set_id >= 0:
+            out = now.copy()
             for a in range(self.n):
                 cand = (action + 1 + a) % self.n
-                if apply_action(self.set_id, cand, self.targets, out):
+                if apply_action(self.set_id, cand, now, out):
                     action = cand
                     self.forced += 1
                     break
-        out = self.targets.copy()
-        apply_action(self.set_id, action, self.targets, out)
+        out = now.copy()
+        apply_action(self.set_id, action, now, out)
         self.targets = out
         self.k += 1
         return action
@@ -353,6 +368,7 @@ def common_figures(run: _Run) -> dict[str, float]:
         "decision_p99_ms": float(s.get("latency_ms_p99", math.nan)),
         "bar_pipeline_p50_ms": float(np.percentile(ms, 50)),
         "bar_pipeline_p99_ms": float(np.percentile(ms, 99)),
+        "last_live_bar": float(last_live_bar(run.records)),
     }
 
 
@@ -433,7 +449,15 @@ def run_flash_crash(ctx: StressContext, cfg: FlashCrashConfig) -> ScenarioResult
         last_bar=_short(ctx, cfg.at_bar + cfg.recovery_bars),
     )
     figures = common_figures(run)
-    res = ScenarioResult("flash_crash", "sim", figures, check_gates(figures, cfg.gates))
+    res = ScenarioResult(
+        "flash_crash",
+        "sim",
+        figures,
+        check_gates(figures, cfg.gates),
+        error=fault_missed(
+            run.records, figures["last_live_bar"] >= cfg.at_bar, f"the shock at bar {cfg.at_bar}"
+        ),
+    )
     res.notes.append(
         f"shock {cfg.shock:+.1%} at bar {cfg.at_bar}, linear recovery over {cfg.recovery_bars} "
         f"bars, half spread x{cfg.spread_multiplier:g}"
@@ -456,7 +480,13 @@ def run_broker_disconnect(ctx: StressContext, cfg: BrokerDisconnectConfig) -> Sc
     recs = run.records
     notes = disconnect_figures(recs, figures)
     figures["latency_flatten"] = latency_flatten(recs, figures)
-    res = ScenarioResult("broker_disconnect", "sim", figures, check_gates(figures, cfg.gates))
+    res = ScenarioResult(
+        "broker_disconnect",
+        "sim",
+        figures,
+        check_gates(figures, cfg.gates),
+        error=disconnect_missed(recs, cfg),
+    )
     res.notes.extend(notes)
     res.notes.append(
         f"disconnect at bar {cfg.at_bar} for {cfg.bars} bars; broker calls +"
@@ -481,7 +511,13 @@ def run_order_burst(ctx: StressContext, cfg: OrderBurstConfig) -> ScenarioResult
     figures["position_changes"] = float(policy.forced)
     figures["filled_share"] = filled / ordered if ordered else 0.0
     expected_pnl(figures, fill_records(run.records))
-    res = ScenarioResult("order_burst", "sim", figures, check_gates(figures, cfg.gates))
+    res = ScenarioResult(
+        "order_burst",
+        "sim",
+        figures,
+        check_gates(figures, cfg.gates),
+        error=burst_missed(run.records, cfg),
+    )
     res.notes.append(
         f"{policy.forced} forced position changes from bar {cfg.at_bar}; expected P&L is the "
         "fills' cash flow less their fees (flat at the end), against the session book's"
@@ -544,16 +580,86 @@ def disconnect_figures(records: list[JournalRecord], figures: dict[str, float]) 
     return []
 
 
+def latency_stop(records: list[JournalRecord]) -> JournalRecord | None:
+    """The governor's emergency stop by the broker-latency watch (None: there was none)."""
+    return next(
+        (
+            r
+            for r in records
+            if r.kind == "governor_state"
+            and r.payload.get("state") == "EMERGENCY_STOP"
+            and "latency" in str(r.payload.get("why", ""))
+        ),
+        None,
+    )
+
+
 def latency_flatten(records: list[JournalRecord], figures: dict[str, float]) -> float:
     """1.0 when the latency watch stopped trading and the session ended flat, else 0.0."""
-    stop = [
-        r
-        for r in records
-        if r.kind == "governor_state"
-        and r.payload.get("state") == "EMERGENCY_STOP"
-        and "latency" in str(r.payload.get("why", ""))
-    ]
-    return float(bool(stop) and figures["open_position_at_end"] <= FLAT)
+    return float(latency_stop(records) is not None and figures["open_position_at_end"] <= FLAT)
+
+
+def session_stop(records: list[JournalRecord]) -> JournalRecord | None:
+    """The loop's ``session_stop`` alert: the run's drawdown rule (``env.drawdown_cap``) closed
+    everything and ended the session (None: it did not)."""
+    return next(
+        (r for r in records if r.kind == "alert" and r.payload.get("type") == "session_stop"),
+        None,
+    )
+
+
+def last_live_bar(records: list[JournalRecord]) -> int:
+    """The last bar the session saw while it traded: the bar of its drawdown stop, else of its
+    last decision (-1: none)."""
+    stop = session_stop(records)
+    if stop is not None:
+        return int(stop.payload["bar"])
+    return last_decision_bar(records)
+
+
+def last_decision_bar(records: list[JournalRecord]) -> int:
+    """The bar of the session's last decision (-1: none)."""
+    return max((int(r.payload["bar"]) for r in records if r.kind == "decision"), default=-1)
+
+
+def fault_missed(records: list[JournalRecord], played_out: bool, fault: str) -> str:
+    """The scenario's error when its fault did not play out ("" when it did): a session that
+    ended before its fault tested nothing, so it fails whatever its gates say."""
+    if played_out:
+        return ""
+    stop = session_stop(records)
+    if stop is not None:
+        ended = f"the session stopped at bar {stop.payload['bar']}: {stop.payload.get('why', '')}"
+    else:
+        ended = f"the session's last decision was at bar {last_live_bar(records)}"
+    return (
+        f"the fault did not play out ({fault}): {ended}; move the fault earlier in the stress "
+        "config or stress another session (day)"
+    )
+
+
+def disconnect_missed(records: list[JournalRecord], cfg: BrokerDisconnectConfig) -> str:
+    """The broker disconnect's :func:`fault_missed`: the disconnect happened, and the session
+    traded on until the latency watch stopped it or the slow broker's bars were over."""
+    down = any(r.payload.get("type") == "broker_disconnect" for r in records)
+    lag_end = cfg.latency_from_bar + cfg.latency_bars
+    played = down and (latency_stop(records) is not None or last_live_bar(records) >= lag_end - 1)
+    return fault_missed(
+        records,
+        played,
+        f"the disconnect at bar {cfg.at_bar} and the slow broker on bars "
+        f"{cfg.latency_from_bar}..{lag_end - 1}",
+    )
+
+
+def burst_missed(records: list[JournalRecord], cfg: OrderBurstConfig) -> str:
+    """The order burst's :func:`fault_missed`: the session decided on every bar of the burst."""
+    last = cfg.at_bar + cfg.changes - 1
+    return fault_missed(
+        records,
+        last_decision_bar(records) >= last,
+        f"{cfg.changes} position changes on bars {cfg.at_bar}..{last}",
+    )
 
 
 def run_decision_flood(ctx: StressContext, cfg: Any) -> ScenarioResult:
