@@ -1105,5 +1105,9 @@ class LiveLoop:
     def finish(self) -> dict[str, Any]:
         """Journal the session's end record and return it."""
         payload = self.summary()
-        self.journal_many([("config", payload, self.clock.now())])
+        now = self.clock.now()
+        with self._hold():
+            # the last fills' accounting (the closing step's) is saved with the end record
+            self.governor.flush(now)
+            self.journal_many([("config", payload, now)])
         return payload

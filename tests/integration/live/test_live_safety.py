@@ -18,7 +18,9 @@ from stairways.journal import Journal, JournalLocation, JournalReader
 from stairways.live.loop import LiveLoop
 from stairways.live.model import LivePolicy
 from stairways.live.session import RehearsalResult
+from stairways.risk.governor import memory_key
 from stairways.risk.operator import halt
+from stairways.risk.store import SqlStateStore
 from tests.integration.live.conftest import KEY, Journals, run_rehearsal
 
 pytestmark = pytest.mark.slow
@@ -54,7 +56,9 @@ def _fills(result: RehearsalResult) -> list[tuple[str, str, float, float]]:
 def test_crash_at_every_write_ahead_point_loses_and_duplicates_no_order(
     live_policy: LivePolicy, journals: Journals, tmp_path: Path
 ) -> None:
-    reference = run_rehearsal(live_policy, journals.location(), tmp_path / "ref")
+    ref_location = journals.location()
+    reference = run_rehearsal(live_policy, ref_location, tmp_path / "ref")
+    assert _memory_fills(ref_location, reference) == _exec_ids(reference)
     ref_orders = _orders(reference)
     assert len(ref_orders) >= 4
     kills = lost = duplicated = 0
@@ -81,8 +85,24 @@ def test_crash_at_every_write_ahead_point_loses_and_duplicates_no_order(
             # every order the broker holds is journaled as sent exactly once
             decided = [o for o in orders if not o.startswith("sw-flatten")]
             assert sorted(sent) == sorted(decided), (point, nth)
+            # the governor's memory accounted every execution once, whatever the crash missed
+            assert _memory_fills(location, result) == _exec_ids(result), (point, nth)
     assert kills == 5
     assert (lost, duplicated) == (0, 0)
+
+
+def _exec_ids(result: RehearsalResult) -> list[str]:
+    return sorted(e.exec_id for e in result.executions)
+
+
+def _memory_fills(location: JournalLocation, result: RehearsalResult) -> list[str]:
+    states = SqlStateStore(location)
+    try:
+        memory = states.load_state(f"{memory_key('paper')}.{result.session_id}")
+    finally:
+        states.close()
+    assert memory is not None
+    return sorted(memory["fills"])
 
 
 def _state_events(location: JournalLocation) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from stairways.errors import InputError
 from stairways.journal import EventKind, Journal, JournalLocation, MacKey, verify_journal
 from stairways.risk import ports
 from stairways.risk.governor import Governor, memory_key
@@ -100,6 +101,51 @@ def test_memory_in_postgresql(postgres_url: str) -> None:
     store.save_state("risk.memory.test", {"layer": 3}, DAY)
     assert SqlStateStore(location).load_state("risk.memory.test") == {"layer": 3}
     store.close()
+
+
+def _committed(location: JournalLocation, key: str) -> dict[str, object] | None:
+    """The memory as another process reads it (committed transactions only)."""
+    other = SqlStateStore(location)
+    try:
+        return dict(other.load_state(key) or {}) or None
+    finally:
+        other.close()
+
+
+def _bound_store_rides_the_journals_commits(location: JournalLocation) -> None:
+    with Journal.open(location, KEY) as journal:
+        store = SqlStateStore(location, journal=journal)
+        assert store.commits_with_journal
+        store.save_state("risk.memory.x", {"layer": 1}, DAY)
+        store.save_state("risk.memory.x", {"layer": 2}, DAY)  # the later save replaces it
+        assert journal.staged == 1
+        assert _committed(location, "risk.memory.x") is None  # no commit of its own
+        commits = journal.commits
+        journal.append("decision", {"observation_hash": "h"}, DAY)
+        assert journal.commits == commits + 1  # one commit for the record and the memory
+        assert _committed(location, "risk.memory.x") == {"layer": 2}
+        store.save_state("risk.memory.x", {"layer": 3}, DAY)
+        assert store.load_state("risk.memory.x") == {"layer": 3}  # reads its own save
+        store.close()
+
+
+def test_a_store_bound_to_the_journal_saves_with_the_journals_next_commit(
+    tmp_path: Path,
+) -> None:
+    _bound_store_rides_the_journals_commits(JournalLocation.sqlite(tmp_path / "journal.sqlite"))
+
+
+def test_a_store_bound_to_the_journal_on_postgresql(fresh_postgres_url: str) -> None:
+    _bound_store_rides_the_journals_commits(JournalLocation.postgres(fresh_postgres_url))
+
+
+def test_a_store_is_bound_only_to_the_journal_of_its_own_database(tmp_path: Path) -> None:
+    with (
+        Journal.open(JournalLocation.sqlite(tmp_path / "a.sqlite"), KEY) as journal,
+        pytest.raises(InputError, match=r"journal's own database.*b\.sqlite"),
+    ):
+        SqlStateStore(JournalLocation.sqlite(tmp_path / "b.sqlite"), journal=journal)
+    assert not SqlStateStore(JournalLocation.sqlite(tmp_path / "c.sqlite")).commits_with_journal
 
 
 def test_each_stage_keeps_its_own_memory() -> None:
