@@ -35,7 +35,14 @@ from stairways.env import kernels as kn
 from stairways.env.vector import BatchCore
 from stairways.errors import InternalError, StairwaysError
 from stairways.evaluation.replay import BatchPolicy, ReplayResult, best_actions
-from stairways.evaluation.traces import Trace, TraceMeta, trace_frame_from_rows
+from stairways.evaluation.traces import (
+    FLOAT_COLUMNS,
+    TICKER_FIELDS,
+    Trace,
+    TraceMeta,
+    expected_columns,
+    trace_frame_from_columns,
+)
 from stairways.market.step_state import (
     N_SCALAR,
     N_TICKER,
@@ -264,14 +271,13 @@ def _run(
     _check_records(rec, rec_active, rec_done, n_steps, s, panel)
     out: dict[str, ReplayResult] = {}
     for b, blk in enumerate(blocks):
-        lo = b * s
-        lens = n_steps[lo : lo + s]
-        session = np.repeat(np.arange(s, dtype=np.int64), lens)
-        starts = np.repeat(np.cumsum(lens) - lens, lens)
-        step = np.arange(int(lens.sum()), dtype=np.int64) - starts
-        src = step * n + lo + session
-        rows = rec.reshape(-1, width)[src]
-        capital = rows[step == 0, S_CAPITAL]
+        lo, hi = b * s, (b + 1) * s
+        # (session, step) pairs that happened, in session then step order
+        mask = np.arange(length)[None, :] < n_steps[lo:hi, None]
+        session, step = np.nonzero(mask)
+        # one copy per record: every column of this block's real steps, column-major
+        cols = rec[:, lo:hi, :].transpose(2, 1, 0)[:, mask]
+        capital = cols[S_CAPITAL][step == 0]
         if not np.allclose(capital, blk.meta.starting_capital):
             raise StairwaysError(
                 f"env starting capital {capital[0]} differs from the trace's "
@@ -280,12 +286,12 @@ def _run(
         frame = _frame(
             panel,
             blk.meta,
-            rows,
+            cols,
             session,
             step,
-            rec_action.reshape(-1)[src],
-            rec_reward.reshape(-1)[src],
-            rec_comps.reshape(-1, rec_comps.shape[2])[src],
+            rec_action[:, lo:hi].T[mask],
+            rec_reward[:, lo:hi].T[mask],
+            rec_comps[:, lo:hi, :].transpose(2, 1, 0)[:, mask],
         )
         out[blk.name] = ReplayResult(
             trace=Trace(frame=frame, meta=blk.meta), seconds=seconds, vector_steps=steps
@@ -330,47 +336,62 @@ def _check_records(
 def _frame(
     panel: SessionPanel,
     meta: TraceMeta,
-    rows: np.ndarray,
+    cols: np.ndarray,
     session: np.ndarray,
     step: np.ndarray,
     action: np.ndarray,
     reward: np.ndarray,
     comps: np.ndarray,
 ) -> Any:
-    """The trace table of one policy from its recorded step-result rows (session order)."""
-    t = panel.n_tickers
-    pnl = rows[:, S_EQUITY] - rows[:, S_EQUITY_PREV]
-    fees = rows[:, S_COMMISSION]
-    spread = rows[:, S_SPREAD]
-    impact = rows[:, S_IMPACT]
-    block = rows[:, N_SCALAR : N_SCALAR + N_TICKER * t].reshape(-1, t, N_TICKER)
-    fill_qty = block[..., T_FILL_QTY]
-    fill_price = np.where(fill_qty != 0.0, block[..., T_FILL_PRICE], np.nan)
-    return trace_frame_from_rows(
+    """The trace table of one policy from its step-result columns (``cols[c]``: column ``c`` of
+    every real step, in session then step order), written straight into the table's block.
+
+    The values are those of the reference path's ``_frame_from_records`` (same operations on
+    the same numbers, elementwise).
+    """
+    t = len(meta.symbols)
+    floats = np.empty((len(expected_columns(meta)) - 6, len(session)), dtype=np.float64)
+    row = {name: i for i, name in enumerate(FLOAT_COLUMNS)}
+    pnl = floats[row["step_pnl"]]
+    np.subtract(cols[S_EQUITY], cols[S_EQUITY_PREV], out=pnl)
+    gross = floats[row["gross_pnl"]]
+    np.add(pnl, cols[S_COMMISSION], out=gross)
+    np.add(gross, cols[S_SPREAD], out=gross)
+    np.add(gross, cols[S_IMPACT], out=gross)
+    floats[row["fees"]] = cols[S_COMMISSION]
+    floats[row["spread_cost"]] = cols[S_SPREAD]
+    floats[row["impact_cost"]] = cols[S_IMPACT]
+    floats[row["notional"]] = cols[S_NOTIONAL]
+    floats[row["equity"]] = cols[S_EQUITY]
+    floats[row["drawdown"]] = cols[S_DRAWDOWN]
+    floats[row["reward"]] = reward
+    base = len(FLOAT_COLUMNS)
+    source = {
+        "target": T_TARGET,
+        "position": T_SHARES,
+        "price": T_PRICE,
+        "fill_qty": T_FILL_QTY,
+        "fill_price": T_FILL_PRICE,
+    }
+    for f, name in enumerate(TICKER_FIELDS):
+        for j in range(t):
+            out = floats[base + f * t + j]
+            values = cols[N_SCALAR + j * N_TICKER + source[name]]
+            if name == "fill_price":
+                qty = cols[N_SCALAR + j * N_TICKER + T_FILL_QTY]
+                np.copyto(out, np.where(qty != 0.0, values, np.nan))
+            else:
+                out[:] = values
+    base += len(TICKER_FIELDS) * t
+    for j in range(len(meta.reward_components)):
+        floats[base + j] = comps[j]
+    return trace_frame_from_columns(
         meta=meta,
         dates=panel.dates,
         session=session,
         step=step,
         ts=panel.ts[session, step],
         action=action,
-        action_changed=(rows[:, S_ACTION_CHANGED] > 0.5).astype(np.int64),
-        per_step={
-            "step_pnl": pnl,
-            "gross_pnl": pnl + fees + spread + impact,
-            "fees": fees,
-            "spread_cost": spread,
-            "impact_cost": impact,
-            "notional": rows[:, S_NOTIONAL],
-            "equity": rows[:, S_EQUITY],
-            "drawdown": rows[:, S_DRAWDOWN],
-            "reward": reward,
-        },
-        per_ticker={
-            "target": block[..., T_TARGET],
-            "position": block[..., T_SHARES],
-            "price": block[..., T_PRICE],
-            "fill_qty": fill_qty,
-            "fill_price": fill_price,
-        },
-        components={c: comps[:, j] for j, c in enumerate(meta.reward_components)},
+        action_changed=(cols[S_ACTION_CHANGED] > 0.5).astype(np.int64),
+        floats=floats,
     )

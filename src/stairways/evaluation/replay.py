@@ -139,7 +139,8 @@ def replay(
         obs, rewards, dones, infos = venv.step(actions)
         steps += 1
         idx = np.flatnonzero(active)
-        rows = core.out[idx]
+        out, comps_now = _step_arrays(infos, core)
+        rows = out[idx]
         sess = rows[:, S_SESSION].astype(np.int64)
         stp = rows[:, S_STEP].astype(np.int64) - 1
         rec[sess, stp] = rows
@@ -151,9 +152,9 @@ def replay(
                 rec_comps[sess[k], stp[k]] = [comps[c] for c in meta.reward_components]
         else:
             rec_reward[sess, stp] = core.rew[idx]
-            rec_comps[sess, stp] = core.comps[idx]
+            rec_comps[sess, stp] = comps_now[idx]
         finished = idx[np.asarray(dones)[idx]]
-        np.add.at(done_count, core.out[finished, S_SESSION].astype(np.int64), 1)
+        np.add.at(done_count, out[finished, S_SESSION].astype(np.int64), 1)
         episode_start = np.asarray(dones, dtype=bool)
     else:
         raise StairwaysError(f"replay did not finish within {bound} vector steps")
@@ -178,6 +179,25 @@ def replay(
         seconds,
     )
     return ReplayResult(trace=Trace(frame=frame, meta=meta), seconds=seconds, vector_steps=steps)
+
+
+def _step_arrays(infos: Any, core: BatchCore) -> tuple[np.ndarray, np.ndarray]:
+    """Step results and reward components of the vector step that returned ``infos``.
+
+    The batched env's infos (:class:`~stairways.env.vector.StepInfos`) hold the step's own
+    arrays; the core's ``out`` and ``comps`` are those of its last in-place step, which the
+    vector step need not update.
+    """
+    out = getattr(infos, "_out", None)
+    comps = getattr(infos, "_comps", None)
+    if not isinstance(out, np.ndarray) or not isinstance(comps, np.ndarray):
+        raise StairwaysError(
+            f"the vector env returned infos of type {type(infos).__name__} without the step's "
+            "result arrays; replay needs the Stairways batched env's StepInfos"
+        )
+    if out.shape != core.out.shape or comps.shape != core.comps.shape:
+        raise StairwaysError("the step's result arrays do not match the batched env")
+    return out, comps
 
 
 def _frame_from_records(

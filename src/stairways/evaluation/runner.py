@@ -462,78 +462,77 @@ def evaluate_run(
     :param store: bar store to read instead of the run's ``data.store_path``
     :param evaluation: evaluation settings replacing the run's (gates, Sharpe windows)
     """
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    run = RunDirectory.open(run_dir)
-    cfg = run_config(run, store)
-    if evaluation is not None:
-        cfg = cfg.model_copy(update={"evaluation": evaluation})
-    ev = cfg.evaluation
-    split = split or ev.split
-    ref = resolve_checkpoint(run, checkpoint or ev.checkpoint)
-    normaliser = Normaliser.load(run.normaliser_path)
-    panel = open_panel(cfg, split, normaliser)
-    timings["panel_seconds"] = time.perf_counter() - t0
-
-    t1 = time.perf_counter()
-    model = load_model(cfg, ref.files.model)
-    timings["load_seconds"] = time.perf_counter() - t1
-    t2 = time.perf_counter()
-    # The agent and the baselines, replayed together (replay_seconds covers all of them).
-    agent, baselines = evaluate_with_baselines(
-        cfg, panel, ref, model, run=str(run.path), baselines=ev.baselines
-    )
-    timings["replay_seconds"] = time.perf_counter() - t2
+    clock = _StageClock()
+    with clock.stage("panel"):
+        run = RunDirectory.open(run_dir)
+        cfg = run_config(run, store)
+        if evaluation is not None:
+            cfg = cfg.model_copy(update={"evaluation": evaluation})
+        ev = cfg.evaluation
+        split = split or ev.split
+        ref = resolve_checkpoint(run, checkpoint or ev.checkpoint)
+        normaliser = Normaliser.load(run.normaliser_path)
+        panel = open_panel(cfg, split, normaliser)
+    with clock.stage("load"):
+        model = load_model(cfg, ref.files.model)
+    with clock.stage("replay"):
+        # The agent and the baselines, replayed together (this stage covers all of them).
+        agent, baselines = evaluate_with_baselines(
+            cfg, panel, ref, model, run=str(run.path), baselines=ev.baselines
+        )
+    timings = clock.timings
     timings["replay_stepping_seconds"] = agent.seconds
+    timings["baselines_cached"] = float(any(r.extra.get("cached") for r in baselines.values()))
 
-    t3 = time.perf_counter()
-    out_dir = trace_path(run.path, split, ref.name).parent
-    # Metrics of cached baselines depend only on them and the evaluation settings: kept too.
-    key = next((r.extra.get(CACHE_KEY) for r in baselines.values()), None)
-    settings = ev.model_dump_json()
-    known = judged_baselines(key, settings) if key else {}
-    own, base, verdict = judge_traces(
-        agent.trace, {name: r.trace for name, r in baselines.items()}, ev, known
-    )
-    if key:
-        remember_judged(key, settings, base)
-    timings["metrics_seconds"] = time.perf_counter() - t3
-    agent_metrics = own.metrics
-    base_metrics = {name: b.metrics for name, b in base.items()}
-    # Figures exist now: a look at protected (test) dates is counted before anything is shown.
-    looks = note_evaluation(run, cfg.data, panel, ref.name)
+    with clock.stage("metrics"):
+        out_dir = trace_path(run.path, split, ref.name).parent
+        # Metrics of cached baselines depend only on them and the evaluation settings: kept.
+        cache_key = next((r.extra.get(CACHE_KEY) for r in baselines.values()), None)
+        settings = ev.model_dump_json()
+        known = judged_baselines(cache_key, settings) if cache_key else {}
+        own, base, verdict = judge_traces(
+            agent.trace, {name: r.trace for name, r in baselines.items()}, ev, known
+        )
+        if cache_key:
+            remember_judged(cache_key, settings, base)
+        agent_metrics = own.metrics
+        base_metrics = {name: b.metrics for name, b in base.items()}
+        # Figures exist now: a look at protected (test) dates is counted before anything is
+        # shown.
+        looks = note_evaluation(run, cfg.data, panel, ref.name)
 
-    t4 = time.perf_counter()
-    # Everything is written into a staging folder that then replaces the report folder, so a
-    # failure never leaves new traces next to old metrics.
-    staging = out_dir.with_name(f".{out_dir.name}.partial")
-    if staging.exists():
-        shutil.rmtree(staging)
-    write_trace(agent.trace, staging / trace_path(run.path, split, ref.name).relative_to(out_dir))
-    for name, r in baselines.items():
-        rel = trace_path(run.path, split, ref.name, name).relative_to(out_dir)
-        # A cached baseline's file is encoded once per trace metadata and kept with it.
-        key = r.extra.get(CACHE_KEY)
-        data = baseline_file(key, r.trace.meta, str(staging / rel)) if key else None
-        if data is None:
-            write_trace(r.trace, staging / rel)
-        else:
-            write_trace_bytes(data, staging / rel)
-    report = EvaluationReport(
-        run_dir=run.path,
-        out_dir=out_dir,
-        split=split,
-        checkpoint=ref,
-        agent=agent_metrics,
-        baselines=base_metrics,
-        verdict=verdict,
-        synthetic=panel.synthetic,
-        timings=timings,
-        test_looks=looks,
-    )
-    write_verdict(verdict, staging / GATES_FILE)
-    timings["write_seconds"] = time.perf_counter() - t4
-    timings["total_seconds"] = time.perf_counter() - t0
+    with clock.stage("write"):
+        # Everything is written into a staging folder that then replaces the report folder, so
+        # a failure never leaves new traces next to old metrics.
+        staging = out_dir.with_name(f".{out_dir.name}.partial")
+        if staging.exists():
+            shutil.rmtree(staging)
+        write_trace(
+            agent.trace, staging / trace_path(run.path, split, ref.name).relative_to(out_dir)
+        )
+        for name, r in baselines.items():
+            rel = trace_path(run.path, split, ref.name, name).relative_to(out_dir)
+            # A cached baseline's file is encoded once per trace metadata and kept with it.
+            key = r.extra.get(CACHE_KEY)
+            data = baseline_file(key, r.trace.meta, str(staging / rel)) if key else None
+            if data is None:
+                write_trace(r.trace, staging / rel)
+            else:
+                write_trace_bytes(data, staging / rel)
+        report = EvaluationReport(
+            run_dir=run.path,
+            out_dir=out_dir,
+            split=split,
+            checkpoint=ref,
+            agent=agent_metrics,
+            baselines=base_metrics,
+            verdict=verdict,
+            synthetic=panel.synthetic,
+            timings=timings,
+            test_looks=looks,
+        )
+        write_verdict(verdict, staging / GATES_FILE)
+    clock.total()
     _write_metrics(report, cfg, panel, staging)
     _publish(staging, out_dir)
     log.info(
@@ -545,6 +544,28 @@ def evaluate_run(
         "passed" if verdict.passed else "failed",
     )
     return report
+
+
+class _StageClock:
+    """Wall-clock and CPU seconds of an evaluation's stages (``<stage>_seconds`` and
+    ``<stage>_cpu_seconds``), and of everything so far (``total_...``)."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._wall0, self._cpu0 = time.perf_counter(), time.process_time()
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.timings[f"{name}_seconds"] = time.perf_counter() - wall
+            self.timings[f"{name}_cpu_seconds"] = time.process_time() - cpu
+
+    def total(self) -> None:
+        self.timings["total_seconds"] = time.perf_counter() - self._wall0
+        self.timings["total_cpu_seconds"] = time.process_time() - self._cpu0
 
 
 def _publish(staging: Path, out_dir: Path) -> None:

@@ -223,7 +223,7 @@ def build_trace_frame(
     return frame[expected_columns(meta)]
 
 
-def trace_frame_from_rows(
+def trace_frame_from_columns(
     *,
     meta: TraceMeta,
     dates: np.ndarray,
@@ -232,14 +232,12 @@ def trace_frame_from_rows(
     ts: np.ndarray,
     action: np.ndarray,
     action_changed: np.ndarray,
-    per_step: Mapping[str, np.ndarray],
-    per_ticker: Mapping[str, np.ndarray],
-    components: Mapping[str, np.ndarray],
+    floats: np.ndarray,
 ) -> pd.DataFrame:
     """Assemble a trace table from per-row arrays (rows already in session then step order).
 
-    The same table as :func:`build_trace_frame` gives for the same steps, built with one copy
-    of the float columns into a single block (the joint replay's path).
+    The same table as :func:`build_trace_frame` gives for the same steps; the float columns
+    come as one block that becomes the table's storage without a copy (the joint replay's path).
 
     :param dates: session dates, shape (S,); ``session`` indexes them
     :param session: session index of each row
@@ -247,26 +245,16 @@ def trace_frame_from_rows(
     :param ts: int64 nanoseconds of each row's decision bar
     :param action: action index of each row
     :param action_changed: 1 where the action changed a target
-    :param per_step: the :data:`FLOAT_COLUMNS` arrays, each (rows,)
-    :param per_ticker: the :data:`TICKER_FIELDS` arrays, each (rows, T)
-    :param components: reward component arrays, each (rows,), keyed by component name
+    :param floats: float64 (columns, rows): every column after the first six of
+        :func:`expected_columns`, in that order
     """
     columns = expected_columns(meta)
-    rows = len(session)
-    block = np.empty((len(columns) - 6, rows), dtype=np.float64)
-    i = 0
-    for name in FLOAT_COLUMNS:
-        block[i] = per_step[name]
-        i += 1
-    for name in TICKER_FIELDS:
-        values = np.asarray(per_ticker[name], dtype=np.float64)
-        for k in range(len(meta.symbols)):
-            block[i] = values[:, k]
-            i += 1
-    for comp in meta.reward_components:
-        block[i] = components[comp]
-        i += 1
-    frame = pd.DataFrame(block.T, columns=columns[6:], copy=False)
+    if floats.shape != (len(columns) - 6, len(session)) or floats.dtype != np.float64:
+        raise ValueError(
+            f"float block of shape {floats.shape} ({floats.dtype}), expected "
+            f"{(len(columns) - 6, len(session))} float64"
+        )
+    frame = pd.DataFrame(floats.T, columns=columns[6:], copy=False)
     day = np.asarray(dates).astype("datetime64[D]").astype("datetime64[ns]")
     stamps = pd.DatetimeIndex(np.asarray(ts, dtype=np.int64).view("datetime64[ns]"))
     head: list[tuple[str, Any]] = [
