@@ -73,6 +73,18 @@ def test_every_job_has_its_units_and_the_stress_job_is_session_days_only() -> No
     assert "--run" not in stress.command  # the suite picks its model from its config
 
 
+def test_the_nightly_stress_runs_at_the_live_loops_real_time_priority() -> None:
+    # Its latency gates are the live stack's as it trades (chrt -f 10), not a niced job's.
+    text = (UNITS / "stairways-nightly-stress.service").read_text(encoding="utf-8")
+    settings = dict(
+        line.split("=", 1) for line in text.splitlines() if "=" in line and line[0] != "#"
+    )
+    assert settings["CPUSchedulingPolicy"] == "fifo"
+    assert settings["CPUSchedulingPriority"] == "10"
+    assert "Nice" not in settings
+    assert "rtprio" in text  # the unit says what a user unit needs for it
+
+
 def test_nightly_results_reach_the_weekly_report() -> None:
     stress = load_schedule(SCHEDULE).jobs["nightly_stress"].command
     out = Path(stress[stress.index("--out") + 1])

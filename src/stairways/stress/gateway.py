@@ -59,6 +59,7 @@ from stairways.stress.scenarios import (
     disconnect_missed,
     expected_pnl,
     fill_records,
+    first_decision_ms,
     last_live_bar,
     latency_flatten,
 )
@@ -309,6 +310,7 @@ def _common(run: _GatewayRun) -> dict[str, float]:
         "open_position_at_end": max(book, at_gateway),
         "decision_p50_ms": float(s.get("latency_ms_p50", math.nan)),
         "decision_p99_ms": float(s.get("latency_ms_p99", math.nan)),
+        "first_decision_ms": first_decision_ms(run.records),
         "last_live_bar": float(last_live_bar(run.records)),
         "replay_minutes_unwaited": float(run.unwaited),
     }
