@@ -149,28 +149,7 @@ def _raw_panel(
             excluded.append(
                 (str(dates[s]), f"fewer than {cfg.features.warmup_bars} bars of earlier history")
             )
-    n_incomplete = int((~complete).sum())
-    if n_incomplete:
-        first = [d for d, why in excluded if why.startswith("incomplete")][:5]
-        log.warning(
-            "split %s: excluded %d of %d sessions whose bars are incomplete versus the %s "
-            "calendar (first: %s); they are not forward-filled",
-            split,
-            n_incomplete,
-            n_s,
-            cfg.calendar,
-            ", ".join(first),
-        )
-    n_cold = int((complete & ~warm).sum())
-    if n_cold:
-        log.info(
-            "split %s: excluded %d sessions without %d bars of earlier history for warm-up "
-            "(first: %s)",
-            split,
-            n_cold,
-            cfg.features.warmup_bars,
-            str(dates[np.nonzero(complete & ~warm)[0][0]]),
-        )
+    _log_exclusions(split, excluded, n_s, cfg)
     if not keep.any():
         raise MissingResourceError(
             f"split {split!r} ({rng.start}..{rng.end}) has no complete session with warm-up "
@@ -208,6 +187,36 @@ def _raw_panel(
         features=features,
         excluded=tuple(excluded),
     )
+
+
+def _log_exclusions(
+    split: str,
+    excluded: list[tuple[str, str]] | tuple[tuple[str, str], ...],
+    n_s: int,
+    cfg: DataConfig,
+) -> None:
+    """Log the sessions left out: a warning for incomplete ones, a note for cold ones."""
+    incomplete = [d for d, why in excluded if why.startswith("incomplete")]
+    if incomplete:
+        log.warning(
+            "split %s: excluded %d of %d sessions whose bars are incomplete versus the %s "
+            "calendar (first: %s); they are not forward-filled",
+            split,
+            len(incomplete),
+            n_s,
+            cfg.calendar,
+            ", ".join(incomplete[:5]),
+        )
+    cold = [d for d, why in excluded if not why.startswith("incomplete")]
+    if cold:
+        log.info(
+            "split %s: excluded %d sessions without %d bars of earlier history for warm-up "
+            "(first: %s)",
+            split,
+            len(cold),
+            cfg.features.warmup_bars,
+            cold[0],
+        )
 
 
 def _fit_from_raw(
@@ -375,6 +384,10 @@ def build_panel(
         if hit is not None:
             _PANEL_CACHE.move_to_end(key)
     if hit is not None:
+        # the build's own notes about left-out sessions, as a fresh build gives them
+        _log_exclusions(
+            split, hit.excluded_sessions, hit.n_sessions + len(hit.excluded_sessions), cfg
+        )
         log.info("panel %s from the in-process cache (key %s)", split, key[:16])
         return _copy_panel(hit, normaliser)
     panel = _build_from_store(cfg, split, store, normaliser)

@@ -178,7 +178,7 @@ def baseline_cache_key(cfg: StairwaysConfig, panel: SessionPanel) -> str:
     for name in _PANEL_ARRAYS:
         arr = np.ascontiguousarray(getattr(panel, name))
         h.update(f"{name}{arr.dtype.str}{arr.shape}".encode())
-        h.update(arr.reshape(-1).view(np.uint8))
+        h.update(arr.reshape(-1).view(np.uint8).data)
     return h.hexdigest()
 
 

@@ -235,7 +235,8 @@ def categorical_mode(policy: Any) -> BatchPolicy | None:
         return None
     shape = policy.observation_space.shape
     layers = _plain_layers(policy.mlp_extractor.policy_net)
-    if type(policy.action_net) is not torch.nn.Linear:
+    head: Any = policy.action_net
+    if type(head) is not torch.nn.Linear:
         layers = None
     linear = torch.nn.functional.linear
     device = policy.device  # a property that walks the parameters: read it once
@@ -255,7 +256,7 @@ def categorical_mode(policy: Any) -> BatchPolicy | None:
                 hidden = tensor if len(shape) == 1 else tensor.flatten(1)
                 for fn, weight, bias in layers:
                     hidden = fn(hidden) if weight is None else linear(hidden, weight, bias)
-                logits = linear(hidden, policy.action_net.weight, policy.action_net.bias)
+                logits = linear(hidden, head.weight, head.bias)
             logits = logits - logits.logsumexp(dim=-1, keepdim=True)
             probs = torch.nn.functional.softmax(logits, dim=-1)
             out: np.ndarray = torch.argmax(probs, dim=1).cpu().numpy()
