@@ -208,6 +208,14 @@ class SessionObserver:
                 group = group[in_rth].reset_index(drop=True)
             self.online[s].warm_up(group)
             total += len(group)
+        # The observation kernel's first call in a process loads it from numba's cache (about
+        # 15 ms here, seconds when it must compile): done now, before the session, so that the
+        # first decision's latency is the decision's own. It writes only the buffer, reset after.
+        flat = np.zeros(len(self.symbols), dtype=np.float64)
+        kn.write_obs(
+            self.obs, self.feats, self.mkt, 0, 0, self.length, flat, np.zeros(PF_WIDTH), self.ep
+        )
+        self.obs[:] = 0.0
         return total
 
     def bar_index(self, start: datetime) -> int:
