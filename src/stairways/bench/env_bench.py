@@ -8,7 +8,10 @@ this process (``..._per_cpu_s``):
 
 - ``single_env_steps_per_s``: :class:`TradingEnv` with uniformly random actions, including
   resets;
-- ``vector_env_steps_per_s_n{N}``: env-steps per second of :class:`BatchedTradingEnv`;
+- ``vector_env_steps_per_s_n{N}``: env-steps per second of :class:`BatchedTradingEnv` through
+  SB3's ``VecEnv`` interface (``step_async``/``step_wait``), best of three passes;
+- ``vector_collect_steps_per_s_n{N}``: the same through ``BatchCore.step_collect``, the call the
+  fused trainer collects its rollouts with;
 - ``ppo_steps_per_s_ours_n{N}`` and ``ppo_steps_per_s_cartpole_n4``: SB3 PPO (MlpPolicy,
   n_steps=2048, other defaults) timesteps per second over whole rollouts and updates, on the
   batched env and on gymnasium's CartPole-v1 in a DummyVecEnv, measured in the same run.
@@ -97,21 +100,44 @@ def bench_single(
 
 
 def bench_vector(
-    panel: SessionPanel, n_envs: int, steps: int, seed: int = 0
-) -> tuple[float, float]:
-    """Env-steps per wall-clock second and per CPU second of the batched env."""
+    panel: SessionPanel, n_envs: int, steps: int, seed: int = 0, repeats: int = 3
+) -> tuple[float, float, float, float]:
+    """Env-steps per second of the batched env, through its two public stepping APIs.
+
+    Returns (wall, CPU) rates of SB3's ``VecEnv`` interface (``step_async`` and ``step_wait``:
+    new arrays and lazy infos on every step), then (wall, CPU) rates of
+    :meth:`BatchCore.step_collect`, the call the fused trainer collects its rollouts with. Each
+    is the best of ``repeats`` timed passes of ``steps`` vector steps with uniformly random
+    actions (episode ends and session changes included), the passes of the two interleaved.
+    """
     venv = BatchedTradingEnv(
         panel, MarketConfig(), EnvConfig(), build_reward(RewardConfig()), n_envs, seed=seed
     )
     venv.reset()
-    actions = np.random.default_rng(seed).integers(0, venv.core.n_actions, (steps, n_envs))
+    core = venv.core
+    actions = np.random.default_rng(seed).integers(0, core.n_actions, (steps, n_envs))
     venv.step(actions[0])  # warm-up
-    start, cpu = time.perf_counter(), time.process_time()
-    for k in range(steps):
-        venv.step_async(actions[k])
-        venv.step_wait()
+    core.step_collect(core.vec_actions(actions[0]))
+
+    def vec_env() -> None:
+        for k in range(steps):
+            venv.step_async(actions[k])
+            venv.step_wait()
+
+    def collect() -> None:
+        for k in range(steps):
+            core.step_collect(core.vec_actions(actions[k]))
+
+    best = [0.0, 0.0, 0.0, 0.0]
     total = steps * n_envs
-    return total / (time.perf_counter() - start), total / (time.process_time() - cpu)
+    for _ in range(repeats):
+        for slot, run in ((0, vec_env), (2, collect)):
+            start, cpu = time.perf_counter(), time.process_time()
+            run()
+            wall_s, cpu_s = time.perf_counter() - start, time.process_time() - cpu
+            best[slot] = max(best[slot], total / wall_s)
+            best[slot + 1] = max(best[slot + 1], total / max(cpu_s, 1e-9))
+    return best[0], best[1], best[2], best[3]
 
 
 def _time_ppo(make_venv: Callable[[], Any], rollouts: int, seed: int) -> float:
@@ -168,6 +194,7 @@ def run_env_bench(
     single_steps: int = 200_000,
     vector_steps: int = 2_000,
     vector_envs: Sequence[int] = (1, 16, 64, 256),
+    vector_repeats: int = 3,
     ppo: bool = True,
     ppo_envs: Sequence[int] = (4, 16),
     ppo_rollouts: int = 1,
@@ -182,6 +209,7 @@ def run_env_bench(
     :param single_steps: steps timed on the single env
     :param vector_steps: batched steps timed per vector size
     :param vector_envs: vector sizes to time
+    :param vector_repeats: timed passes per vector size and API; the best is reported
     :param ppo: also time SB3 PPO on the batched env and on CartPole-v1
     :param ppo_envs: n_envs of the PPO runs on the batched env
     :param ppo_rollouts: rollouts (each followed by its update) per PPO measurement
@@ -192,7 +220,10 @@ def run_env_bench(
     :param seed: seed of data, actions and PPO
     :param report: called with (name, value) as each figure is measured
     """
-    if min(single_steps, vector_steps, ppo_rollouts, ppo_repeats, torch_threads) < 1:
+    if (
+        min(single_steps, vector_steps, vector_repeats, ppo_rollouts, ppo_repeats, torch_threads)
+        < 1
+    ):
         raise InputError("step, rollout, repeat and thread counts must be at least 1")
     panel = random_walk_panel(sessions, seed)
     figures: dict[str, float] = {}
@@ -207,9 +238,13 @@ def run_env_bench(
     record("single_env_steps_per_s", wall)
     record("single_env_steps_per_cpu_s", cpu)
     for n in vector_envs:
-        wall, cpu = bench_vector(panel, n, vector_steps, seed)
+        wall, cpu, collect_wall, collect_cpu = bench_vector(
+            panel, n, vector_steps, seed, vector_repeats
+        )
         record(f"vector_env_steps_per_s_n{n}", wall)
         record(f"vector_env_steps_per_cpu_s_n{n}", cpu)
+        record(f"vector_collect_steps_per_s_n{n}", collect_wall)
+        record(f"vector_collect_steps_per_cpu_s_n{n}", collect_cpu)
     # The env's share of a PPO step: both vector envs as PPO sees them (monitor on top), no policy.
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecMonitor

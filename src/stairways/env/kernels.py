@@ -481,7 +481,11 @@ def start_many(
 
 
 # Flags in the return value of :func:`step_vec` (returned as ``-1 - flags``).
-VEC_ANY_DONE = 1
+VEC_ANY_DONE = 1  # some env ended its episode (its terminal observation is in ``term_obs``)
+VEC_EXHAUSTED = 2  # some env has started the last session of its queue (refill it)
+
+# Rows of the ``flags`` output of :func:`step_vec`.
+F_ACTIVE, F_DONE, F_TRUNCATED = 0, 1, 2
 
 
 @core_jit
@@ -505,33 +509,32 @@ def step_vec(
     rew: np.ndarray,
     term: np.ndarray,
     trunc: np.ndarray,
-    out: np.ndarray,
-    comps: np.ndarray,
     term_obs: np.ndarray,
     scratch: np.ndarray,
     n_actions: int,
-    active_out: np.ndarray,
-    done_out: np.ndarray,
-    trunc_out: np.ndarray,
+    flags: np.ndarray,
     rew_out: np.ndarray,
     obs_out: np.ndarray,
-    out_snap: np.ndarray,
-    comps_snap: np.ndarray,
+    out_out: np.ndarray,
+    comps_out: np.ndarray,
 ) -> int:
-    """:func:`step_batch` plus the vector env's bookkeeping, in one call.
+    """:func:`step_batch` plus the vector env's bookkeeping, in one call, into fresh arrays.
 
-    Before the step, ``active_out`` gets which envs were playing; after it, ``done_out`` gets
-    terminated or truncated, ``trunc_out`` truncated, ``rew_out`` the reward as float32, and
-    ``obs_out``, ``out_snap`` and ``comps_snap`` copies of the observations, step results and
-    reward components (the ``*_out`` arrays are the caller's fresh arrays to keep).
+    ``flags`` (3, N) gets which envs were playing before the step (row ``F_ACTIVE``), which
+    ended their episode (``F_DONE``: terminated or truncated) and which were truncated
+    (``F_TRUNCATED``); ``rew_out`` the reward as float32 and ``obs_out`` a copy of the
+    observations. The step results and reward components are written straight into
+    ``out_out`` and ``comps_out`` (zero rows for envs that were idle), not into the core's own
+    ``out`` and ``comps`` arrays, which keep those of the last :func:`step_batch`. All five are
+    the caller's arrays to keep.
 
     Returns the index of the first out-of-range action (then nothing has changed, as in
-    :func:`step_batch`), or ``-1 - flags`` where flags has ``VEC_ANY_DONE`` when any env ended
-    its episode.
+    :func:`step_batch`), or ``-1 - flags`` with ``VEC_ANY_DONE`` when any env ended its
+    episode and ``VEC_EXHAUSTED`` when any env's session queue is used up.
     """
     n_env = si.shape[0]
     for i in range(n_env):
-        active_out[i] = si[i, I_ACTIVE] == 1
+        flags[F_ACTIVE, i] = si[i, I_ACTIVE] == 1
     bad = step_batch(
         actions,
         mkt,
@@ -552,23 +555,27 @@ def step_vec(
         rew,
         term,
         trunc,
-        out,
-        comps,
+        out_out,
+        comps_out,
         term_obs,
         scratch,
         n_actions,
     )
     if bad >= 0:
         return bad
-    flags = 0
+    width = queue.shape[1]
+    code = 0
     for i in range(n_env):
+        if not flags[F_ACTIVE, i]:
+            out_out[i, :] = 0.0
+            comps_out[i, :] = 0.0
         d = term[i] or trunc[i]
-        done_out[i] = d
-        trunc_out[i] = trunc[i]
+        flags[F_DONE, i] = d
+        flags[F_TRUNCATED, i] = trunc[i]
         rew_out[i] = np.float32(rew[i])
         if d:
-            flags |= VEC_ANY_DONE
+            code |= VEC_ANY_DONE
+            if si[i, I_QPOS] >= width:
+                code |= VEC_EXHAUSTED
     obs_out[:, :] = obs
-    out_snap[:, :] = out
-    comps_snap[:, :] = comps
-    return -1 - flags
+    return -1 - code

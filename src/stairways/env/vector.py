@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 
 MODES: tuple[str, ...] = ("train", "evaluation")
 
+_INT64 = np.dtype(np.int64)
+
 
 def validate_panel(panel: SessionPanel, feature_bound: float) -> None:
     """Refuse a panel the env cannot step honestly (names the session, minute and rule)."""
@@ -243,6 +245,34 @@ class BatchCore:
             self.scratch,
             self.n_actions,
         )
+        # :func:`kernels.step_vec`'s arguments between the actions and its fresh outputs
+        self._vec_args = (
+            self.mkt,
+            self.feats,
+            self.lengths,
+            self.queue,
+            self.si,
+            self.pf,
+            self.shares,
+            self.avg,
+            self.targets,
+            self.pend,
+            self.rs,
+            self.ep,
+            self.cp,
+            self.rp,
+            self.obs,
+            self.rew,
+            self.term,
+            self.trunc,
+            self.term_obs,
+            self.scratch,
+            self.n_actions,
+        )
+        self._flags_shape = (3, n)
+        self._obs_shape = self.obs.shape
+        self._out_shape = self.out.shape
+        self._comps_shape = self.comps.shape
 
     # ----- scheduling -------------------------------------------------------------------------
 
@@ -314,7 +344,7 @@ class BatchCore:
             )
 
     def step_collect(
-        self,
+        self, actions: np.ndarray | None = None
     ) -> tuple[
         np.ndarray,
         np.ndarray,
@@ -325,32 +355,46 @@ class BatchCore:
         np.ndarray,
         np.ndarray | None,
     ]:
-        """Step every env (as :meth:`step`) and return fresh arrays the caller may keep.
+        """Step every env and return fresh arrays the caller may keep.
+
+        :param actions: the actions, as returned by :meth:`vec_actions` (default: ``self.actions``)
 
         Returns (active before the step, done, truncated, reward as float32, observations,
         step results, reward components, terminal observations or None when no env ended its
-        episode). One compiled call does the step and this bookkeeping; in training mode,
-        envs that consumed their session queue get a new permutation afterwards.
+        episode). One compiled call does the step and this bookkeeping, writing the step
+        results and reward components straight into the returned arrays: ``self.out`` and
+        ``self.comps`` keep those of the last :meth:`step`. In training mode, envs that used
+        up their session queue get a new permutation afterwards.
         """
-        n = self.n_envs
-        active = np.empty(n, dtype=np.bool_)
-        done = np.empty(n, dtype=np.bool_)
-        trunc = np.empty(n, dtype=np.bool_)
-        rew = np.empty(n, dtype=np.float32)
-        obs = np.empty_like(self.obs)
-        out = np.empty_like(self.out)
-        comps = np.empty_like(self.comps)
-        code = kn.step_vec(*self._step_args, active, done, trunc, rew, obs, out, comps)
+        if actions is None:
+            actions = self.actions
+        flags = np.empty(self._flags_shape, np.bool_)
+        rew = np.empty(self.n_envs, np.float32)
+        obs = np.empty(self._obs_shape, np.float32)
+        out = np.empty(self._out_shape)
+        comps = np.empty(self._comps_shape)
+        code = kn.step_vec(actions, *self._vec_args, flags, rew, obs, out, comps)
         if code >= 0:
             raise InputError(
-                f"action {int(self.actions[code])} of env {code} is outside [0, "
+                f"action {int(actions[code])} of env {code} is outside [0, "
                 f"{self.n_actions - 1}] for action set {self.market.action_set!r}"
             )
         term_obs = None
-        if (-1 - code) & kn.VEC_ANY_DONE:
+        code = -1 - code
+        if code & kn.VEC_ANY_DONE:
             term_obs = self.term_obs.copy()
-            self.refill_exhausted()
-        return active, done, trunc, rew, obs, out, comps, term_obs
+            if code & kn.VEC_EXHAUSTED:
+                self.refill_exhausted()
+        return (
+            flags[kn.F_ACTIVE],
+            flags[kn.F_DONE],
+            flags[kn.F_TRUNCATED],
+            rew,
+            obs,
+            out,
+            comps,
+            term_obs,
+        )
 
     def refill_exhausted(self) -> None:
         """Training mode: give a new permutation to envs that consumed their whole queue."""
@@ -359,6 +403,23 @@ class BatchCore:
         width = self.queue.shape[1]
         for i in np.flatnonzero(self.si[:, kn.I_QPOS] >= width):
             self.refill(int(i))
+
+    def vec_actions(self, actions: np.ndarray) -> np.ndarray:
+        """``actions`` as :meth:`step_collect` takes them: an int64 array of one per env.
+
+        A C-contiguous int64 array of ``n_envs`` actions is used as it is (not copied: do not
+        change it before the step, as with SB3's own vector envs); anything else goes through
+        :meth:`check_actions` into ``self.actions``. The kernel checks the range.
+        """
+        if (
+            type(actions) is np.ndarray
+            and actions.dtype is _INT64
+            and actions.shape == self.actions.shape
+            and actions.strides == self.actions.strides
+        ):
+            return actions
+        self.check_actions(actions)
+        return self.actions
 
     def check_actions(self, actions: np.ndarray) -> None:
         """Copy integer ``actions`` (one per env) to the kernel buffer; the kernel checks range."""
@@ -564,6 +625,7 @@ class BatchedTradingEnv(CoreControls, VecEnv):
         )
         self.n_tickers = self.core.n_tickers
         self.reward_system = reward
+        self._actions = self.core.actions
         super().__init__(n_envs, self.core.observation_space, self.core.action_space)
         if seed is not None:
             self.seed(seed)
@@ -588,13 +650,16 @@ class BatchedTradingEnv(CoreControls, VecEnv):
         return core.obs.copy()
 
     def step_async(self, actions: np.ndarray) -> None:
-        """Record the actions of the next step."""
-        self.core.check_actions(actions)
+        """Record the actions of the next step (an int64 array is kept, not copied)."""
+        self._actions = self.core.vec_actions(actions)
 
     def step_wait(self) -> VecEnvStepReturn:
-        """Step every env; done envs start their next session at once."""
+        """Step every env; done envs start their next session at once.
+
+        The returned arrays and infos are new on every step: the caller may keep them.
+        """
         core = self.core
-        active, done, trunc, rew, obs, out, comps, term_obs = core.step_collect()
+        active, done, trunc, rew, obs, out, comps, term_obs = core.step_collect(self._actions)
         infos = StepInfos(core, active, done, trunc, term_obs, out, comps)
         return obs, rew, done, infos  # type: ignore[return-value]
 

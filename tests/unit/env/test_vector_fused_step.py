@@ -20,6 +20,9 @@ from tests.unit.env.panels import random_walk_panel
 
 PANEL = random_walk_panel((12, 9, 15, 7), seed=3, vol=0.004)
 
+# The core's state that carries from step to step: sessions, queues, portfolio, orders, reward.
+ACCOUNTING = ("si", "queue", "pf", "shares", "avg", "targets", "pend", "rs", "term_obs")
+
 
 def _reference_step_wait(venv: BatchedTradingEnv) -> tuple[object, ...]:
     core = venv.core
@@ -67,16 +70,17 @@ def test_fused_step_is_bit_identical_to_the_numpy_bookkeeping(
     kept: list[tuple[np.ndarray, np.ndarray]] = []
     for k in range(steps):
         new.step_async(actions[k])
-        old.step_async(actions[k])
+        old.core.check_actions(actions[k])
         obs, rew, done, infos = new.step_wait()
         obs0, rew0, done0, infos0 = _reference_step_wait(old)
         assert _same(obs, obs0)
         assert _same(rew, rew0)
         assert _same(done, done0)
         assert _equal(list(infos), list(infos0))
-        assert _same(new.core.si, old.core.si)
-        assert _same(new.core.queue, old.core.queue)
-        kept.append((obs, obs.copy()))
+        for name in ACCOUNTING:
+            assert _same(getattr(new.core, name), getattr(old.core, name)), name
+        kept.extend((a, a.copy()) for a in (obs, rew, done))
+        kept.extend((a, a.copy()) for a in (infos._out, infos._comps, infos._active))
     # the returned arrays are the caller's: later steps do not change them
     for returned, copy in kept:
         assert _same(returned, copy)
@@ -112,3 +116,86 @@ def test_a_bad_action_raises_and_changes_nothing() -> None:
     with pytest.raises(InputError, match="of env 1"):
         venv.step_wait()
     assert _same(venv.core.si, before[0]) and _same(venv.core.pf, before[1])
+
+
+def _twins(n_envs: int, seed: int) -> tuple[BatchedTradingEnv, BatchedTradingEnv]:
+    def make() -> BatchedTradingEnv:
+        return BatchedTradingEnv(
+            PANEL,
+            MarketConfig(),
+            EnvConfig(drawdown_cap=0.002),
+            build_reward(RewardConfig()),
+            n_envs,
+            seed=seed,
+        )
+
+    return make(), make()
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    form=st.sampled_from(["int32", "uint8", "float", "list", "strided", "2d"]),
+)
+def test_actions_in_any_integer_form_step_as_int64_actions(seed: int, form: str) -> None:
+    """Only a contiguous int64 array is used as given; other forms are checked and copied."""
+    n, steps = 3, 40
+    fast, slow = _twins(n, seed)
+    fast.reset()
+    slow.reset()
+    actions = np.random.default_rng(seed).integers(0, fast.core.n_actions, (steps, n))
+    wide = np.repeat(actions, 2, axis=1)  # column pairs: [:, ::2] is a strided view
+    for k in range(steps):
+        given_actions: object = {
+            "int32": actions[k].astype(np.int32),
+            "uint8": actions[k].astype(np.uint8),
+            "float": actions[k].astype(np.float64),
+            "list": actions[k].tolist(),
+            "strided": wide[k, ::2],
+            "2d": actions[k].reshape(n, 1),
+        }[form]
+        obs, rew, done, _ = fast.step(actions[k])
+        obs0, rew0, done0, _ = slow.step(given_actions)  # type: ignore[arg-type]
+        assert _same(obs, obs0) and _same(rew, rew0) and _same(done, done0)
+        for name in ACCOUNTING:
+            assert _same(getattr(fast.core, name), getattr(slow.core, name)), name
+
+
+def test_an_int64_action_array_is_used_without_a_copy_and_others_are_copied() -> None:
+    venv, _ = _twins(2, 0)
+    core = venv.core
+    own = np.array([1, 2], dtype=np.int64)
+    assert core.vec_actions(own) is own
+    for other in (own.astype(np.int32), own[::-1].copy()[::-1], [1, 2], own.astype(float)):
+        got = core.vec_actions(other)  # type: ignore[arg-type]
+        assert got is core.actions
+        assert core.actions.tolist() == [1, 2]
+    with pytest.raises(InputError, match="actions must be 2 integers"):
+        core.vec_actions(np.array([0.5, 1.0]))
+
+
+def test_idle_envs_report_zero_results_and_are_never_done() -> None:
+    """Evaluation mode: an env past its last session is idle: inactive, zero rows, not done."""
+    venv = BatchedTradingEnv(
+        PANEL,
+        MarketConfig(),
+        EnvConfig(),
+        build_reward(RewardConfig()),
+        3,
+        "evaluation",
+        seed=0,
+    )
+    venv.reset()
+    core = venv.core
+    idle_seen = False
+    for _ in range(int(PANEL.lengths.sum()) + 5):
+        active, done, _trunc, rew, obs, out, comps, _ = core.step_collect(
+            core.vec_actions(np.zeros(3, dtype=np.int64))
+        )
+        idle = ~active
+        if idle.any():
+            idle_seen = True
+            assert not done[idle].any()
+            assert (rew[idle] == 0).all() and (obs[idle] == 0).all()
+            assert (out[idle] == 0).all() and (comps[idle] == 0).all()
+    assert idle_seen
