@@ -247,6 +247,9 @@ _EVAL_SEQUENTIAL = typer.Option(
     min=1,
     help="Sessions in the sequential loop (default all; fewer are scaled up by steps).",
 )
+_EVAL_REPEATS = typer.Option(
+    3, "--repeats", min=1, help="Warm evaluations after the cold one; the median is shown."
+)
 
 
 @app.command("eval")
@@ -255,15 +258,11 @@ def bench_eval(
     split: str = _EVAL_SPLIT,
     checkpoint: str = _EVAL_CHECKPOINT,
     sequential_sessions: int | None = _EVAL_SEQUENTIAL,
+    repeats: int = _EVAL_REPEATS,
     workdir: Path | None = _BENCH_WORKDIR,
 ) -> None:
-    """Seconds to evaluate a checkpoint batched vs a step-by-step model.predict loop."""
-    from stairways.bench.eval_bench import (
-        GOAL_SECONDS,
-        GOAL_SPEEDUP,
-        load_line,
-        run_eval_bench,
-    )
+    """Seconds to evaluate a checkpoint batched (cold, then warm) vs a model.predict loop."""
+    from stairways.bench.eval_bench import load_line, report_lines, run_eval_bench
 
     typer.echo(f"evaluation speed; {load_line()}")
     r = run_eval_bench(
@@ -272,41 +271,11 @@ def bench_eval(
         checkpoint=checkpoint,
         sequential_sessions=sequential_sessions,
         workdir=workdir,
+        repeats=repeats,
         report=typer.echo,
     )
-    typer.echo(f"run {r.run_dir}, split {r.split}: {r.sessions} sessions, {r.steps:,} steps")
-    typer.echo(f"{'measure':52s} {'seconds':>9s} {'steps/s':>12s}")
-
-    def line(name: str, seconds: float, steps: int) -> None:
-        typer.echo(f"{name:52s} {seconds:9.3f} {steps / seconds:12,.0f}")
-
-    line("batched replay of the agent (stepping only)", r.replay_seconds, r.steps)
-    line("batched evaluate_run, warm (all stages)", r.evaluate_seconds, r.steps)
-    typer.echo(f"  {'CPU seconds of this process':50s} {r.evaluate_cpu_seconds:9.3f}")
-    line("batched evaluate_run, first call in process", r.evaluate_cold_seconds, r.steps)
-    for key in (
-        "panel_seconds",
-        "load_seconds",
-        "replay_seconds",
-        "baselines_seconds",
-        "write_seconds",
-    ):
-        typer.echo(f"  {key:50s} {r.stage_seconds[key]:9.3f}")
-    seq_name = f"sequential model.predict loop ({r.sequential_sessions} sessions)"
-    line(seq_name, r.sequential_seconds, r.sequential_steps)
-    typer.echo(f"  {'CPU seconds of this process':50s} {r.sequential_cpu_seconds:9.3f}")
-    if r.sequential_steps != r.steps:
-        typer.echo(f"  scaled to {r.steps:,} steps: {r.sequential_seconds_full:.3f} s")
-    typer.echo(
-        f"speed-up: {r.speedup_replay:.1f}x (replay stepping), "
-        f"{r.speedup_evaluate:.1f}x (whole evaluation incl. baselines and writes)"
-    )
-    fast = "meets" if r.evaluate_seconds < GOAL_SECONDS else "MISSES"
-    ratio = "meets" if r.speedup_evaluate >= GOAL_SPEEDUP else "MISSES"
-    typer.echo(
-        f"goal under {GOAL_SECONDS:.0f} s per evaluation: {fast}; "
-        f"goal {GOAL_SPEEDUP:.0f}x faster than the sequential loop: {ratio}"
-    )
+    for text in report_lines(r):
+        typer.echo(text)
 
 
 _TUNE_BUDGET = typer.Option(2048, "--budget", min=512, help="Training timesteps per trial.")
