@@ -284,3 +284,32 @@ def test_default_gates_on_four_sessions_refuse_the_bootstrap_verdicts(
         assert by_metric[name]["value"] is None and not by_metric[name]["passed"]
         assert "at least 20 sessions" in by_metric[name]["detail"]
     assert "at least 20 sessions" in out
+
+
+def test_a_warm_evaluation_writes_what_a_cold_one_writes(tiny_run: tuple[Path, Path]) -> None:
+    """The second evaluation in a process (panel and baselines from the in-process caches)
+    writes the same traces, byte for byte, and the same figures as the first."""
+    from stairways.data.panel_builder import clear_panel_cache, panel_cache_size
+    from stairways.evaluation.baselines import clear_baseline_cache
+    from stairways.evaluation.runner import evaluate_run
+
+    _, run_dir = tiny_run
+    clear_panel_cache()
+    clear_baseline_cache()
+    outputs = []
+    for _ in range(2):
+        report = evaluate_run(run_dir, checkpoint="final", split="test")
+        files = {
+            str(p.relative_to(report.out_dir)): p.read_bytes()
+            for p in sorted(report.out_dir.rglob("*.parquet"))
+        }
+        metrics = json.loads((report.out_dir / "metrics.json").read_text())
+        for volatile in ("timings", "test_looks"):
+            metrics.pop(volatile)
+        outputs.append((report.timings["baselines_cached"], files, metrics))
+    (cold_cached, cold_files, cold_metrics), (warm_cached, warm_files, warm_metrics) = outputs
+    assert (cold_cached, warm_cached) == (0.0, 1.0)
+    assert panel_cache_size() >= 1
+    assert len(cold_files) == 4  # the agent and three baselines
+    assert warm_files == cold_files
+    assert warm_metrics == cold_metrics
