@@ -31,7 +31,7 @@ from stairways.data.normalise import Normaliser
 from stairways.env import kernels as kn
 from stairways.env.settings import EnvConfig
 from stairways.errors import DataValidationError, InputError
-from stairways.market.actions import action_set_id, quantity_scale
+from stairways.market.actions import action_set_id, apply_action, quantity_scale
 from stairways.market.portfolio import (
     PF_CASH,
     PF_DRAWDOWN,
@@ -208,14 +208,16 @@ class SessionObserver:
                 group = group[in_rth].reset_index(drop=True)
             self.online[s].warm_up(group)
             total += len(group)
-        # The observation kernel's first call in a process loads it from numba's cache (about
-        # 15 ms here, seconds when it must compile): done now, before the session, so that the
-        # first decision's latency is the decision's own. It writes only the buffer, reset after.
+        # The decision's kernels (observation, action) load from numba's cache on their first
+        # call in a process (10 to 15 ms each here, seconds when they must compile): done now,
+        # before the session, so that the first decision's latency is the decision's own. They
+        # write only scratch arrays and the observation buffer, reset after.
         flat = np.zeros(len(self.symbols), dtype=np.float64)
         kn.write_obs(
             self.obs, self.feats, self.mkt, 0, 0, self.length, flat, np.zeros(PF_WIDTH), self.ep
         )
         self.obs[:] = 0.0
+        apply_action(int(self.ep[kn.EP_ACTION_SET]), 0, flat, flat.copy())
         return total
 
     def bar_index(self, start: datetime) -> int:
