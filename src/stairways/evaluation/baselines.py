@@ -44,10 +44,11 @@ log = logging.getLogger(__name__)
 
 FLAT = "flat"
 BUY_AND_HOLD_PREFIX = "buy_and_hold_"
-# Settings kept by the baseline cache (least recently used first out); ~25 MB of frames each.
-BASELINE_CACHE_SIZE = 4
-# Encoded trace files kept per cached entry (one per run that wrote them).
-_FILES_PER_ENTRY = 8
+# Settings kept by the baseline cache (least recently used first out). A year of two tickers
+# is ~25 MB of frame per baseline, ~80 MB an entry, plus its encoded files.
+BASELINE_CACHE_SIZE = 2
+# Encoded trace files kept per baseline of an entry (~9 MB each for a year; one per run).
+_FILES_PER_ENTRY = 2
 # ReplayResult.extra key naming the cache entry a baseline replay is kept under.
 CACHE_KEY = "baseline_cache_key"
 _PANEL_ARRAYS = ("dates", "lengths", "ts", "open", "high", "low", "close", "volume", "features")

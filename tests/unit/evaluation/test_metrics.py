@@ -206,9 +206,22 @@ def test_window_returns_sum_to_the_sum_of_daily_returns(pnl: list[list[float]]) 
 def test_sharpe_is_unchanged_when_pnl_scaled_by_positive_factor(
     pnl: list[list[float]], factor: float
 ) -> None:
-    base = compute_metrics(make_trace(pnl), resamples=200)
+    trace = make_trace(pnl)
+    base = compute_metrics(trace, resamples=200)
     scaled = compute_metrics(make_trace([[x * factor for x in p] for p in pnl]), resamples=200)
-    for a, b in ((base.sharpe, scaled.sharpe), (base.daily_sharpe, scaled.daily_sharpe)):
+    f = trace.frame
+    windows, _ = window_returns(
+        f["session"].to_numpy(), ts_ns(f), f["step_pnl"].to_numpy(), CAPITAL, 30
+    )
+    daily = np.array([sum(p) for p in pnl])
+    for a, b, values in (
+        (base.sharpe, scaled.sharpe, windows),
+        (base.daily_sharpe, scaled.daily_sharpe, daily),
+    ):
+        # Nearly constant returns (std below 1e-9 of the mean, hypothesis finds them) leave a
+        # ratio whose rounding error exceeds the tolerance: float64, not the metric, is tested.
+        if len(values) > 1 and 0.0 < np.std(values, ddof=1) < 1e-9 * abs(np.mean(values)):
+            continue
         if a is None:
             assert b is None or math.isfinite(b)
         else:
