@@ -84,6 +84,10 @@ def from_us(ts_us: int, tz: Any) -> datetime:
     return (EPOCH + timedelta(microseconds=ts_us)).astimezone(tz)
 
 
+def _finite(kind: type, value: Any) -> bool:
+    return kind is float and math.isfinite(value)
+
+
 def _plain(value: Any, path: str) -> Any:
     """``value`` as plain JSON types; InputError naming ``path`` for anything else."""
     # The exact built-in types first (what nearly every payload holds): the same values as the
@@ -101,10 +105,22 @@ def _plain(value: Any, path: str) -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InputError(f"journal payload key {path}.{key!r} is not text")
-            out[key] = _plain(item, f"{path}.{key}")
+            # scalars inline: no call and no path text unless something is wrong
+            t = type(item)
+            if t is str or t is int or t is bool or item is None or _finite(t, item):
+                out[key] = item
+            else:
+                out[key] = _plain(item, f"{path}.{key}")
         return out
     if kind is list or kind is tuple:
-        return [_plain(item, f"{path}[{i}]") for i, item in enumerate(value)]
+        items: list[Any] = []
+        for i, item in enumerate(value):
+            t = type(item)
+            if t is str or t is int or t is bool or item is None or _finite(t, item):
+                items.append(item)
+            else:
+                items.append(_plain(item, f"{path}[{i}]"))
+        return items
     return _plain_other(value, path)
 
 

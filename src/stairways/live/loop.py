@@ -40,6 +40,14 @@ delay); a decision with orders is written durably before its first order, and ev
 that places, cancels or flattens is preceded by a flush barrier (:meth:`LiveLoop._barrier`). So
 an order intent is always on disk before the order exists, and a crash loses at most the last
 few milliseconds of decisions that sent nothing (a restart re-decides from the broker's state).
+
+The governor's memory, when it rides the journal's commits
+(:class:`stairways.risk.store.SqlStateStore` bound to the journal), is staged before a
+decision's records under :meth:`stairways.journal.Journal.hold`, so the decision, its verdicts,
+its ``submitting`` orders and the memory that accepted them are one transaction: one durable
+commit per decision with orders. Fills are journaled before the governor accounts them;
+:meth:`LiveLoop.catch_up` replays the broker's executions into the governor, which accounts
+each execution id once.
 """
 
 from __future__ import annotations
