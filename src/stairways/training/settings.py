@@ -40,7 +40,8 @@ TrainingBackend = Literal["sb3", "fused"]
 # planted-signal markets x three training seeds at 20,000 timesteps (README, "Training
 # backends"): with the signal sb3 passed the gates 10/12 (median daily Sharpe 10.78, worst 2.06)
 # and fused 12/12 (median 11.29, worst 8.03); without it 0/12 each; and fused trains about ten
-# times as many steps per second (`stairways bench train`).
+# times as many steps per second (`stairways bench train`). The power study on fused
+# (docs/power_study.json): no signal 0/60 pass, default strength 8/8, baselines 0/60.
 DEFAULT_BACKEND: TrainingBackend = "fused"
 
 BACKEND_SETTINGS: tuple[str, ...] = ("n_envs", "n_steps", "batch_size", "n_epochs", "learning_rate")
