@@ -12,6 +12,10 @@ a fault injected, then measures its figures from the journal and the broker.
 
 - ``decision_flood``: the loop at 1,000 decisions per second (:mod:`stairways.stress.flood`).
 
+A scenario whose fault did not play out (the model's own drawdown rule, ``env.drawdown_cap``,
+ended the session first, or the session is shorter) fails with that reason in its ``error``
+(:func:`fault_missed`), whatever its gates say: it tested nothing.
+
 Short forms (``--short``, ``ctx.short``): a rehearsed scenario ends its session
 :data:`SHORT_TAIL` bars after its fault has played out (the closing step runs there, as at the
 close); the flood runs ``short_seconds`` instead of ``seconds``.
