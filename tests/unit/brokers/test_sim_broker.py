@@ -331,3 +331,30 @@ def test_any_sequence_keeps_positions_fills_and_equity_consistent(ops, partial) 
             e.quantity * e.price + (e.commission or 0.0) for e in b.executions()
         )
         assert pf.cash[0] == pytest.approx(cash, abs=1e-6)
+
+
+def test_without_a_state_file_nothing_is_written_and_the_account_still_keeps_time() -> None:
+    b = make()
+    for k in range(3):
+        b.on_bars(minute(k))
+        assert b.place(OrderRequest.from_decision(f"d{k}", "NVDA", 1)).sent
+    assert b.now() == T0 + timedelta(minutes=3)
+    assert [(p.symbol, p.quantity) for p in b.positions()] == [("NVDA", 2.0)]
+    store = b._store
+    assert store is not None
+    db = store._db
+    for table in ("meta", "orders", "executions"):
+        assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
+
+
+def test_a_state_file_holds_its_identity_once_and_the_last_bars_for_a_restart(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "sim.sqlite"
+    b = make(path=path)
+    b.on_bars(minute(0))
+    b.on_bars(minute(1))
+    b.close()
+    again = make(path=path)
+    assert again.now() == T0 + timedelta(minutes=2)  # the last bars came back from the file
+    assert again.place(OrderRequest.from_decision("d9", "MSFT", -1)).sent  # priced from them
