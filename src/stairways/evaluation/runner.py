@@ -194,7 +194,8 @@ def batch_policy(model: BaseAlgorithm) -> BatchPolicy:
     """Deterministic actions for a whole observation batch with one forward pass per call.
 
     Recurrent policies keep their hidden state between calls and reset it where an episode
-    starts.
+    starts. The returned function keeps state (hidden states, work buffers): one caller at a
+    time.
     """
     policy = model.policy
     policy.set_training_mode(False)
@@ -236,10 +237,10 @@ def categorical_mode(policy: Any) -> BatchPolicy | None:
     shape = policy.observation_space.shape
     layers = _plain_layers(policy.mlp_extractor.policy_net)
     head: Any = policy.action_net
-    if type(head) is not torch.nn.Linear:
+    if type(head) is not torch.nn.Linear or head.bias is None or policy.device.type != "cpu":
         layers = None
-    linear = torch.nn.functional.linear
     device = policy.device  # a property that walks the parameters: read it once
+    buffers: dict[tuple[int, int], Any] = {}
 
     def act(obs: np.ndarray, episode_start: np.ndarray) -> np.ndarray:
         x = np.asarray(obs)
@@ -251,12 +252,25 @@ def categorical_mode(policy: Any) -> BatchPolicy | None:
                 features = policy.pi_features_extractor(tensor)
                 logits = policy.action_net(policy.mlp_extractor.forward_actor(features))
             else:
-                # The modules' own functions on their own weights: nn.Linear is F.linear,
-                # and flattening a (batch, features) tensor leaves it as it is.
+                # The modules' own operations on their own weights, into buffers kept between
+                # calls: nn.Linear on a (batch, features) input is addmm(bias, x, weight.T)
+                # (what F.linear calls), Tanh and ReLU are elementwise, and flattening a
+                # (batch, features) tensor leaves it as it is.
                 hidden = tensor if len(shape) == 1 else tensor.flatten(1)
-                for fn, weight, bias in layers:
-                    hidden = fn(hidden) if weight is None else linear(hidden, weight, bias)
-                logits = linear(hidden, head.weight, head.bias)
+                n = hidden.shape[0]
+                owned = False  # the input shares the caller's observations: never in place
+                for k, (fn, weight, bias) in enumerate((*layers, (None, head.weight, head.bias))):
+                    if weight is None:
+                        hidden = fn[1](hidden) if owned else fn[0](hidden)
+                        owned = True
+                        continue
+                    buf = buffers.get((k, n))
+                    if buf is None:
+                        buf = torch.empty((n, weight.shape[0]), dtype=hidden.dtype)
+                        buffers[(k, n)] = buf
+                    hidden = torch.addmm(bias, hidden, weight.t(), out=buf)
+                    owned = True
+                logits = hidden
             logits = logits - logits.logsumexp(dim=-1, keepdim=True)
             probs = torch.nn.functional.softmax(logits, dim=-1)
             out: np.ndarray = torch.argmax(probs, dim=1).cpu().numpy()
@@ -266,7 +280,8 @@ def categorical_mode(policy: Any) -> BatchPolicy | None:
 
 
 def _plain_layers(net: Any) -> list[tuple[Any, Any, Any]] | None:
-    """(function, weight, bias) of a Sequential of Linear, Tanh and ReLU layers (else None)."""
+    """(None, weight, bias) of each Linear layer and ((function, in-place function), None,
+    None) of each Tanh and ReLU of a Sequential made of only those (else None)."""
     import torch
 
     out: list[tuple[Any, Any, Any]] = []
@@ -274,11 +289,13 @@ def _plain_layers(net: Any) -> list[tuple[Any, Any, Any]] | None:
         return None
     for layer in net:
         if type(layer) is torch.nn.Linear:
+            if layer.bias is None:
+                return None
             out.append((None, layer.weight, layer.bias))
         elif type(layer) is torch.nn.Tanh:
-            out.append((torch.tanh, None, None))
+            out.append(((torch.tanh, torch.tanh_), None, None))
         elif type(layer) is torch.nn.ReLU:
-            out.append((torch.relu, None, None))
+            out.append(((torch.relu, torch.relu_), None, None))
         else:
             return None
     return out

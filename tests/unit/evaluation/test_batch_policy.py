@@ -79,3 +79,15 @@ def test_wrong_observation_width_is_refused() -> None:
     act = batch_policy(_model())
     with pytest.raises(StairwaysError, match=r"shape \(12,\), the policy takes \(26,\)"):
         act(np.zeros((4, 12), dtype=np.float32), np.zeros(4, bool))
+
+
+def test_kept_buffers_neither_change_the_observations_nor_leak_between_calls() -> None:
+    model = MODELS[(1, torch.nn.ReLU)]
+    act = batch_policy(model)
+    rng = np.random.default_rng(4)
+    for rows in (7, 300, 7, 1, 300):
+        obs = (rng.normal(size=(rows, 26)) * 3.0).astype(np.float32)
+        before = obs.copy()
+        expected, _ = model.policy.predict(obs, deterministic=True)
+        np.testing.assert_array_equal(act(obs, np.zeros(rows, dtype=bool)), expected)
+        np.testing.assert_array_equal(obs, before)
