@@ -166,7 +166,7 @@ def write_obs(
         o += 1
 
 
-@core_jit
+@core_jit(refcount=False)
 def start_episode(
     i: int,
     s: int,
@@ -251,7 +251,7 @@ def _flatten(
     pf_mark(pf_row, shares, avg, mkt[s, bar, :, M_CLOSE])
 
 
-@core_jit
+@core_jit(refcount=False)
 def step_batch(
     actions: np.ndarray,
     mkt: np.ndarray,
@@ -421,7 +421,8 @@ def step_batch(
             si[i, I_DONE] = 1
             reward_end_episode(rid, rs[i], rp)
             if auto_reset:
-                term_obs[i, :] = obs[i, :]
+                for c in range(obs.shape[1]):  # a loop: a slice copy allocates
+                    term_obs[i, c] = obs[i, c]
                 qpos = si[i, I_QPOS]
                 nxt = queue[i, qpos]
                 si[i, I_QPOS] = qpos + 1
@@ -449,7 +450,7 @@ def step_batch(
     return -1
 
 
-@core_jit
+@core_jit(refcount=False)
 def start_many(
     envs: np.ndarray,
     sessions: np.ndarray,
@@ -488,7 +489,7 @@ VEC_EXHAUSTED = 2  # some env has started the last session of its queue (refill 
 F_ACTIVE, F_DONE, F_TRUNCATED = 0, 1, 2
 
 
-@core_jit
+@core_jit(refcount=False)
 def step_vec(
     actions: np.ndarray,
     mkt: np.ndarray,
@@ -577,5 +578,7 @@ def step_vec(
             code |= VEC_ANY_DONE
             if si[i, I_QPOS] >= width:
                 code |= VEC_EXHAUSTED
-    obs_out[:, :] = obs
+    for i in range(n_env):
+        for c in range(obs.shape[1]):
+            obs_out[i, c] = obs[i, c]
     return -1 - code
