@@ -402,17 +402,13 @@ class FusedPPO:
             logp = logp_all[rows, act]
             infos: StepInfos | None = None
             if self.shim is None:
-                core.actions[:] = act
-                core.step()
-                done = core.term | core.trunc
-                raw_obs = core.obs.copy()
-                rewards32 = core.rew.astype(np.float32)
-                comps = core.comps
-                if done.any():
-                    term_obs = core.term_obs.copy()
-                    core.refill_exhausted()
-                    active = np.ones(n, dtype=bool)
-                    infos = StepInfos(core, active, done, core.trunc.copy(), term_obs)
+                # one compiled call; every returned array is new (kept below as VecNormalize's
+                # old_obs and old_reward and the next rollout's episode starts)
+                active, done, trunc, rewards32, raw_obs, out, comps, term_obs = core.step_collect(
+                    core.vec_actions(act)
+                )
+                if term_obs is not None:
+                    infos = StepInfos(core, active, done, trunc, term_obs, out, comps)
             else:
                 raw_obs, rewards32, done, infos, comps = self._shim_step(act)
             # VecMonitor and the timestep stamp
