@@ -10,7 +10,6 @@ inserted or reordered record from an edited one.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import math
@@ -19,6 +18,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from stairways.errors import InputError
@@ -33,6 +33,7 @@ __all__ = [
     "from_us",
     "genesis_mac",
     "key_check",
+    "record_content",
     "record_mac",
     "to_us",
 ]
@@ -64,7 +65,7 @@ class MacKey:
 
     def mac(self, data: bytes) -> str:
         """HMAC-SHA256 of ``data``, hex."""
-        return hmac.new(self._key, data, hashlib.sha256).hexdigest()
+        return hmac.digest(self._key, data, "sha256").hex()
 
     def __repr__(self) -> str:
         return "MacKey(***)"
@@ -82,6 +83,12 @@ def to_us(ts: datetime) -> int:
 def from_us(ts_us: int, tz: Any) -> datetime:
     """The instant ``ts_us`` microseconds after the epoch, shown in ``tz``."""
     return (EPOCH + timedelta(microseconds=ts_us)).astimezone(tz)
+
+
+# The canonical form's encoder, made once (json.dumps with these arguments builds the same
+# encoder on every call).
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode
+_CONTENT_HEAD = f"[{FORMAT_VERSION},"
 
 
 def _finite(kind: type, value: Any) -> bool:
@@ -174,18 +181,34 @@ def encode_payload(payload: Mapping[str, Any]) -> str:
     if not isinstance(payload, Mapping):
         raise InputError(f"a journal payload is a mapping, not {type(payload).__name__}")
     plain = _plain(payload, "payload")
-    text = json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    text = _canonical(plain)
     if contains_secret(text):
         raise InputError("a journal payload holds a secret value: secrets never go in the journal")
     return text
 
 
-def record_mac(key: MacKey, ts_us: int, kind: str, payload: str, prev_mac: str) -> str:
-    """The MAC of one record's content chained to ``prev_mac``."""
-    content = json.dumps(
+def record_content(ts_us: int, kind: str, payload: str, prev_mac: str) -> str:
+    """The text a record's MAC covers: the JSON array ``[FORMAT_VERSION, ts_us, kind, payload,
+    prev_mac]`` without spaces, ASCII only (the payload is its stored text, quoted again).
+
+    Written out for the types a record has (an int and three strings: the same text
+    ``json.dumps`` gives, with the payload's text escaped once, by the same function
+    ``json.dumps`` uses); anything else (a tampered row read by verification) goes through
+    ``json.dumps`` itself.
+    """
+    if type(ts_us) is int and type(kind) is str and type(payload) is str and type(prev_mac) is str:
+        return (
+            f"{_CONTENT_HEAD}{ts_us},{encode_basestring_ascii(kind)},"
+            f"{encode_basestring_ascii(payload)},{encode_basestring_ascii(prev_mac)}]"
+        )
+    return json.dumps(
         [FORMAT_VERSION, ts_us, kind, payload, prev_mac], separators=(",", ":"), ensure_ascii=True
     )
-    return key.mac(content.encode("ascii"))
+
+
+def record_mac(key: MacKey, ts_us: int, kind: str, payload: str, prev_mac: str) -> str:
+    """The MAC of one record's content chained to ``prev_mac`` (see :func:`record_content`)."""
+    return key.mac(record_content(ts_us, kind, payload, prev_mac).encode("ascii"))
 
 
 def genesis_mac(key: MacKey, journal_id: str) -> str:

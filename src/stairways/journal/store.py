@@ -185,6 +185,7 @@ _INSERT_EVENTS = (
     "VALUES (?, ?, ?, ?, ?, ?)"
 )
 _LAST_EVENT = f"SELECT seq, mac FROM {EVENTS.name} ORDER BY seq DESC LIMIT 1"
+_LAST_OF_KIND = f"SELECT max(seq) FROM {EVENTS.name} WHERE kind = ?"
 
 
 @dataclass(frozen=True)
@@ -422,6 +423,23 @@ class JournalReader:
             if len(rows) < _BATCH:
                 return
             cursor = int(rows[-1].seq)
+
+    def last_seq(self, kind: str) -> int:
+        """The sequence number of the last record of ``kind`` (0 when there is none): one
+        indexed lookup, so a reader can tell whether anything of that kind was appended since
+        it last read (the governor's state machine asks on every bar)."""
+        value = parse_kind(kind).value
+        if self.location.is_sqlite:
+            try:
+                row = self._raw().execute(_LAST_OF_KIND, (value,)).fetchone()
+            except sqlite3.Error as err:
+                raise JournalError(f"could not read journal {self.location}: {err}") from None
+            return int(row[0] or 0)
+        from sqlalchemy import func
+
+        query = select(func.max(EVENTS.c.seq)).where(EVENTS.c.kind == value)
+        with _database(self.location, "read"), self._engine.connect() as conn, conn.begin():
+            return int(conn.execute(query).scalar_one_or_none() or 0)
 
     def raw_rows(self, after_seq: int = 0) -> Iterator[tuple[Any, ...]]:
         """Stored columns (seq, ts_us, kind, payload, prev_mac, mac) as the database holds them,

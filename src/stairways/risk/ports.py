@@ -136,6 +136,11 @@ class InMemoryEventLog:
         ]
         yield from sorted(chosen, key=_seq)
 
+    def last_seq(self, kind: str) -> int:
+        """The sequence number of the last event of ``kind`` (0 when there is none)."""
+        events = self._by_kind.get(kind)
+        return events[-1].seq if events else 0
+
     def of_kind(self, kind: str) -> list[RecordedEvent]:
         """The events of one kind, in order."""
         return list(self._by_kind.get(kind, ()))

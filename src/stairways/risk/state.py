@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -207,6 +207,7 @@ class TradingStateMachine:
         self.log = log
         self.record = INITIAL
         self._cursor = 0
+        self._probe: Callable[[str], int] | None = getattr(log, "last_seq", None)
         self.void: list[StateRecord] = []
         self.sync()
 
@@ -216,7 +217,14 @@ class TradingStateMachine:
         return self.record.state
 
     def sync(self) -> StateRecord:
-        """Read the transitions appended since the last read (by any process) and apply them."""
+        """Read the transitions appended since the last read (by any process) and apply them.
+
+        A log that tells the position of its last ``governor_state`` event (``last_seq``, one
+        indexed lookup in the journal) is read only when that position is past the last one
+        applied: every bar asks, and a transition is rare.
+        """
+        if self._probe is not None and self._probe(KIND_STATE) <= self._cursor:
+            return self.record
         before = self.record
         self.record, self._cursor, void = replay(self.log, self.record, self._cursor)
         self.void.extend(void)

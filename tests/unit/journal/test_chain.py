@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -20,13 +22,15 @@ from stairways.journal.chain import (
     from_us,
     genesis_mac,
     key_check,
+    record_content,
     record_mac,
     to_us,
 )
 from stairways.journal.store import EXCHANGE_TZ
 from stairways.security.secret import Secret
 
-KEY = MacKey(b"k" * 32)
+KEY_BYTES = b"k" * 32
+KEY = MacKey(KEY_BYTES)
 
 
 class Side(Enum):
@@ -121,3 +125,99 @@ def test_naive_timestamp_is_refused() -> None:
     with pytest.raises(InputError, match="no timezone"):
         to_us(datetime(2025, 3, 3, 9, 30))
     assert to_us(datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=7)) == 7
+
+
+# Computed by the encoder and MAC before record_content wrote the MAC's text out (json.dumps of
+# the whole array, hmac.new): the format on disk must not move.
+_PINNED_PAYLOAD = {
+    "session_id": "S1",
+    "price": 101.25,
+    "qty": -3,
+    "note": 'caf\u00e9 "q" \\ \u2028',
+    "bars": {"NVDA": [1.0, 2.5, None]},
+    "ok": True,
+}
+_PINNED_TEXT = (
+    '{"bars":{"NVDA":[1.0,2.5,null]},"note":"caf\\u00e9 \\"q\\" \\\\ \\u2028","ok":true,'
+    '"price":101.25,"qty":-3,"session_id":"S1"}'
+)
+_PINNED_GENESIS = "bd7398151f80fc2bdb88353f0ed32ee238d71b99c10d6abe319f5bdaf63f909f"
+_PINNED_MAC_1 = "e1aa33c570d9d8e51ae4dbc1784394987ec108f1aba8a4b4b6f191953986f5ad"
+_PINNED_MAC_2 = "f4422c4e6bf1c00d3d5a21d49a105f3818c1892d7195ba94e68e99b7e6e99d1a"
+
+
+def test_payload_text_genesis_and_macs_are_the_former_encoders_byte_for_byte() -> None:
+    text = encode_payload(_PINNED_PAYLOAD)
+    assert text == _PINNED_TEXT
+    genesis = genesis_mac(KEY, "0123456789abcdef0123456789abcdef")
+    assert genesis == _PINNED_GENESIS
+    mac1 = record_mac(KEY, 1704205800000000, "decision", text, genesis)
+    assert mac1 == _PINNED_MAC_1
+    assert record_mac(KEY, -1, "fill", "{}", mac1) == _PINNED_MAC_2
+
+
+def _former_content(ts_us: object, kind: object, payload: object, prev: object) -> str:
+    """The MAC's text as the format defines it (what the former code computed)."""
+    return json.dumps([1, ts_us, kind, payload, prev], separators=(",", ":"), ensure_ascii=True)
+
+
+texts = st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=40)
+
+
+@given(
+    st.integers(-(2**63), 2**63 - 1),
+    texts,
+    st.one_of(texts, st.dictionaries(st.text(max_size=4), st.integers(), max_size=3).map(str)),
+    texts,
+)
+def test_record_content_is_the_json_array_the_format_defines(
+    ts_us: int, kind: str, payload: str, prev: str
+) -> None:
+    content = record_content(ts_us, kind, payload, prev)
+    assert content == _former_content(ts_us, kind, payload, prev)
+    expected = hmac.new(KEY_BYTES, content.encode("ascii"), hashlib.sha256).hexdigest()
+    assert record_mac(KEY, ts_us, kind, payload, prev) == expected
+
+
+@given(
+    st.dictionaries(
+        st.text(max_size=6),
+        st.recursive(
+            st.one_of(
+                st.none(),
+                st.booleans(),
+                st.integers(),
+                st.floats(allow_nan=False, allow_infinity=False),
+                texts,
+            ),
+            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
+            max_leaves=12,
+        ),
+        max_size=6,
+    )
+)
+def test_stored_payload_text_is_what_json_dumps_gives(payload: dict[str, object]) -> None:
+    assert encode_payload(payload) == json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True
+    )
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        (True, "fill", "{}", "a" * 64),  # a bool read where the time should be
+        (5, None, "{}", "a" * 64),
+        (5, "fill", 3.5, "a" * 64),
+        (5, "fill", "{}", b"raw"),
+    ],
+)
+def test_record_content_of_other_types_is_json_dumps_or_its_refusal(row: tuple) -> None:
+    try:
+        expected: str | None = _former_content(*row)
+    except TypeError:
+        expected = None
+    if expected is None:
+        with pytest.raises(TypeError):
+            record_content(*row)
+    else:
+        assert record_content(*row) == expected

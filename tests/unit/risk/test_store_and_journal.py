@@ -5,17 +5,27 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from stairways.errors import InputError
-from stairways.journal import EventKind, Journal, JournalLocation, MacKey, verify_journal
+from stairways.journal import (
+    EventKind,
+    GroupCommit,
+    Journal,
+    JournalLocation,
+    MacKey,
+    verify_journal,
+)
 from stairways.risk import ports
 from stairways.risk.governor import Governor, memory_key
 from stairways.risk.limits import load_stage
 from stairways.risk.operator import halt, resume
 from stairways.risk.ports import InMemoryStateStore
-from stairways.risk.state import StateStoreError, TransitionError
+from stairways.risk.state import StateStoreError, TradingStateMachine, TransitionError
 from stairways.risk.store import SqlStateStore
 from stairways.risk.types import Check, TradingState
 from tests.unit.risk.helpers import DAY, OPERATOR, account, intent
@@ -161,3 +171,53 @@ def test_each_stage_keeps_its_own_memory() -> None:
 def test_a_naive_instant_in_an_account_state_is_refused() -> None:
     with pytest.raises(ValueError, match="no timezone"):
         account(datetime(2024, 3, 5, 11, 0))
+
+
+_KINDS = ["governor_state", "alert", "fill", "decision"]
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.tuples(st.sampled_from(_KINDS), st.booleans()), min_size=0, max_size=25))
+def test_last_seq_is_the_last_record_of_its_kind(
+    tmp_path: Path, appends: list[tuple[str, bool]]
+) -> None:
+    path = tmp_path / f"j{len(list(tmp_path.iterdir()))}.sqlite"
+    location = JournalLocation.sqlite(path)
+    with Journal.open(location, KEY, group_commit=GroupCommit(max_delay_ms=1000.0)) as journal:
+        for kind, durable in appends:
+            payload = {"n": 1, "fee": 0.0, "observation_hash": "h"}
+            journal.append_many([(kind, payload, DAY)], durable=durable)
+        journal.flush()
+        stored = list(journal.records())
+        for kind in _KINDS:
+            expected = max((r.seq for r in stored if r.kind == kind), default=0)
+            assert journal.last_seq(kind) == expected
+    with pytest.raises(InputError):
+        journal.last_seq("no_such_kind")
+
+
+class _CountingJournal(Journal):
+    reads = 0
+
+    def records(self, **kw: Any) -> Any:  # type: ignore[override]
+        type(self).reads += 1
+        return super().records(**kw)
+
+
+def test_the_state_is_read_again_only_when_a_transition_was_appended(tmp_path: Path) -> None:
+    location = JournalLocation.sqlite(tmp_path / "journal.sqlite")
+    with _CountingJournal.open(location, KEY) as trader_log, Journal.open(location, KEY) as cli_log:
+        trader = TradingStateMachine(trader_log)
+        trader.transition(TradingState.RUNNING, OPERATOR, "open", DAY)
+        reads = _CountingJournal.reads
+        for _ in range(5):
+            trader_log.append("alert", {"n": 1}, DAY)
+            assert trader.sync().state is TradingState.RUNNING
+        assert _CountingJournal.reads == reads  # nothing of its kind: nothing replayed
+        # another process halts: the next sync reads it
+        TradingStateMachine(cli_log).transition(TradingState.EMERGENCY_STOP, OPERATOR, "halt", DAY)
+        assert trader.sync().state is TradingState.EMERGENCY_STOP
+        assert _CountingJournal.reads == reads + 1
+        assert trader.record.who == "alice" and trader.record.why == "halt"

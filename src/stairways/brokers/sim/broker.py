@@ -64,8 +64,8 @@ from stairways.brokers.sim.faults import NO_FAULTS, FaultPlan
 from stairways.brokers.sim.store import SimStore
 from stairways.errors import InputError
 from stairways.market.actions import round_quantity
-from stairways.market.costs import cost_params, fill_one, parkinson_sigma
-from stairways.market.portfolio import PF_EQUITY, Portfolio
+from stairways.market.costs import STEPS, cost_params, fill_one, parkinson_sigma
+from stairways.market.portfolio import PF_EQUITY, Portfolio, pf_fill
 
 log = logging.getLogger(__name__)
 
@@ -460,20 +460,26 @@ class SimBroker:
         self._connection_at(b, start)
         changed: list[_Order] = []
         fills: list[Execution] = []
-        for order in list(self._orders.values()):
-            if order.state == OrderState.PENDING_SUBMIT and b >= order.accept_bar:
-                order.state = OrderState.ACCEPTED
+        # One pass over the orders: accept what is due, and collect what may fill (a fill
+        # changes only its own order, so the symbol-by-symbol pass below sees the states the
+        # former pass over every order per symbol saw).
+        due: list[_Order] = []
+        for order in self._orders.values():
+            state = order.state
+            if state == OrderState.PENDING_SUBMIT:
+                if b < order.accept_bar:
+                    continue
+                order.state = state = OrderState.ACCEPTED
                 self._status(order, start)
                 changed.append(order)
-        for symbol in self.symbols:
+            if (state == OrderState.ACCEPTED or state == OrderState.PARTIALLY_FILLED) and (
+                b >= order.due_bar
+            ):
+                due.append(order)
+        for symbol in self.symbols if due else ():
             bar = by_symbol[symbol]
-            for order in self._orders.values():
-                if order.request.symbol != symbol or order.state not in (
-                    OrderState.ACCEPTED,
-                    OrderState.PARTIALLY_FILLED,
-                ):
-                    continue
-                if b < order.due_bar:
+            for order in due:
+                if order.request.symbol != symbol:
                     continue
                 ex = self._try_fill(order, bar)
                 if ex is not None:
@@ -531,10 +537,27 @@ class SimBroker:
                 )
                 price = capped
         j = self._index[order.request.symbol]
-        q = np.zeros((1, len(self.symbols)))
-        p, c, sc, ic = np.zeros_like(q), np.zeros_like(q), np.zeros_like(q), np.zeros_like(q)
-        q[0, j], p[0, j], c[0, j], sc[0, j], ic[0, j] = qty, price, commission, spread, impact
-        self._pf.fill(q, p, c, sc, ic)
+        # One fill of one ticker: the market core's pf_fill on the account's row, with the
+        # checks Portfolio.fill makes on a batch (Portfolio.fill of a one-hot batch calls
+        # pf_fill for this ticker and nothing for the zeros).
+        if abs(qty * STEPS - round(qty * STEPS)) > 1e-6:
+            raise InputError(
+                f"fill quantities must be whole shares or steps of {1.0 / STEPS:g} shares"
+            )
+        if commission < 0.0:
+            raise InputError("commissions must not be negative")
+        pf = self._pf
+        pf_fill(
+            pf.state[0],
+            pf.shares[0],
+            pf.avg_cost[0],
+            j,
+            float(qty),
+            float(price),
+            float(commission),
+            float(spread),
+            float(impact),
+        )
         order.chunks.pop(0)
         total_filled = order.filled + qty
         order.avg_price = (order.avg_price * order.filled + price * qty) / total_filled
