@@ -233,7 +233,8 @@ def measure_halt(
         for trial in range(trials):
             location = JournalLocation.sqlite(Path(tmp) / f"halt{trial}.sqlite")
             journal = Journal.open(location, key)
-            states = SqlStateStore(location)
+            # the governor's memory rides the journal's commits, as in a live session
+            states = SqlStateStore(location, journal=journal)
             holder: list[LiveLoop] = []
             errors: list[BaseException] = []
 

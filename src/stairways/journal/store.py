@@ -696,13 +696,16 @@ class Journal(JournalReader):
         events: Iterable[tuple[str, Mapping[str, Any], datetime]],
         *,
         durable: bool = True,
+        stored: bool = True,
     ) -> list[JournalRecord]:
         """Append several events in one transaction: all are stored, or none.
 
         Every event is checked before anything is written (see :meth:`append`). With
         ``durable=False`` on a journal with group commit the events are buffered (committed
         with the next group, see the module docstring) and nothing is returned; without group
-        commit every append is durable.
+        commit every append is durable. ``stored=False``: return nothing (the records are
+        written all the same; the live loop does not read them back, and building them costs a
+        parse of every payload).
         """
         prepared: list[_Prepared] = []
         for kind, payload, ts in events:
@@ -727,7 +730,8 @@ class Journal(JournalReader):
             return []
         with self._lock:
             earlier, staged = self._take_pending()
-            return self._write([*earlier, *prepared], keep_from=len(earlier), staged=staged)
+            keep = len(earlier) if stored else len(earlier) + len(prepared)
+            return self._write([*earlier, *prepared], keep_from=keep, staged=staged)
 
     def _write(
         self,

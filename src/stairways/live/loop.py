@@ -626,7 +626,7 @@ class LiveLoop:
         many = getattr(self.journal, "append_many", None)
         if many is not None:
             if durable or getattr(self.journal, "group_commit", None) is None:
-                many(batch)
+                many(batch, stored=False)
             else:
                 many(batch, durable=False)
         else:
@@ -893,6 +893,12 @@ class LiveLoop:
         for ex in executions:
             by_bar.setdefault(ex.time, []).append(ex)
         now = self.clock.now()
+        # Before anything is journaled or counted: a governor memory that cannot tell which
+        # of these executions it counted refuses the restart (Governor.check_replay).
+        starts = [next(iter(m.values())).start for m in minutes]
+        self.governor.check_replay(
+            [ex.exec_id for s in starts for ex in by_bar.get(s, [])], self.session_id, now
+        )
         missing: list[tuple[str, Mapping[str, Any], datetime]] = []
         replayed: list[FillReport] = []
         for i, minute in enumerate(minutes):
@@ -940,7 +946,7 @@ class LiveLoop:
             self.journal_many(missing)
         # The governor accounts every execution once: those its saved memory missed (a crash
         # between a fill's journal commit and the memory's) count now, the others are skipped.
-        accounted = sum(self.governor.record_fill(f) for f in replayed)
+        accounted = self.governor.replay_fills(replayed, self.session_id, now)
         self.governor.flush(now)
         self.orders_sent = sum(
             1 for recs in records.orders.values() if any(r["type"] == "sent" for r in recs)

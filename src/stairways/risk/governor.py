@@ -39,7 +39,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -126,6 +126,9 @@ class _Memory:
     held_alert: str = ""
     # execution ids accounted by record_fill this session (a restart's replay skips them)
     fills: set[str] = field(default_factory=set)
+    # False for a memory saved before fills were listed by execution id (until its session
+    # ends or a replay finds nothing it cannot tell apart): which fills it counted is unknown
+    fills_complete: bool = True
     # round-trip tracking for the loss streak (market-core accounting arrays)
     rt_row: np.ndarray = field(default_factory=lambda: np.zeros(PF_WIDTH))
     rt_shares: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -143,6 +146,7 @@ class _Memory:
         self.accepted.clear()
         self.order_times.clear()
         self.fills.clear()
+        self.fills_complete = True
         self.flatten_level = 0
         self.last_close_out.clear()
         self.last_cancel_all = -math.inf
@@ -169,6 +173,7 @@ class _Memory:
             "last_cancel_all": None if math.isinf(self.last_cancel_all) else self.last_cancel_all,
             "held_alert": self.held_alert,
             "fills": sorted(self.fills),
+            "fills_complete": self.fills_complete,
             "rt_row": self.rt_row.tolist(),
             "rt_shares": self.rt_shares.tolist(),
             "rt_avg": self.rt_avg.tolist(),
@@ -205,8 +210,10 @@ class _Memory:
         last = doc["last_cancel_all"]
         m.last_cancel_all = -math.inf if last is None else float(last)
         m.held_alert = str(doc["held_alert"])
-        # absent from memories saved before fills were accounted by execution id
+        # absent from memories saved before fills were accounted by execution id: such a
+        # memory counted fills it does not list (see Governor.replay_fills)
         m.fills = {str(x) for x in doc.get("fills", ())}
+        m.fills_complete = bool(doc.get("fills_complete", "fills" in doc))
         for name in ("rt_row", "rt_shares", "rt_avg", "rt_pnl"):
             values = np.asarray(doc[name], dtype=np.float64)
             if name != "rt_row" and values.shape != (n_symbols,):
@@ -922,6 +929,41 @@ class Governor:
             mem.rt_pnl[j] = 0.0
             self._round_trip(fill.symbol, pnl, fill.at)
         return True
+
+    def check_replay(self, exec_ids: Sequence[str], session_id: str, at: datetime) -> None:
+        """Refuse to resume session ``session_id`` when replaying the broker's executions
+        ``exec_ids`` into the saved memory could count a fill twice.
+
+        A memory saved before fills were listed by execution id does not say which fills it
+        counted. Replaying into it an execution of its own day that it does not list would
+        count a fill twice or not at all (the loss streak and its lock), so that is refused
+        with :class:`StateStoreError`. A memory of another day, or a replay with nothing it
+        cannot tell apart, goes ahead, and the memory is complete from then on.
+        """
+        mem = self.mem
+        if mem.fills_complete:
+            return
+        unknown = [x or "(no id)" for x in exec_ids if not x or x not in mem.fills]
+        if unknown and mem.session == self.sessions.day_key(at.timestamp()):
+            shown = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+            raise StateStoreError(
+                f"session {session_id} cannot resume: the governor's memory {self.memory_key} "
+                f"of {mem.session} was saved by a version of Stairways that did not list the "
+                f"executions it had accounted, so the broker's {len(unknown)} execution(s) of "
+                f"the day it does not list ({shown}) may already be counted in it (loss "
+                "streak, its lock): replaying them could count a fill twice. Finish this "
+                "session with the Stairways version that started it; sessions started by this "
+                "version are not affected"
+            )
+        mem.fills_complete = True
+        self._dirty = True
+
+    def replay_fills(self, fills: Sequence[FillReport], session_id: str, at: datetime) -> int:
+        """Account a restarted session's executions (the broker's, in order) once each, after
+        :meth:`check_replay`: those the saved memory lists are skipped (see
+        :meth:`record_fill`); returns how many counted now."""
+        self.check_replay([f.exec_id for f in fills], session_id, at)
+        return sum(self.record_fill(f) for f in fills)
 
     def _round_trip(self, symbol: str, pnl: float, at: datetime) -> None:
         mem = self.mem

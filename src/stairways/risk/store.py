@@ -48,6 +48,10 @@ RISK_MEMORY = Table(
 )
 
 
+# json.dumps(value, sort_keys=True, allow_nan=False), its encoder made once
+_DOCUMENT = json.JSONEncoder(sort_keys=True, allow_nan=False).encode
+
+
 class SqlStateStore:
     """A :class:`~stairways.risk.ports.StateStore` in the journal's database.
 
@@ -112,7 +116,7 @@ class SqlStateStore:
     def save_state(self, key: str, value: Mapping[str, Any], ts: datetime) -> None:
         """Insert or replace the document under ``key``: in one committed transaction, or,
         bound to the journal, staged into the journal's next commit."""
-        document = json.dumps(dict(value), sort_keys=True, allow_nan=False)
+        document = _DOCUMENT(dict(value))
         row = {"key": key, "document": document, "ts_us": to_us(ts)}
         if self.journal is not None:
             self.journal.stage(StagedUpsert(RISK_MEMORY.name, RISK_MEMORY.c.key.name, row))

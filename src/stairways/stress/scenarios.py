@@ -129,7 +129,8 @@ class StressContext:
 @dataclass
 class ScenarioJournal:
     """A scenario's folder under the suite's work folder, its journal (a fresh key) and the
-    governor's state store beside it."""
+    governor's state store in it, bound to the journal as in a live session (its saves ride
+    the journal's commits, :mod:`stairways.risk.store`)."""
 
     folder: Path
     location: JournalLocation
@@ -142,7 +143,7 @@ class ScenarioJournal:
         folder.mkdir(parents=True, exist_ok=True)
         loc = JournalLocation.sqlite(folder / "journal.sqlite")
         journal = Journal.open(loc, MacKey(secrets.token_bytes(32)))
-        return cls(folder, loc, journal, SqlStateStore(loc))
+        return cls(folder, loc, journal, SqlStateStore(loc, journal=journal))
 
     def close(self) -> None:
         self.states.close()

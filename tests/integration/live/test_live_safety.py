@@ -238,3 +238,42 @@ def test_broker_latency_over_120_ms_for_5_s_flattens_and_latches(
     assert "broker latency over 120 ms for 5 s" in stop[0]["why"]
     assert result.summary["emergency_stop"] is True
     assert result.summary["positions"] == {"NVDA": 0.0, "MSFT": 0.0}
+
+
+def test_resuming_into_a_memory_saved_before_fills_were_listed_is_refused_first(
+    live_policy: LivePolicy, journals: Journals, tmp_path: Path
+) -> None:
+    import json
+    import sqlite3
+
+    from stairways.risk.state import StateStoreError
+
+    location = journals.location()
+    state = tmp_path / "sim"
+    # a crash after several orders, so the broker holds executions of the session
+    with pytest.raises(Crash):
+        run_rehearsal(live_policy, location, state, crash_hook=crash_at("after_place", 4))
+    path = location.path
+    assert path is not None
+    # the memory as the version before fills were listed by execution id saved it
+    with sqlite3.connect(path) as conn:
+        (key, document) = conn.execute("SELECT key, document FROM risk_memory").fetchone()
+        doc = json.loads(document)
+        assert doc["fills"]
+        del doc["fills"], doc["fills_complete"]
+        conn.execute("UPDATE risk_memory SET document = ? WHERE key = ?", (json.dumps(doc), key))
+    with JournalReader.open(location) as reader:
+        fills_before = sum(1 for _ in reader.records(kinds=["fill"]))
+    with pytest.raises(StateStoreError) as err:
+        run_rehearsal(live_policy, location, state)
+    session_id = key.rsplit(".", 1)[-1]
+    assert f"session {session_id} cannot resume" in str(err.value)
+    assert "Finish this session with the Stairways version that started it" in str(err.value)
+    # refused before the catch-up journaled anything of its own or counted a fill
+    with JournalReader.open(location) as reader:
+        assert sum(1 for _ in reader.records(kinds=["fill"])) == fills_before
+    states = SqlStateStore(location)
+    try:
+        assert states.load_state(key) == doc
+    finally:
+        states.close()

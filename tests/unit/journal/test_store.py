@@ -175,3 +175,24 @@ def test_records_read_in_batches_see_every_record_once(tmp_path: Path) -> None:
     with JournalReader.open(JournalLocation.sqlite(path)) as reader:
         seqs = [r.seq for r in reader.records()]
     assert seqs == list(range(1, 2501))
+
+
+def test_append_many_without_stored_records_writes_the_same_chain(tmp_path: Path) -> None:
+    events = [
+        ("decision", {"observation_hash": "abc", "action": 2}, T0),
+        ("fill", {"fee": 0.35, "qty": 1.5, "note": "caf\u00e9"}, T0 + timedelta(seconds=1)),
+    ]
+    texts = []
+    for name, stored in (("a", True), ("b", False)):
+        with Journal.open(JournalLocation.sqlite(tmp_path / f"{name}.sqlite"), KEY) as journal:
+            returned = journal.append_many(events, stored=stored)
+            assert len(returned) == (2 if stored else 0)
+            records = list(journal.records())
+            assert [(r.seq, r.kind, dict(r.payload)) for r in records] == [
+                (1, "decision", {"action": 2, "observation_hash": "abc"}),
+                (2, "fill", {"fee": 0.35, "note": "caf\u00e9", "qty": 1.5}),
+            ]
+            if stored:
+                assert returned == records
+            texts.append([(r.ts, r.payload_json) for r in records])
+    assert texts[0] == texts[1]

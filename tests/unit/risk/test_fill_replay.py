@@ -9,10 +9,12 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stairways.risk.ports import InMemoryEventLog, InMemoryStateStore
+from stairways.risk.state import StateStoreError
 from stairways.risk.types import FillReport
 from tests.unit.risk.helpers import DAY, account, new_governor
 
@@ -106,3 +108,57 @@ def test_a_new_session_forgets_the_previous_sessions_execution_ids() -> None:
     assert len(gov.memory()["fills"]) == 2
     gov.assess(account(DAY + timedelta(days=1)))
     assert gov.memory()["fills"] == []
+
+
+def _legacy_memory_after(fills: list[FillReport]) -> tuple[InMemoryStateStore, str]:
+    """A store holding the memory a governor saved after ``fills``, as the version before
+    fills were listed by execution id wrote it (no ``fills``, no ``fills_complete``)."""
+    gov = new_governor()
+    gov.assess(account(DAY))
+    for f in fills:
+        gov.record_fill(f)
+    doc = gov.memory()
+    del doc["fills"], doc["fills_complete"]
+    store = InMemoryStateStore()
+    store.documents[gov.memory_key] = doc
+    return store, gov.memory_key
+
+
+def test_a_memory_lists_its_fills_completely_unless_an_earlier_version_saved_it() -> None:
+    gov = new_governor()
+    assert gov.memory()["fills_complete"] is True
+    store, _ = _legacy_memory_after(_fills([(5, -2.0)]))
+    restored = new_governor(store=store)
+    assert restored.memory()["fills_complete"] is False
+    assert restored.memory()["fills"] == []
+
+
+def test_resuming_into_an_earlier_versions_memory_of_the_same_day_is_refused() -> None:
+    fills = _fills([(5, -2.0), (3, -0.5)])
+    store, key = _legacy_memory_after(fills[:2])
+    gov = new_governor(store=store)
+    before = gov.memory()
+    with pytest.raises(StateStoreError) as err:
+        gov.replay_fills(fills, "R20250303p123456-1", DAY + timedelta(minutes=30))
+    message = str(err.value)
+    assert "session R20250303p123456-1 cannot resume" in message
+    assert key in message and "SIM-00000001" in message
+    assert "Finish this session with the Stairways version that started it" in message
+    assert gov.memory() == before  # nothing counted
+
+
+def test_an_earlier_versions_memory_of_another_day_or_with_nothing_unknown_goes_ahead() -> None:
+    fills = _fills([(5, -2.0)])
+    store, _ = _legacy_memory_after([])
+    gov = new_governor(store=store)
+    assert gov.memory()["fills_complete"] is False
+    assert gov.replay_fills([], "S", DAY + timedelta(minutes=30)) == 0
+    assert gov.memory()["fills_complete"] is True
+    # complete from then on: a fill the memory now lists is skipped, a new one counts
+    assert gov.replay_fills(fills[:1], "S", DAY + timedelta(minutes=31)) == 1
+    assert gov.replay_fills(fills[:1], "S", DAY + timedelta(minutes=32)) == 0
+    store, _ = _legacy_memory_after(fills)
+    other_day = new_governor(store=store)
+    later = DAY + timedelta(days=1)
+    assert other_day.replay_fills(fills, "S2", later) == 2
+    assert other_day.memory()["fills_complete"] is True
