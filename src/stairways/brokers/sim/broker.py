@@ -65,7 +65,7 @@ from stairways.brokers.sim.store import SimStore
 from stairways.errors import InputError
 from stairways.market.actions import round_quantity
 from stairways.market.costs import STEPS, cost_params, fill_one, parkinson_sigma
-from stairways.market.portfolio import PF_EQUITY, Portfolio, pf_fill
+from stairways.market.portfolio import PF_EQUITY, Portfolio, pf_fill, pf_mark
 
 log = logging.getLogger(__name__)
 
@@ -490,8 +490,10 @@ class SimBroker:
             self._last[symbol] = by_symbol[symbol]
             if self.cfg.state_path is not None:
                 self._acct.last_bars[symbol] = _bar_json(by_symbol[symbol])
-        closes = np.array([[by_symbol[s].close for s in self.symbols]], dtype=np.float64)
-        self._pf.mark(closes)
+        # Portfolio.mark of the one account: pf_mark on its row (no batch to broadcast)
+        pf = self._pf
+        closes = np.array([by_symbol[s].close for s in self.symbols], dtype=np.float64)
+        pf_mark(pf.state[0], pf.shares[0], pf.avg_cost[0], closes)
         self._acct.bar_index = b + 1
         self._save(changed, fills)
         return fills
