@@ -36,6 +36,7 @@ from stairways.brokers.sim import (
     SimBroker,
     StaleFeed,
 )
+from stairways.errors import InputError
 from stairways.market.costs import fill_orders, parkinson_sigma
 from stairways.market.settings import CostConfig
 
@@ -358,3 +359,68 @@ def test_a_state_file_holds_its_identity_once_and_the_last_bars_for_a_restart(
     again = make(path=path)
     assert again.now() == T0 + timedelta(minutes=2)  # the last bars came back from the file
     assert again.place(OrderRequest.from_decision("d9", "MSFT", -1)).sent  # priced from them
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.floats(0.01, 5_000.0, allow_nan=False),
+    st.floats(0.0, 0.2, allow_nan=False),
+    st.booleans(),
+)
+def test_an_orders_sigma_is_parkinson_sigma_of_its_decision_bar_to_the_bit(
+    low: float, width: float, swapped: bool
+) -> None:
+    high = low * (1.0 + width)
+    b = make()
+    bar = MinuteBar("NVDA", T0, low, low if swapped else high, high if swapped else low, low, 1)
+    expected = parkinson_sigma(np.array([max(high, low)]), np.array([min(high, low)]))[0]
+    assert b._sigma(bar) == float(expected)
+
+
+def test_an_orders_sigma_refuses_a_bar_without_a_positive_low() -> None:
+    bar = MinuteBar("NVDA", T0, 1.0, 1.0, 0.0, 1.0, 1)
+    with pytest.raises(InputError, match="0 < low <= high"):
+        make()._sigma(bar)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(-30, 30), st.integers(-30, 30), st.floats(90.0, 110.0)),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_the_accounts_books_are_the_market_cores_batch_portfolio(
+    steps: list[tuple[int, int, float]],
+) -> None:
+    from stairways.market.costs import cost_params, fill_one
+    from stairways.market.portfolio import Portfolio
+
+    b = make()
+    ref = Portfolio(1, 2, b.cfg.starting_capital)
+    params = cost_params(b.cfg.costs)
+    b.on_bars(minute(0))
+    ref.mark(np.array([[b._last["NVDA"].close, b._last["MSFT"].close]]))
+    for k, (q_nv, q_ms, px) in enumerate(steps, start=1):
+        placed = []
+        for sym, q in (("NVDA", q_nv), ("MSFT", q_ms)):
+            if q:
+                last = b._last[sym]
+                assert b.place(OrderRequest.from_decision(f"d{k}", sym, float(q))).sent
+                placed.append((sym, q, b._sigma(last), float(last.volume)))
+        bars = minute(k, nvda=px, msft=4 * px)
+        fills = b.on_bars(bars)
+        assert len(fills) == len(placed)
+        opens = {bar.symbol: bar.open for bar in bars}
+        for sym, q, sigma, vol in placed:
+            j = SYMBOLS.index(sym)
+            price, fee, spread, impact = fill_one(float(q), opens[sym], sigma, vol, params)
+            arrays = [np.zeros((1, 2)) for _ in range(5)]
+            for a, v in zip(arrays, (q, price, fee, spread, impact), strict=True):
+                a[0, j] = v
+            ref.fill(*arrays)
+        ref.mark(np.array([[bar.close for bar in bars]]))
+        assert np.array_equal(b.portfolio.state, ref.state)
+        assert np.array_equal(b.portfolio.shares, ref.shares)
+        assert np.array_equal(b.portfolio.avg_cost, ref.avg_cost)

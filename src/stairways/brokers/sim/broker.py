@@ -64,13 +64,14 @@ from stairways.brokers.sim.faults import NO_FAULTS, FaultPlan
 from stairways.brokers.sim.store import SimStore
 from stairways.errors import InputError
 from stairways.market.actions import round_quantity
-from stairways.market.costs import STEPS, cost_params, fill_one, parkinson_sigma
+from stairways.market.costs import STEPS, cost_params, fill_one
 from stairways.market.portfolio import PF_EQUITY, Portfolio, pf_fill, pf_mark
 
 log = logging.getLogger(__name__)
 
 BAR = timedelta(minutes=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_LN2_FACTOR = 2.0 * np.sqrt(np.log(2.0))  # parkinson_sigma's divisor, the same expression
 
 
 @dataclass
@@ -178,6 +179,7 @@ class SimBroker:
 
     def _reset_state(self) -> None:
         self._pf = Portfolio(1, len(self.symbols), self.cfg.starting_capital)
+        self._sigma_buf = np.zeros(1, dtype=np.float64)
         self._orders: dict[str, _Order] = {}
         self._executions: list[Execution] = []
         self._acct = _Account()
@@ -440,7 +442,14 @@ class SimBroker:
         if self.cfg.costs.impact_sigma is not None:
             return float(self.cfg.costs.impact_sigma)
         hi, lo = max(bar.high, bar.low), min(bar.high, bar.low)
-        return float(parkinson_sigma(np.array([hi]), np.array([lo]))[0])
+        # parkinson_sigma of the one bar, with its refusal and its float64 arithmetic (the
+        # ratio and numpy's log on a one-element buffer) without building two arrays
+        if lo <= 0.0 or hi < lo:
+            raise InputError("parkinson_sigma needs 0 < low <= high on every bar")
+        buf = self._sigma_buf
+        buf[0] = hi / lo
+        np.log(buf, out=buf)
+        return float(buf[0] / _LN2_FACTOR)
 
     def on_bars(self, bars: Sequence[MinuteBar] | Mapping[str, MinuteBar]) -> list[Execution]:
         """Advance one minute: fill what is due at the bars' opens, then mark at the closes.
