@@ -708,10 +708,14 @@ class Journal(JournalReader):
         parse of every payload).
         """
         prepared: list[_Prepared] = []
+        last_ts: datetime | None = None
+        ts_us = 0
         for kind, payload, ts in events:
             event_kind: EventKind = parse_kind(kind)
             check_payload_keys(event_kind, payload)
-            prepared.append((event_kind.value, encode_payload(payload), to_us(ts)))
+            if ts is not last_ts:  # a batch's records mostly share one instant (one object)
+                ts_us, last_ts = to_us(ts), ts
+            prepared.append((event_kind.value, encode_payload(payload), ts_us))
         self._check_failure()
         if not durable and self._group is not None:
             if self._closing:
