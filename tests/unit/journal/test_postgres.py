@@ -46,6 +46,10 @@ def test_append_read_and_verify_on_postgres(location: JournalLocation) -> None:
         assert reader.count() == 21
         assert next(reader.records()) == first
         assert [r.seq for r in reader.tail(3, kinds=["fill"])] == [15, 18, 21]
+        for kind in ("fill", "decision", "governor_state"):
+            seqs = [r.seq for r in reader.records(kinds=[kind])]
+            assert reader.last_seq(kind) == (seqs[-1] if seqs else 0)
+        assert reader.last_seq("fill") == 21 and reader.last_seq("governor_state") == 0
         report = verify_journal(reader, KEY)
     assert report.ok
     assert report.records == 21
