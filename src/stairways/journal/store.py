@@ -180,9 +180,10 @@ class StagedUpsert:
         )
 
 
+_EVENT_COLUMNS = ("seq", "ts_us", "kind", "payload", "prev_mac", "mac")
 _INSERT_EVENTS = (
-    f"INSERT INTO {EVENTS.name} (seq, ts_us, kind, payload, prev_mac, mac) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO {EVENTS.name} ({', '.join(_EVENT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _EVENT_COLUMNS)})"
 )
 _LAST_EVENT = f"SELECT seq, mac FROM {EVENTS.name} ORDER BY seq DESC LIMIT 1"
 _LAST_OF_KIND = f"SELECT max(seq) FROM {EVENTS.name} WHERE kind = ?"
@@ -759,41 +760,46 @@ class Journal(JournalReader):
             last = conn.execute(
                 select(EVENTS.c.seq, EVENTS.c.mac).order_by(EVENTS.c.seq.desc()).limit(1)
             ).first()
-            seq = int(last.seq) if last is not None else 0
-            prev = str(last.mac) if last is not None else self._genesis
-            rows = []
-            for i, (kind_value, payload_json, ts_us) in enumerate(prepared):
-                seq += 1
-                mac = record_mac(self._key, ts_us, kind_value, payload_json, prev)
-                rows.append(
-                    {
-                        "seq": seq,
-                        "ts_us": ts_us,
-                        "kind": kind_value,
-                        "payload": payload_json,
-                        "prev_mac": prev,
-                        "mac": mac,
-                    }
-                )
-                if i >= keep_from:
-                    stored.append(
-                        JournalRecord(
-                            seq=seq,
-                            ts=from_us(ts_us, EXCHANGE_TZ),
-                            kind=kind_value,
-                            payload=json.loads(payload_json),
-                            payload_json=payload_json,
-                            prev_mac=prev,
-                            mac=mac,
-                        )
-                    )
-                prev = mac
+            rows, stored = self._chain(
+                prepared,
+                keep_from,
+                int(last.seq) if last is not None else 0,
+                str(last.mac) if last is not None else self._genesis,
+            )
             if rows:
-                conn.execute(EVENTS.insert(), rows)
+                conn.execute(
+                    EVENTS.insert(), [dict(zip(_EVENT_COLUMNS, r, strict=True)) for r in rows]
+                )
             for upsert in staged or ():
                 conn.execute(text(upsert.sql(lambda c: f":{c}")), dict(upsert.row))
         self.commits += 1
         return stored
+
+    def _chain(
+        self, prepared: list[_Prepared], keep_from: int, seq: int, prev: str
+    ) -> tuple[list[tuple[int, int, str, str, str, str]], list[JournalRecord]]:
+        """The rows that chain ``prepared`` after record ``seq`` (MAC ``prev``), as
+        ``_EVENT_COLUMNS`` tuples, and the stored records from index ``keep_from`` on."""
+        rows: list[tuple[int, int, str, str, str, str]] = []
+        stored: list[JournalRecord] = []
+        for i, (kind_value, payload_json, ts_us) in enumerate(prepared):
+            seq += 1
+            mac = record_mac(self._key, ts_us, kind_value, payload_json, prev)
+            rows.append((seq, ts_us, kind_value, payload_json, prev, mac))
+            if i >= keep_from:
+                stored.append(
+                    JournalRecord(
+                        seq=seq,
+                        ts=from_us(ts_us, EXCHANGE_TZ),
+                        kind=kind_value,
+                        payload=json.loads(payload_json),
+                        payload_json=payload_json,
+                        prev_mac=prev,
+                        mac=mac,
+                    )
+                )
+            prev = mac
+        return rows, stored
 
     def _writer(self) -> sqlite3.Connection:
         conn = self._write_raw
@@ -823,26 +829,12 @@ class Journal(JournalReader):
         try:
             if prepared:
                 last = conn.execute(_LAST_EVENT).fetchone()
-                seq = int(last[0]) if last is not None else 0
-                prev = str(last[1]) if last is not None else self._genesis
-                rows = []
-                for i, (kind_value, payload_json, ts_us) in enumerate(prepared):
-                    seq += 1
-                    mac = record_mac(self._key, ts_us, kind_value, payload_json, prev)
-                    rows.append((seq, ts_us, kind_value, payload_json, prev, mac))
-                    if i >= keep_from:
-                        stored.append(
-                            JournalRecord(
-                                seq=seq,
-                                ts=from_us(ts_us, EXCHANGE_TZ),
-                                kind=kind_value,
-                                payload=json.loads(payload_json),
-                                payload_json=payload_json,
-                                prev_mac=prev,
-                                mac=mac,
-                            )
-                        )
-                    prev = mac
+                rows, stored = self._chain(
+                    prepared,
+                    keep_from,
+                    int(last[0]) if last is not None else 0,
+                    str(last[1]) if last is not None else self._genesis,
+                )
                 conn.executemany(_INSERT_EVENTS, rows)
             for upsert in staged:
                 conn.execute(upsert.sql(lambda c: "?"), tuple(upsert.row.values()))
