@@ -140,6 +140,10 @@ def test_a_model_climbs_from_research_to_micro_10_through_the_cli(
     assert stairways(monkeypatch, "ladder", "review", *j) == 0
     assert "auto_demote: " in capsys.readouterr().out
     assert _stage(journal, model_id) == "paper"
+    # status names the last review: what it decided, at which stage
+    assert stairways(monkeypatch, "ladder", "status", "paper", *j) == 0
+    review_line = [ln for ln in capsys.readouterr().out.splitlines() if "last review" in ln]
+    assert len(review_line) == 1 and "micro_10 demoted" in review_line[0], review_line
     assert (
         stairways(
             monkeypatch, "ladder", "demote", "paper", "--by", "ops", "--reason", "end of trial", *j

@@ -220,6 +220,8 @@ def _status_lines(st: ModelStatus, cfg: LadderConfig) -> list[str]:
         passed = sum(1 for c in st.checks if c.passed)
         lines.append(f"  gates {passed} of {len(st.checks)} pass")
         lines.extend(f"    {c.line()}" for c in failing)
+    if st.last_review is not None:
+        lines.append(f"  {st.last_review.line()}")
     if st.next_stage is not None and st.required:
         if st.request is None:
             lines.append(

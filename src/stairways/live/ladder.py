@@ -71,6 +71,7 @@ __all__ = [
     "Ladder",
     "LadderRefusedError",
     "LadderReview",
+    "LastReview",
     "ModelStatus",
     "PromoteOutcome",
     "SessionReviewer",
@@ -269,6 +270,31 @@ class ApprovalState:
     rejected_by: Answer | None
 
 
+@dataclass(frozen=True)
+class LastReview:
+    """A model's latest ``ladder_review`` record, as ``ladder status`` shows it."""
+
+    seq: int
+    ts: datetime
+    stage: str
+    outcome: str
+    by: str
+    session: Mapping[str, Any] | None
+
+    def line(self) -> str:
+        """One line: when, the verdict, and the session that triggered it (counted or why not)."""
+        text = f"last review #{self.seq} at {self.ts:%Y-%m-%d %H:%M %Z} by {self.by}: "
+        text += f"{self.stage} {self.outcome}"
+        if self.session:
+            sid = self.session.get("session_id")
+            if self.session.get("counted"):
+                text += f" after session {sid} (counted)"
+            else:
+                why = self.session.get("not_counted_because") or "not counted"
+                text += f" after session {sid} (not counted: {why})"
+        return text
+
+
 @dataclass
 class ModelStatus:
     """One model on the ladder now (what ``ladder status`` prints)."""
@@ -283,6 +309,7 @@ class ModelStatus:
     request: PromotionRequest | None = None
     approvals: ApprovalState | None = None
     required: int = 0
+    last_review: LastReview | None = None
 
     @property
     def missing(self) -> int:
@@ -497,6 +524,7 @@ class Ladder:
         now = self.clock.now()
         changes = {c.seq: c for c in read_stage_changes(self.journal)}
         stages = stages_now(self.journal)
+        reviews = self._last_reviews()
         for model in read_models(self.journal).values():
             stage, since = stages.get(model.model_id, ("research", 0))
             index = STAGES.index(stage)
@@ -508,6 +536,7 @@ class Ladder:
                 since=changes[since].ts if since in changes else None,
                 next_stage=nxt,
                 required=self.config.approvals.required.for_stage(nxt) if nxt else 0,
+                last_review=reviews.get(model.model_id),
             )
             if stage == "research":
                 st.checks = entry_checks(model, self.config.entry_split)
@@ -520,6 +549,24 @@ class Ladder:
                     # Signatures are checked only when the approvers' keys were given.
                     st.approvals = self.approval_state(st.request, now)
             out.append(st)
+        return out
+
+    def _last_reviews(self) -> dict[str, LastReview]:
+        """Each model's latest review record."""
+        out: dict[str, LastReview] = {}
+        for rec in self.journal.records(kinds=[KIND_CONFIG]):
+            p = rec.payload
+            if p.get("type") != REVIEW_TYPE:
+                continue
+            session = p.get("session")
+            out[str(p.get("model_id", ""))] = LastReview(
+                seq=int(rec.seq),
+                ts=rec.ts,
+                stage=str(p.get("stage")),
+                outcome=str(p.get("outcome")),
+                by=str(p.get("by")),
+                session=dict(session) if isinstance(session, Mapping) else None,
+            )
         return out
 
     def history(self, model_id: str | None = None) -> list[tuple[int, datetime, str, str]]:

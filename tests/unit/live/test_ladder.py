@@ -3,7 +3,7 @@ time, refusals that change nothing, rehearsals that never count, and auto-demoti
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from stairways.live.evidence import stage_evidence
 from stairways.live.ladder import (
     GatesNotPassedError,
     LadderRefusedError,
+    LastReview,
     check_stage_gates,
     review_session,
 )
@@ -504,6 +505,11 @@ def test_the_review_after_a_counted_session_holds_and_is_journaled(tmp_path: Pat
     failing = {c["name"] for c in rec["checks"] if not c["passed"]}  # type: ignore[attr-defined]
     assert failing == {"trading_days"}
     assert any("review after session" in text for *_, text in b.ladder.history())
+    # `ladder status` shows the latest review and whether its session counted
+    (st,) = b.ladder.status()
+    assert st.last_review is not None and st.last_review.seq == b.count()
+    assert st.last_review.outcome == "hold" and st.last_review.stage == "paper"
+    assert f"paper hold after session {sid} (counted)" in st.last_review.line()
 
 
 def test_the_review_after_the_seventh_good_day_says_ready(tmp_path: Path) -> None:
@@ -572,3 +578,15 @@ def test_a_failing_gate_seen_by_the_review_halts_when_configured(tmp_path: Path)
     review = review_session(b.journal, b.journal, sid, cfg, b.clock)
     assert review is not None and (review.outcome, review.to_stage) == ("halted", "research")
     assert read_state(b.journal).state is TradingState.EMERGENCY_STOP
+
+
+def test_the_last_review_line_says_why_a_session_did_not_count() -> None:
+    base = {"seq": 7, "ts": datetime(2026, 1, 5, 21, 0, tzinfo=UTC), "stage": "paper", "by": "x"}
+    rehearsal = {"session_id": "S1", "counted": False, "not_counted_because": "a rehearsal"}
+    line = LastReview(**base, outcome="hold", session=rehearsal).line()  # type: ignore[arg-type]
+    assert line == (
+        "last review #7 at 2026-01-05 21:00 UTC by x: paper hold after session S1 "
+        "(not counted: a rehearsal)"
+    )
+    bare = LastReview(**base, outcome="ready", session=None).line()  # type: ignore[arg-type]
+    assert bare.endswith("by x: paper ready")
