@@ -69,6 +69,7 @@ from stairways.brokers.base import (
     Broker,
     Connected,
     Disconnected,
+    Execution,
     FillEvent,
     MinuteBar,
     OrderRefused,
@@ -181,6 +182,19 @@ class LatencyWatch:
 
 def _iso(at: datetime) -> str:
     return at.isoformat()
+
+
+def _fill_report(ex: Execution, fee: float, at: datetime) -> FillReport:
+    """What the governor accounts of one execution (once per ``exec_id``)."""
+    return FillReport(
+        symbol=ex.symbol,
+        quantity=ex.quantity,
+        price=ex.price,
+        commission=fee,
+        at=at,
+        order_id=ex.client_order_id,
+        exec_id=ex.exec_id,
+    )
 
 
 class LiveLoop:
@@ -513,17 +527,7 @@ class LiveLoop:
                         now,
                     )
                 )
-                fills.append(
-                    FillReport(
-                        symbol=ex.symbol,
-                        quantity=ex.quantity,
-                        price=ex.price,
-                        commission=fee,
-                        at=now,
-                        order_id=ex.client_order_id,
-                        exec_id=ex.exec_id,
-                    )
-                )
+                fills.append(_fill_report(ex, fee, now))
             elif isinstance(ev, OrderStatusChanged):
                 batch.append(
                     (
@@ -908,17 +912,7 @@ class LiveLoop:
                 fee = float(ex.commission or 0.0)
                 self.book.fill(ex.symbol, ex.quantity, ex.price, fee)
                 self.fills_seen.add(ex.exec_id)
-                replayed.append(
-                    FillReport(
-                        symbol=ex.symbol,
-                        quantity=ex.quantity,
-                        price=ex.price,
-                        commission=fee,
-                        at=now,
-                        order_id=ex.client_order_id,
-                        exec_id=ex.exec_id,
-                    )
-                )
+                replayed.append(_fill_report(ex, fee, now))
                 if ex.exec_id not in records.fills:
                     missing.append(
                         (
