@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from stairways.data.normalise import Normaliser
-from stairways.errors import InputError, MissingResourceError, StairwaysError
+from stairways.errors import InputError, MissingResourceError
 from stairways.live.fastpolicy import FastPolicy, UnsupportedPolicyError
 from stairways.training.rundir import CheckpointFiles, RunDirectory
 
@@ -119,6 +118,7 @@ class LivePolicy:
     """
 
     def __init__(self, ref: ModelRef, *, store: Path | None = None) -> None:
+        from stairways.evaluation.batch_replay import ObsNormaliser
         from stairways.evaluation.runner import load_model, run_config
 
         actual = fingerprint_files(ref.run_dir, ref.files)
@@ -133,17 +133,17 @@ class LivePolicy:
         self.cfg: StairwaysConfig = run_config(run, store)
         self.manifest = run.read_manifest()
         self.normaliser = Normaliser.load(run.normaliser_path)
-        self.obs_rms, self.clip_obs, self.epsilon, self.norm_obs = _load_vecnormalize(
-            ref.files.vecnormalize
-        )
+        obs_norm = ObsNormaliser.load(ref.files.vecnormalize)
+        self.norm_obs = obs_norm.enabled
+        self.clip_obs = obs_norm.clip
         self.model = load_model(self.cfg, ref.files.model)
         self.policy: Any = self.model.policy
         self.policy.set_training_mode(False)
         self.recurrent = self.cfg.training.algo == "recurrent_ppo"
         self._state: Any = None
         self._start = np.ones(1, dtype=bool)
-        self._mean = np.asarray(self.obs_rms.mean, dtype=np.float64)
-        self._std = np.sqrt(np.asarray(self.obs_rms.var, dtype=np.float64) + self.epsilon)
+        self._mean = np.asarray(obs_norm.mean, dtype=np.float64)
+        self._std = np.asarray(obs_norm.scale, dtype=np.float64)
         self._z = np.zeros(self._mean.shape, dtype=np.float64)
         self._z32 = np.zeros(self._mean.shape, dtype=np.float32)
         self.fast: FastPolicy | None = None
@@ -231,13 +231,3 @@ class LivePolicy:
         with torch.inference_mode():
             dist = self.policy.get_distribution(torch.from_numpy(batch))
             return int(dist.get_actions(deterministic=True).reshape(-1)[0])
-
-
-def _load_vecnormalize(path: Path) -> tuple[Any, float, float, bool]:
-    """The running statistics, clip and epsilon of a saved VecNormalize (no env needed)."""
-    try:
-        with path.open("rb") as fh:
-            vn = pickle.load(fh)
-    except (pickle.UnpicklingError, EOFError, AttributeError, ValueError, OSError) as err:
-        raise StairwaysError(f"cannot load VecNormalize statistics {path}: {err}") from err
-    return vn.obs_rms, float(vn.clip_obs), float(vn.epsilon), bool(vn.norm_obs)
