@@ -554,6 +554,17 @@ class StepInfos(Sequence[dict[str, Any]]):
     def __len__(self) -> int:
         return len(self._cache)
 
+    @property
+    def results(self) -> np.ndarray:
+        """The step's result vectors, one row per env (``step_state`` layout; zero rows for
+        envs that were idle)."""
+        return self._out
+
+    @property
+    def components(self) -> np.ndarray:
+        """The step's reward components, one row per env."""
+        return self._comps
+
     def _build(self, i: int) -> dict[str, Any]:
         core = self._core
         if not self._active[i]:

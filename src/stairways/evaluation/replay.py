@@ -24,7 +24,13 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from stairways.data.panel import SessionPanel
 from stairways.env import kernels as kn
-from stairways.env.vector import BatchCore, BatchedTradingEnv, find_layer, make_vec_env
+from stairways.env.vector import (
+    BatchCore,
+    BatchedTradingEnv,
+    StepInfos,
+    find_layer,
+    make_vec_env,
+)
 from stairways.errors import StairwaysError
 from stairways.evaluation.traces import Trace, TraceMeta, build_trace_frame
 from stairways.market.actions import n_actions, targets_after
@@ -188,13 +194,12 @@ def _step_arrays(infos: Any, core: BatchCore) -> tuple[np.ndarray, np.ndarray]:
     arrays; the core's ``out`` and ``comps`` are those of its last in-place step, which the
     vector step need not update.
     """
-    out = getattr(infos, "_out", None)
-    comps = getattr(infos, "_comps", None)
-    if not isinstance(out, np.ndarray) or not isinstance(comps, np.ndarray):
+    if not isinstance(infos, StepInfos):
         raise StairwaysError(
             f"the vector env returned infos of type {type(infos).__name__} without the step's "
             "result arrays; replay needs the Stairways batched env's StepInfos"
         )
+    out, comps = infos.results, infos.components
     if out.shape != core.out.shape or comps.shape != core.comps.shape:
         raise StairwaysError("the step's result arrays do not match the batched env")
     return out, comps

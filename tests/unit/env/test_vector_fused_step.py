@@ -80,7 +80,7 @@ def test_fused_step_is_bit_identical_to_the_numpy_bookkeeping(
         for name in ACCOUNTING:
             assert _same(getattr(new.core, name), getattr(old.core, name)), name
         kept.extend((a, a.copy()) for a in (obs, rew, done))
-        kept.extend((a, a.copy()) for a in (infos._out, infos._comps, infos._active))
+        kept.extend((a, a.copy()) for a in (infos.results, infos.components, infos._active))
     # the returned arrays are the caller's: later steps do not change them
     for returned, copy in kept:
         assert _same(returned, copy)
