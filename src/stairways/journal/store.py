@@ -179,6 +179,10 @@ class StagedUpsert:
             f"ON CONFLICT ({self.key}) {action}"
         )
 
+    def run(self, conn: Connection) -> None:
+        """Execute the upsert on a SQLAlchemy connection (inside the caller's transaction)."""
+        conn.execute(text(self.sql(lambda c: f":{c}")), dict(self.row))
+
 
 _EVENT_COLUMNS = ("seq", "ts_us", "kind", "payload", "prev_mac", "mac")
 _INSERT_EVENTS = (
@@ -771,7 +775,7 @@ class Journal(JournalReader):
                     EVENTS.insert(), [dict(zip(_EVENT_COLUMNS, r, strict=True)) for r in rows]
                 )
             for upsert in staged or ():
-                conn.execute(text(upsert.sql(lambda c: f":{c}")), dict(upsert.row))
+                upsert.run(conn)
         self.commits += 1
         return stored
 

@@ -24,9 +24,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Connection, MetaData, String, Table, Text, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import BigInteger, Column, MetaData, String, Table, Text, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from stairways.errors import InputError
@@ -118,29 +116,20 @@ class SqlStateStore:
         bound to the journal, staged into the journal's next commit."""
         document = _DOCUMENT(dict(value))
         row = {"key": key, "document": document, "ts_us": to_us(ts)}
+        upsert = StagedUpsert(RISK_MEMORY.name, RISK_MEMORY.c.key.name, row)
         if self.journal is not None:
-            self.journal.stage(StagedUpsert(RISK_MEMORY.name, RISK_MEMORY.c.key.name, row))
+            self.journal.stage(upsert)
             return
         try:
             with (
                 self._engine.connect().execution_options(journal_write=True) as conn,
                 conn.begin(),
             ):
-                _upsert(conn, row)
+                upsert.run(conn)
         except SQLAlchemyError as err:
             raise StateStoreError(
                 f"could not save {key} to {self.location}: {_reason(err)}"
             ) from None
-
-
-def _upsert(conn: Connection, row: Mapping[str, Any]) -> None:
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(RISK_MEMORY).values(**row)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[RISK_MEMORY.c.key],
-        set_={"document": row["document"], "ts_us": row["ts_us"]},
-    )
-    conn.execute(stmt)
 
 
 def _reason(err: SQLAlchemyError) -> str:
