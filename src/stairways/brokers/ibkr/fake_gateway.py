@@ -462,19 +462,23 @@ class FakeIBGateway:
                 pushed = time.monotonic()
                 start = next(iter(minute.values())).start
                 # the client decides on the closed minute and sends its orders: wait until it
-                # is ready (when asked to) and then quiet
+                # is ready (when asked to) and then quiet. Quiet counts from the moment it was
+                # ready too: its orders are in this socket's buffer by then but not yet read
+                # (this coroutine has not yielded since), and a minute served before they are
+                # read would fill them at a later bar.
                 decided = ready is None
+                decided_at = pushed
                 while not self._stopping:
                     await asyncio.sleep(quiet / 3)
                     now = time.monotonic()
                     if not decided and not self.subscribed(symbols):
-                        decided = True  # nobody listens (a dead or cut client): no waiting
+                        decided, decided_at = True, now  # nobody listens: no waiting
                     if not decided:
                         decided = ready is not None and ready(start)
                         if not decided and now - pushed < ready_timeout:
                             continue
-                        decided = True
-                    if now - max(pushed, self.last_received) >= quiet:
+                        decided, decided_at = True, now
+                    if now - max(decided_at, self.last_received) >= quiet:
                         break
             end = minutes[-1] if minutes else {}
             if end:
