@@ -22,20 +22,28 @@ re-checks its transition against the new state and tries again, so a halt is nev
 from __future__ import annotations
 
 import logging
+import mmap
+import sqlite3
+import struct
+import threading
 import uuid
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from stairways.errors import InputError, StairwaysError
+from stairways.journal.schema import JournalLocation
 from stairways.risk.ports import KIND_STATE, EventLog, EventSource
 from stairways.risk.types import TradingState
 
 __all__ = [
     "TRANSITIONS",
     "Actor",
+    "CommitProbe",
     "Role",
     "StateConflictError",
     "StateRecord",
@@ -197,6 +205,125 @@ def read_state(source: EventSource) -> StateRecord:
     return replay(source)[0]
 
 
+# The WAL-index header at the start of a database's ``-shm`` file (SQLite's file format,
+# "The WAL-Index Format"): 48 bytes, the first a 32-bit version in native byte order. Every commit
+# rewrites it (its change counter and frame count), so equal bytes mean no commit in between.
+_WAL_HEADER = 48
+_WAL_INDEX_VERSION = 3007000
+
+
+class CommitProbe:
+    """Whether anything was committed to an SQLite database since the last ask.
+
+    The journal is in WAL mode: every commit, by any connection of any process (this one's
+    journal writer included), rewrites the WAL-index header in the database's ``-shm`` file
+    before readers can see it. The probe keeps that header's bytes from its last ask (a read
+    of shared memory, no SQLite call); unchanged bytes mean nothing at all was committed in
+    between, so no transition either and the journal need not be read. The probe's own
+    connection keeps the ``-shm`` file in place while it is open (SQLite removes it only when
+    the last connection closes). A database not in WAL mode is asked ``PRAGMA data_version``
+    instead, which changes whenever another connection committed. One caller at a time (the
+    state machine serialises its syncs).
+
+    :param path: the SQLite database (it must exist)
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            conn = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode=rw",
+                uri=True,
+                timeout=30.0,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as err:
+            raise StateStoreError(
+                f"could not open journal {path} to watch the governor state: {err}; check the "
+                "file exists and is readable and writable by this user"
+            ) from None
+        self._conn = conn
+        self._version: int | None = None
+        self._header: bytes | None = None
+        self._shm: mmap.mmap | None = None
+        shm_file = None
+        try:
+            # a read: the connection joins the WAL index (and keeps its file open from now on)
+            mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+            if mode.lower() == "wal":
+                shm_file = Path(f"{path}-shm").open("rb")  # noqa: SIM115 (closed with the probe)
+                self._shm = mmap.mmap(shm_file.fileno(), _WAL_HEADER, access=mmap.ACCESS_READ)
+                version = struct.unpack("=I", self._shm[:4])[0]
+                if version != _WAL_INDEX_VERSION:
+                    raise StateStoreError(
+                        f"the WAL index of journal {path} has version {version}, not "
+                        f"{_WAL_INDEX_VERSION}: this SQLite is not one the governor knows"
+                    )
+            else:
+                log.info("journal %s is in %s mode: its data_version tells commits", path, mode)
+        except (sqlite3.Error, OSError, ValueError) as err:
+            _close_all(conn, self._shm, shm_file)
+            raise StateStoreError(
+                f"could not watch journal {path} for commits: {err}; check the journal and its "
+                "-wal and -shm files are readable by this user"
+            ) from None
+        except BaseException:
+            _close_all(conn, self._shm, shm_file)
+            raise
+        self._closer = weakref.finalize(self, _close_all, conn, self._shm, shm_file)
+
+    def changed(self) -> bool:
+        """True when something was committed since the last call (and on the first call)."""
+        shm = self._shm
+        if shm is not None:
+            header = shm[:_WAL_HEADER]
+            if header == self._header:
+                return False
+            self._header = header
+            return True
+        try:
+            row = self._conn.execute("PRAGMA data_version").fetchone()
+        except sqlite3.Error as err:
+            raise StateStoreError(
+                f"could not read journal {self.path} to watch the governor state: {err}"
+            ) from None
+        version = int(row[0])
+        if version == self._version:
+            return False
+        self._version = version
+        return True
+
+    def forget(self) -> None:
+        """Report a change at the next call whatever the database says (a read failed)."""
+        self._version = None
+        self._header = None
+
+    def close(self) -> None:
+        """Release the connection and the mapping."""
+        self._closer()
+
+
+def _close_all(conn: sqlite3.Connection, shm: mmap.mmap | None, shm_file: IO[bytes] | None) -> None:
+    if shm is not None:
+        shm.close()
+    if shm_file is not None:
+        shm_file.close()
+    conn.close()
+
+
+def commit_probe(log: object) -> CommitProbe | None:
+    """A :class:`CommitProbe` on the journal ``log`` writes to, when it is an SQLite file
+    (None otherwise: PostgreSQL, or an in-memory log)."""
+    location = getattr(log, "location", None)
+    if not isinstance(location, JournalLocation) or not location.is_sqlite:
+        return None
+    path = location.path
+    if path is None or not path.is_file():
+        return None
+    return CommitProbe(path)
+
+
 class TradingStateMachine:
     """The state machine whose state is the chain of ``governor_state`` events in ``log``.
 
@@ -208,8 +335,17 @@ class TradingStateMachine:
         self.record = INITIAL
         self._cursor = 0
         self._probe: Callable[[str], int] | None = getattr(log, "last_seq", None)
+        # an SQLite journal: its last_seq is asked only after something was committed
+        self._commits = commit_probe(log) if self._probe is not None else None
+        # a change the probe reported is applied before another sync asks again
+        self._sync_lock = threading.RLock()
         self.void: list[StateRecord] = []
         self.sync()
+
+    def close(self) -> None:
+        """Release the connection that watches an SQLite journal for commits (if any)."""
+        if self._commits is not None:
+            self._commits.close()
 
     @property
     def state(self) -> TradingState:
@@ -221,8 +357,23 @@ class TradingStateMachine:
 
         A log that tells the position of its last ``governor_state`` event (``last_seq``, one
         indexed lookup in the journal) is read only when that position is past the last one
-        applied: every bar asks, and a transition is rare.
+        applied: every bar asks, and a transition is rare. On an SQLite journal the lookup
+        itself is skipped while nothing at all was committed since the last sync
+        (:class:`CommitProbe`): a transition by any process is a commit, so the next sync after
+        it always looks.
         """
+        with self._sync_lock:
+            commits = self._commits
+            if commits is not None and not commits.changed():
+                return self.record
+            try:
+                return self._read()
+            except BaseException:
+                if commits is not None:
+                    commits.forget()  # the change it reported was not read: look next time
+                raise
+
+    def _read(self) -> StateRecord:
         if self._probe is not None and self._probe(KIND_STATE) <= self._cursor:
             return self.record
         before = self.record
