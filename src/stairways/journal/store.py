@@ -41,6 +41,7 @@ order id), may ride the group commit.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hmac
 import json
 import logging
@@ -65,10 +66,10 @@ from stairways.journal.chain import (
     from_us,
     genesis_mac,
     key_check,
-    record_mac,
+    record_macs,
     to_us,
 )
-from stairways.journal.kinds import EventKind, check_payload_keys, parse_kind
+from stairways.journal.kinds import REQUIRED_KEYS, EventKind, check_payload_keys, parse_kind
 from stairways.journal.schema import (
     EVENTS,
     META,
@@ -139,6 +140,20 @@ class GroupCommit:
 _Prepared = tuple[str, str, int]
 
 
+@functools.lru_cache(maxsize=256)
+def _check_upsert_shape(table: str, key: str, columns: tuple[str, ...]) -> None:
+    """Refuse a staged upsert's table, key and columns unless plain and not the journal's own
+    (remembered: a governor stages the same shape on every decision)."""
+    names = [table, key, *columns]
+    bad = [n for n in names if not n.isidentifier()]
+    if bad:
+        raise InputError(f"a staged upsert names tables and columns plainly, got {bad}")
+    if table in (EVENTS.name, META.name):
+        raise InputError(f"the journal's own table {table} is append-only")
+    if key not in columns:
+        raise InputError(f"a staged upsert of {table} needs its key {key!r}")
+
+
 @dataclass(frozen=True)
 class StagedUpsert:
     """Insert or replace one row of a table of the journal's database (not the journal's own)
@@ -154,14 +169,7 @@ class StagedUpsert:
     row: Mapping[str, Any]
 
     def __post_init__(self) -> None:
-        names = [self.table, self.key, *self.row]
-        bad = [n for n in names if not n.isidentifier()]
-        if bad:
-            raise InputError(f"a staged upsert names tables and columns plainly, got {bad}")
-        if self.table in (EVENTS.name, META.name):
-            raise InputError(f"the journal's own table {self.table} is append-only")
-        if self.key not in self.row:
-            raise InputError(f"a staged upsert of {self.table} needs its key {self.key!r}")
+        _check_upsert_shape(self.table, self.key, tuple(self.row))
 
     @property
     def name(self) -> tuple[str, Any]:
@@ -184,6 +192,12 @@ class StagedUpsert:
         conn.execute(text(self.sql(lambda c: f":{c}")), dict(self.row))
 
 
+@functools.lru_cache(maxsize=256)
+def _qmark_sql(table: str, key: str, columns: tuple[str, ...]) -> str:
+    """:meth:`StagedUpsert.sql` with ``?`` placeholders, made once per shape (SQLite)."""
+    return StagedUpsert(table, key, dict.fromkeys(columns)).sql(lambda _column: "?")
+
+
 _EVENT_COLUMNS = ("seq", "ts_us", "kind", "payload", "prev_mac", "mac")
 _INSERT_EVENTS = (
     f"INSERT INTO {EVENTS.name} ({', '.join(_EVENT_COLUMNS)}) "
@@ -191,6 +205,11 @@ _INSERT_EVENTS = (
 )
 _LAST_EVENT = f"SELECT seq, mac FROM {EVENTS.name} ORDER BY seq DESC LIMIT 1"
 _LAST_OF_KIND = f"SELECT max(seq) FROM {EVENTS.name} WHERE kind = ?"
+# kind value -> (the kind, its value as plain text, the payload keys it requires): one lookup
+# per appended record
+_KIND_RULES: dict[str, tuple[EventKind, str, tuple[str, ...]]] = {
+    kind.value: (kind, str(kind.value), REQUIRED_KEYS.get(kind, ())) for kind in EventKind
+}
 
 
 @dataclass(frozen=True)
@@ -254,7 +273,8 @@ class JournalReader:
 
     def __init__(self, location: JournalLocation, *, _writer: bool = False) -> None:
         self.location = location
-        if location.is_sqlite and not _writer:
+        self._sqlite = location.is_sqlite
+        if self._sqlite and not _writer:
             path = location.path
             if path is None or not path.is_file():
                 raise JournalNotFoundError(
@@ -433,8 +453,9 @@ class JournalReader:
         """The sequence number of the last record of ``kind`` (0 when there is none): one
         indexed lookup, so a reader can tell whether anything of that kind was appended since
         it last read (the governor's state machine asks on every bar)."""
-        value = parse_kind(kind).value
-        if self.location.is_sqlite:
+        rule = _KIND_RULES.get(kind) if type(kind) is str else None
+        value = rule[1] if rule is not None else parse_kind(kind).value
+        if self._sqlite:
             try:
                 row = self._raw().execute(_LAST_OF_KIND, (value,)).fetchone()
             except sqlite3.Error as err:
@@ -715,12 +736,17 @@ class Journal(JournalReader):
         prepared: list[_Prepared] = []
         last_ts: datetime | None = None
         ts_us = 0
+        rules = _KIND_RULES
         for kind, payload, ts in events:
-            event_kind: EventKind = parse_kind(kind)
-            check_payload_keys(event_kind, payload)
+            rule = rules.get(kind) if type(kind) is str else None
+            if rule is None:  # an EventKind, or no kind at all (InputError listing the kinds)
+                rule = rules[parse_kind(kind).value]
+            event_kind, value, required = rule
+            if required:
+                check_payload_keys(event_kind, payload)
             if ts is not last_ts:  # a batch's records mostly share one instant (one object)
                 ts_us, last_ts = to_us(ts), ts
-            prepared.append((event_kind.value, encode_payload(payload), ts_us))
+            prepared.append((value, encode_payload(payload), ts_us))
         self._check_failure()
         if not durable and self._group is not None:
             if self._closing:
@@ -753,7 +779,7 @@ class Journal(JournalReader):
         stored: list[JournalRecord] = []
         if not prepared and not staged:
             return stored
-        if self.location.is_sqlite:
+        if self._sqlite:
             return self._write_sqlite(prepared, keep_from, staged or [])
         with (
             _database(self.location, "append to"),
@@ -784,25 +810,26 @@ class Journal(JournalReader):
     ) -> tuple[list[tuple[int, int, str, str, str, str]], list[JournalRecord]]:
         """The rows that chain ``prepared`` after record ``seq`` (MAC ``prev``), as
         ``_EVENT_COLUMNS`` tuples, and the stored records from index ``keep_from`` on."""
-        rows: list[tuple[int, int, str, str, str, str]] = []
-        stored: list[JournalRecord] = []
-        for i, (kind_value, payload_json, ts_us) in enumerate(prepared):
-            seq += 1
-            mac = record_mac(self._key, ts_us, kind_value, payload_json, prev)
-            rows.append((seq, ts_us, kind_value, payload_json, prev, mac))
-            if i >= keep_from:
-                stored.append(
-                    JournalRecord(
-                        seq=seq,
-                        ts=from_us(ts_us, EXCHANGE_TZ),
-                        kind=kind_value,
-                        payload=json.loads(payload_json),
-                        payload_json=payload_json,
-                        prev_mac=prev,
-                        mac=mac,
-                    )
-                )
-            prev = mac
+        macs = record_macs(self._key, prepared, prev)
+        prevs = [prev, *macs[:-1]]
+        rows = [
+            (seq + i, ts_us, kind_value, payload_json, prev_mac, mac)
+            for i, ((kind_value, payload_json, ts_us), prev_mac, mac) in enumerate(
+                zip(prepared, prevs, macs, strict=True), 1
+            )
+        ]
+        stored = [
+            JournalRecord(
+                seq=row_seq,
+                ts=from_us(ts_us, EXCHANGE_TZ),
+                kind=kind_value,
+                payload=json.loads(payload_json),
+                payload_json=payload_json,
+                prev_mac=prev_mac,
+                mac=mac,
+            )
+            for row_seq, ts_us, kind_value, payload_json, prev_mac, mac in rows[keep_from:]
+        ]
         return rows, stored
 
     def _writer(self) -> sqlite3.Connection:
@@ -841,7 +868,8 @@ class Journal(JournalReader):
                 )
                 conn.executemany(_INSERT_EVENTS, rows)
             for upsert in staged:
-                conn.execute(upsert.sql(lambda c: "?"), tuple(upsert.row.values()))
+                sql = _qmark_sql(upsert.table, upsert.key, tuple(upsert.row))
+                conn.execute(sql, tuple(upsert.row.values()))
             conn.execute("COMMIT")
         except sqlite3.Error as err:
             try:

@@ -196,3 +196,29 @@ def test_append_many_without_stored_records_writes_the_same_chain(tmp_path: Path
                 assert returned == records
             texts.append([(r.ts, r.payload_json) for r in records])
     assert texts[0] == texts[1]
+
+
+@pytest.mark.parametrize("kind", list(EventKind))
+def test_a_kind_given_as_text_or_as_an_eventkind_is_stored_and_found_alike(
+    tmp_path: Path, kind: EventKind
+) -> None:
+    payload = {"observation_hash": "h", "fee": 0.0}
+    with Journal.open(JournalLocation.sqlite(tmp_path / "j.sqlite"), KEY) as journal:
+        journal.append_many([(kind.value, payload, T0), (kind, payload, T0)])
+        stored = [(r.seq, r.kind, type(r.kind)) for r in journal.records()]
+        assert stored == [(1, kind.value, str), (2, kind.value, str)]
+        assert journal.last_seq(kind.value) == journal.last_seq(kind) == 2
+        other = next(k for k in EventKind if k is not kind)
+        assert journal.last_seq(other.value) == 0
+
+
+@pytest.mark.parametrize("kind", ["trade", "Decision", "", None, 3, ["decision"]])
+def test_anything_but_a_kind_is_refused_by_append_and_last_seq(
+    tmp_path: Path, kind: object
+) -> None:
+    with Journal.open(JournalLocation.sqlite(tmp_path / "j.sqlite"), KEY) as journal:
+        with pytest.raises(InputError, match="unknown journal event kind"):
+            journal.append(kind, {}, T0)  # type: ignore[arg-type]
+        with pytest.raises(InputError, match="unknown journal event kind"):
+            journal.last_seq(kind)  # type: ignore[arg-type]
+        assert journal.count() == 0
