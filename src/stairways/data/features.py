@@ -36,11 +36,12 @@ the feature's neutral value (vol_ratio 1, bb_pctb 0.5, RSI 100 when only gains).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
-from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -208,6 +209,63 @@ def _advance(
         state[_N] = t + 1.0
 
 
+@njit(cache=True, error_model="numpy")
+def _advance_set(
+    states: tuple[np.ndarray, ...],
+    values: np.ndarray,
+    session: np.ndarray,
+    mean: np.ndarray,
+    scale: np.ndarray,
+    clip: float,
+    raw: np.ndarray,
+    z: np.ndarray,
+) -> int:
+    """One bar of every ticker: the value checks and :func:`_advance` of
+    :meth:`OnlineFeatures.advance`, then the normaliser's standardising and clipping.
+
+    ``values`` holds high, low, close, volume and vwap (rows) per ticker (columns); ``session``
+    the bar's session key, minutes elapsed at its close and session length. Ticker ``j``'s
+    features go to ``raw[j]`` (float64) and, standardised as ``Normaliser.transform_ticker``
+    does (``(raw - mean) / scale`` clipped to ``[-clip, clip]``, float64, then float32), to
+    ``z[j]``. Tickers are done in order; the first with a refused value is left untouched and
+    its index returned (the tickers before it are advanced), -1 when every ticker was advanced.
+    """
+    for j in range(len(states)):
+        high = values[0, j]
+        low = values[1, j]
+        close = values[2, j]
+        volume = values[3, j]
+        if not (close > 0.0 and math.isfinite(close)):
+            return j
+        if not (high > 0.0 and math.isfinite(high)):
+            return j
+        if not (low > 0.0 and math.isfinite(low)):
+            return j
+        if not (volume >= 0.0 and math.isfinite(volume)):
+            return j
+        _advance(
+            states[j],
+            values[0, j : j + 1],
+            values[1, j : j + 1],
+            values[2, j : j + 1],
+            values[3, j : j + 1],
+            values[4, j : j + 1],
+            session[0:1],
+            session[1:2],
+            session[2:3],
+            raw[j : j + 1],
+        )
+        for f in range(raw.shape[1]):
+            x = (raw[j, f] - mean[j, f]) / scale[j, f]
+            # np.clip's order: the lower bound first, NaN stays NaN
+            if x < -clip:
+                x = -clip
+            if x > clip:
+                x = clip
+            z[j, f] = x
+    return -1
+
+
 def _session_fields(
     ts_ns: np.ndarray, symbol: str, calendar: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -311,6 +369,21 @@ def feature_frame(bars: pd.DataFrame, calendar: str = "XNYS") -> pd.DataFrame:
     return pd.concat(parts).sort_index()
 
 
+@functools.lru_cache(maxsize=64)
+def _session_bounds(day: date, calendar: str) -> tuple[int, int, float, float] | None:
+    """Open and close (UTC ns), key (days since epoch) and minutes of the session on ``day``
+    (None when ``day`` is not a session); the calendar's answer, looked up once per day."""
+    sess = cal.sessions(day, day, calendar)
+    if len(sess) == 0:
+        return None
+    return (
+        int(sess.opens.as_unit("ns").asi8[0]),
+        int(sess.closes.as_unit("ns").asi8[0]),
+        float(sess.dates.as_unit("ns").asi8[0] // 86_400_000_000_000),
+        float(sess.minutes[0]),
+    )
+
+
 class OnlineFeatures:
     """Bar-by-bar features of one ticker, running the same kernel as :func:`compute_features`.
 
@@ -352,20 +425,18 @@ class OnlineFeatures:
         if cur is not None and cur[0] <= ts_ns < cur[1]:
             return cur
         day = pd.Timestamp(ts_ns, tz="UTC").tz_convert(cal.EXCHANGE_TZ).date()
-        sess = cal.sessions(day, day, self.calendar)
-        if len(sess) == 0:
+        found = _session_bounds(day, self.calendar)
+        if found is None:
             raise DataValidationError(
                 f"{self.symbol}: bar at {pd.Timestamp(ts_ns, tz='UTC')} falls on {day}, which "
                 f"is not a {self.calendar} session"
             )
-        found = (
-            int(sess.opens.as_unit("ns").asi8[0]),
-            int(sess.closes.as_unit("ns").asi8[0]),
-            float(sess.dates.as_unit("ns").asi8[0] // 86_400_000_000_000),
-            float(sess.minutes[0]),
-        )
         self._session = found
         return found
+
+    def enter_session(self, ts_ns: int) -> None:
+        """Look up now the session holding ``ts_ns`` (its first bar then finds it known)."""
+        self._locate(ts_ns)
 
     def update(self, bar: Mapping[str, Any]) -> np.ndarray:
         """Absorb one bar (keys ts, high, low, close, volume, optional vwap); returns 12 values."""
@@ -417,6 +488,120 @@ class OnlineFeatures:
         _advance(self.state, h, lo, c, v, w, k, e, n, self._out)
         self._last_ts = ts_ns
         return self._out[0]
+
+
+class OnlineFeatureSet:
+    """:class:`OnlineFeatures` of several tickers advanced together, one bar of each per call,
+    with the features standardised by the run's normaliser in the same kernel call.
+
+    The values are, to the bit, those of each ticker's :meth:`OnlineFeatures.advance` followed
+    by ``Normaliser.transform_ticker``'s arithmetic; so are the refusals and their messages
+    (a bar outside a known session, out of order or off the minute goes through each ticker's
+    own :meth:`~OnlineFeatures.advance`, which looks the session up or says what is wrong).
+
+    :param symbols: tickers in the order of the value arrays
+    :param calendar: exchange calendar giving the sessions
+    """
+
+    def __init__(self, symbols: Sequence[str], calendar: str = "XNYS") -> None:
+        self.symbols = tuple(symbols)
+        self.calendar = calendar
+        self.tickers = tuple(OnlineFeatures(s, calendar) for s in self.symbols)
+        # the same array objects as the tickers' states (a deep copy keeps them shared)
+        self._states = tuple(f.state for f in self.tickers)
+        self._values = np.zeros((5, len(self.symbols)), dtype=np.float64)
+        self._session = np.zeros(3, dtype=np.float64)
+
+    def __getitem__(self, symbol: str) -> OnlineFeatures:
+        return self.tickers[self.symbols.index(symbol)]
+
+    def enter_session(self, ts_ns: int) -> None:
+        """Look up now the session holding ``ts_ns`` for every ticker (see
+        :meth:`OnlineFeatures.enter_session`)."""
+        for f in self.tickers:
+            f.enter_session(ts_ns)
+
+    def warm_up_kernel(self) -> None:
+        """Load the kernel (numba's cache, or a compile) on a scratch copy of the state."""
+        scratch = tuple(new_state() for _ in self.symbols)
+        t = len(self.symbols)
+        values = np.ones((5, t), dtype=np.float64)
+        raw = np.zeros((t, N_FEATURES), dtype=np.float64)
+        z = np.zeros((t, N_FEATURES), dtype=np.float32)
+        session = np.array([0.0, 1.0, 390.0])
+        _advance_set(scratch, values, session, raw, np.ones_like(raw), 1.0, raw.copy(), z)
+
+    def advance(
+        self,
+        ts_ns: int,
+        values: np.ndarray,
+        mean: np.ndarray,
+        scale: np.ndarray,
+        clip: float,
+        raw: np.ndarray,
+        z: np.ndarray,
+    ) -> None:
+        """Absorb one bar of every ticker starting at ``ts_ns`` (UTC nanoseconds).
+
+        :param values: (5, tickers) float64: high, low, close, volume, vwap (NaN for none)
+        :param mean: (tickers, features) float64, the normaliser's means
+        :param scale: (tickers, features) float64, the normaliser's scales
+        :param clip: the normaliser's clip
+        :param raw: (tickers, features) float64, receives the features
+        :param z: (tickers, features) float32, receives the standardised features
+        """
+        known = None
+        for f in self.tickers:
+            cur = f._session
+            last = f._last_ts
+            if (
+                cur is None
+                or not (cur[0] <= ts_ns < cur[1])
+                or (last is not None and ts_ns <= last)
+            ):
+                known = None
+                break
+            known = cur  # sessions do not overlap: every ticker's is this one
+        offset = 0 if known is None else ts_ns - known[0]
+        if known is None or offset % 60_000_000_000:
+            self._advance_each(ts_ns, values, mean, scale, clip, raw, z)
+            return
+        session = self._session
+        session[0] = known[2]
+        session[1] = float(offset // 60_000_000_000 + 1)
+        session[2] = known[3]
+        bad = _advance_set(self._states, values, session, mean, scale, clip, raw, z)
+        done = len(self.tickers) if bad < 0 else bad
+        for f in self.tickers[:done]:
+            f._last_ts = ts_ns
+        if bad >= 0:
+            h, lo, c, v, w = (float(x) for x in values[:, bad])
+            self.tickers[bad].advance(ts_ns, h, lo, c, v, w)  # raises, naming the value
+            raise RuntimeError(
+                f"{self.symbols[bad]}: the feature kernel refused bar values "
+                f"{[h, lo, c, v, w]} that OnlineFeatures.advance accepts"
+            )
+
+    def _advance_each(
+        self,
+        ts_ns: int,
+        values: np.ndarray,
+        mean: np.ndarray,
+        scale: np.ndarray,
+        clip: float,
+        raw: np.ndarray,
+        z: np.ndarray,
+    ) -> None:
+        """Ticker by ticker through :meth:`OnlineFeatures.advance` (session look-up, refusals)."""
+        buf = np.empty(raw.shape[1], dtype=np.float64)
+        for j, f in enumerate(self.tickers):
+            h, lo, c, v, w = (float(x) for x in values[:, j])
+            out = f.advance(ts_ns, h, lo, c, v, w)
+            raw[j] = out
+            np.subtract(out, mean[j], out=buf)
+            np.divide(buf, scale[j], out=buf)
+            np.clip(buf, -clip, clip, out=buf)
+            z[j] = buf
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

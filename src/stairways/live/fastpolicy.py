@@ -191,8 +191,16 @@ class FastPolicy:
 
     def logits(self, obs: np.ndarray) -> np.ndarray:
         """The action logits of one normalised observation (a buffer reused by the next call)."""
-        x = self._x
-        np.copyto(x, obs.reshape(-1), casting="same_kind")
+        if (
+            type(obs) is np.ndarray
+            and obs.dtype == np.float32
+            and obs.shape == self._x.shape
+            and obs.flags.c_contiguous
+        ):
+            x = obs  # read only: the layers write their own buffers
+        else:
+            x = self._x
+            np.copyto(x, obs.reshape(-1), casting="same_kind")
         for layer in self.layers:
             np.dot(x, layer.weight_t, out=layer.out)
             np.add(layer.out, layer.bias, out=layer.out)
@@ -202,7 +210,7 @@ class FastPolicy:
 
     def act(self, obs: np.ndarray) -> int:
         """The deterministic action: the most probable one (ties: the lowest index, as torch)."""
-        return int(np.argmax(self.logits(obs)))
+        return int(self.logits(obs).argmax())
 
     def probabilities(self, obs: np.ndarray) -> np.ndarray:
         """Action probabilities (softmax of the logits), float64, a new array."""

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numba import njit
 
 from stairways.data.normalise import Normaliser
 from stairways.errors import InputError, MissingResourceError
@@ -146,6 +147,10 @@ class LivePolicy:
         self._std = np.asarray(obs_norm.scale, dtype=np.float64)
         self._z = np.zeros(self._mean.shape, dtype=np.float64)
         self._z32 = np.zeros(self._mean.shape, dtype=np.float32)
+        if self.norm_obs and self._mean.ndim == 1:
+            # numba's cache loads the kernel now, not on the first decision
+            _normalise_kernel(self._z32, self._mean, self._std, float(self.clip_obs), self._z32)
+            self._z32[:] = 0.0
         self.fast: FastPolicy | None = None
         self.forward_path = "torch (recurrent policy)"
         if not self.recurrent:
@@ -180,6 +185,15 @@ class LivePolicy:
         """:meth:`normalise` of one observation into a buffer reused by the next call."""
         if not self.norm_obs:
             return obs
+        if (
+            type(obs) is np.ndarray
+            and self._mean.ndim == 1
+            and obs.shape == self._mean.shape
+            and (obs.dtype == np.float32 or obs.dtype == np.float64)
+        ):
+            _normalise_kernel(obs, self._mean, self._std, float(self.clip_obs), self._z32)
+            return self._z32
+        # any other input: numpy's broadcasting and casting (and their errors)
         z = self._z
         np.subtract(obs, self._mean, out=z)
         np.divide(z, self._std, out=z)
@@ -231,3 +245,18 @@ class LivePolicy:
         with torch.inference_mode():
             dist = self.policy.get_distribution(torch.from_numpy(batch))
             return int(dist.get_actions(deterministic=True).reshape(-1)[0])
+
+
+@njit(cache=True, error_model="numpy")
+def _normalise_kernel(
+    obs: np.ndarray, mean: np.ndarray, std: np.ndarray, clip: float, out: np.ndarray
+) -> None:
+    """:meth:`LivePolicy.normalise_into`'s arithmetic in one call: ``(obs - mean) / std`` in
+    float64, clipped to ``[-clip, clip]`` (np.clip's order, NaN kept), stored as float32."""
+    for i in range(mean.shape[0]):
+        x = (np.float64(obs[i]) - mean[i]) / std[i]
+        if x < -clip:
+            x = -clip
+        if x > clip:
+            x = clip
+        out[i] = x

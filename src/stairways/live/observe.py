@@ -26,7 +26,7 @@ import pandas as pd
 
 from stairways.brokers.base import MinuteBar
 from stairways.data import calendar as cal
-from stairways.data.features import FEATURE_NAMES, OnlineFeatures, time_ns
+from stairways.data.features import FEATURE_NAMES, OnlineFeatureSet, time_ns
 from stairways.data.normalise import Normaliser
 from stairways.env import kernels as kn
 from stairways.env.settings import EnvConfig
@@ -56,7 +56,9 @@ _LN2_FACTOR = 2.0 * np.sqrt(np.log(2.0))
 
 def observation_hash(obs: np.ndarray) -> str:
     """sha256 (first 32 hex digits) of the observation's float32 bytes: what the policy saw."""
-    return hashlib.sha256(np.ascontiguousarray(obs, dtype=np.float32).tobytes()).hexdigest()[:32]
+    if obs.dtype != np.float32 or not obs.flags.c_contiguous:
+        obs = np.ascontiguousarray(obs, dtype=np.float32)
+    return hashlib.sha256(obs.data).hexdigest()[:32]
 
 
 def session_minutes(day: date, calendar: str = "XNYS") -> tuple[pd.Timestamp, int]:
@@ -161,7 +163,7 @@ class SessionObserver:
         self.calendar = calendar
         self.day = day
         self.open, self.length = session_minutes(day, calendar)
-        self.online = {s: OnlineFeatures(s, calendar) for s in self.symbols}
+        self.online = OnlineFeatureSet(self.symbols, calendar)
         t, f = len(self.symbols), len(FEATURE_NAMES)
         self.feats = np.zeros((1, self.length, t, f), dtype=np.float32)
         self.mkt = np.zeros((1, self.length, t, kn.M_WIDTH), dtype=np.float64)
@@ -195,8 +197,15 @@ class SessionObserver:
         self._norm_mean = np.ascontiguousarray(normaliser.mean[idx], dtype=np.float64)
         self._norm_scale = np.ascontiguousarray(normaliser.scale[idx], dtype=np.float64)
         self._norm_clip = float(normaliser.clip)
-        self._z = np.zeros(f, dtype=np.float64)
-        self._sigma = np.zeros(1, dtype=np.float64)
+        self._values = np.zeros((5, t), dtype=np.float64)  # high, low, close, volume, vwap
+        self._sigma = np.zeros(t, dtype=np.float64)
+        # Every bar start of the session (a session has no clock change: they happen at
+        # night, so wall-time arithmetic on the open is exact; pandas' costs a hundred times
+        # more on every bar).
+        self._starts = tuple(self._open_dt + timedelta(minutes=k) for k in range(self.length))
+        # The session's calendar entry, looked up now rather than on the first bar.
+        self._open_ns = time_ns(self._open_dt)
+        self.online.enter_session(self._open_ns)
 
     def warm_up(self, history: pd.DataFrame) -> int:
         """Absorb the bars before the session (canonical bar frame); returns bars absorbed."""
@@ -208,6 +217,7 @@ class SessionObserver:
                 group = group[in_rth].reset_index(drop=True)
             self.online[s].warm_up(group)
             total += len(group)
+        self.online.warm_up_kernel()
         # The decision's kernels (observation, action) load from numba's cache on their first
         # call in a process (10 to 15 ms each here, seconds when they must compile): done now,
         # before the session, so that the first decision's latency is the decision's own. They
@@ -245,59 +255,73 @@ class SessionObserver:
         """
         first = next(iter(bars.values()), None)
         start = None if first is None else first.start
-        if (
-            len(bars) != len(self.symbols)
-            or any(s not in bars or bars[s].start != start for s in self.symbols)
-            or start is None
-        ):
+        values = self._values
+        sig = self._sigma
+        ok = start is not None and len(bars) == len(self.symbols)
+        if ok:
+            for j, s in enumerate(self.symbols):
+                b = bars.get(s)
+                if b is None or b.start != start:
+                    ok = False
+                    break
+                vwap = math.nan if vwaps is None else vwaps.get(s, math.nan)
+                high, low = float(b.high), float(b.low)
+                values[0, j] = high
+                values[1, j] = low
+                values[2, j] = float(b.close)
+                values[3, j] = float(b.volume)
+                values[4, j] = math.nan if vwap is None else float(vwap)
+                # parkinson_sigma's ratio (its log below, numpy's, over every symbol at once);
+                # a non-positive low is refused by the feature update
+                lo = min(b.high, b.low)
+                sig[j] = max(b.high, b.low) / lo if lo > 0.0 else 1.0
+        if not ok:
             starts = {b.start for b in bars.values()}
             raise DataValidationError(
                 f"a minute needs one bar of each of {list(self.symbols)} with one start time, "
                 f"got {sorted(bars)} at {sorted(str(x) for x in starts)}"
             )
+        assert start is not None
         k = self.bar_index(start)
         if self.seen[k]:
             raise DataValidationError(f"bar {k} of the {self.day} session arrived twice")
-        ts_ns = time_ns(start, self.symbols[0])
+        # features of every symbol, standardised as the normaliser's transform_ticker does,
+        # into the raw and the env's feature arrays (one kernel call; it refuses bad values)
+        if type(start) is datetime:
+            # bar_index found start == open + k minutes exactly (datetimes have no nanoseconds)
+            ts_ns = self._open_ns + k * 60_000_000_000
+        else:
+            ts_ns = time_ns(start, self.symbols[0])
+        self.online.advance(
+            ts_ns,
+            values,
+            self._norm_mean,
+            self._norm_scale,
+            self._norm_clip,
+            self.raw[k],
+            self.feats[0, k],
+        )
         mkt = self.mkt[0, k]
+        if self.impact_sigma is None:
+            # parkinson_sigma's arithmetic (the replay's value to the bit); the feature update
+            # above already refused a non-positive high or low
+            np.log(sig, out=sig)
         for j, s in enumerate(self.symbols):
             b = bars[s]
-            vwap = math.nan if vwaps is None else vwaps.get(s, math.nan)
-            raw = self.online[s].advance(
-                ts_ns,
-                float(b.high),
-                float(b.low),
-                float(b.close),
-                float(b.volume),
-                math.nan if vwap is None else float(vwap),
-            )
-            self.raw[k, j] = raw
-            # the normaliser's transform_ticker, into buffers (the same float64 arithmetic)
-            z = self._z
-            np.subtract(raw, self._norm_mean[j], out=z)
-            np.divide(z, self._norm_scale[j], out=z)
-            np.clip(z, -self._norm_clip, self._norm_clip, out=z)
-            self.feats[0, k, j] = z
             row = mkt[j]
             row[kn.M_OPEN] = b.open
             row[kn.M_CLOSE] = b.close
-            if self.impact_sigma is None:
-                # parkinson_sigma's arithmetic on a one-bar buffer (the replay's value to the
-                # bit); the feature update above already refused a non-positive high or low
-                sig = self._sigma
-                sig[0] = max(b.high, b.low) / min(b.high, b.low)
-                np.log(sig, out=sig)
-                row[kn.M_SIGMA] = sig[0] / _LN2_FACTOR
-            else:
-                row[kn.M_SIGMA] = self.impact_sigma
+            row[kn.M_SIGMA] = (
+                sig[j] / _LN2_FACTOR if self.impact_sigma is None else self.impact_sigma
+            )
             row[kn.M_VOLUME] = b.volume
         self.seen[k] = True
         return k
 
     def bar_start(self, k: int) -> datetime:
         """Start of bar ``k`` of the session (exchange time)."""
-        # A session has no clock change (they happen at night), so wall-time arithmetic on the
-        # open is exact; pandas arithmetic costs a hundred times more on every bar.
+        if 0 <= k < self.length:
+            return self._starts[k]
         return self._open_dt + timedelta(minutes=k)
 
     def closes(self, k: int) -> np.ndarray:

@@ -83,6 +83,21 @@ def test_fast_policy_buffers_do_not_leak_between_calls() -> None:
     assert np.array_equal(fast.logits(a), first)
 
 
+def test_logits_read_the_observation_as_given_and_never_write_it() -> None:
+    policy = _policy(torch.nn.ReLU, {"pi": [], "vf": [8]}, dim=6, n=4)  # the head alone
+    fast = FastPolicy.from_sb3(policy)
+    obs = np.random.default_rng(1).standard_normal(12).astype(np.float32)
+    contiguous = obs[:6].copy()
+    before = contiguous.copy()
+    want = fast.logits(contiguous).copy()
+    assert contiguous.tobytes() == before.tobytes()
+    assert fast.logits(contiguous.astype(np.float64)).tobytes() == want.tobytes()
+    strided = np.repeat(contiguous, 2)[::2]
+    assert fast.logits(strided).tobytes() == want.tobytes()
+    assert fast.logits(contiguous.reshape(1, 6)).tobytes() == want.tobytes()
+    assert fast.act(contiguous) == int(np.argmax(want))
+
+
 def test_gelu_policy_is_refused_with_the_reason() -> None:
     policy = _policy(torch.nn.GELU, [16])
     with pytest.raises(UnsupportedPolicyError, match="GELU"):

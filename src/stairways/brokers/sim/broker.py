@@ -181,9 +181,15 @@ class SimBroker:
         self._pf = Portfolio(1, len(self.symbols), self.cfg.starting_capital)
         self._sigma_buf = np.zeros(1, dtype=np.float64)
         self._orders: dict[str, _Order] = {}
+        # The orders that may still be working, oldest first: every order enters it with
+        # _orders and leaves it (in _active) once finished, so a bar looks at the working
+        # orders only, not at every order of the session.
+        self._working: dict[str, _Order] = {}
         self._executions: list[Execution] = []
         self._acct = _Account()
         self._last: dict[str, MinuteBar] = {}  # the last bars, parsed (_acct keeps their JSON)
+        self._now = _EPOCH  # now(): the end of the latest of _last's bars
+        self._closes = np.zeros(len(self.symbols), dtype=np.float64)
 
     def _identity(self) -> dict[str, Any]:
         return {
@@ -200,6 +206,7 @@ class SimBroker:
         acct = store.get_meta("account")
         self._acct = _Account(**acct)
         self._last = {s: _bar_from_json(b) for s, b in self._acct.last_bars.items()}
+        self._set_now()
         pf = store.get_meta("portfolio")
         self._pf.state[0, :] = np.asarray(pf["state"], dtype=np.float64)
         self._pf.shares[0, :] = np.asarray(pf["shares"], dtype=np.float64)
@@ -207,6 +214,7 @@ class SimBroker:
         for body in store.orders():
             order = _Order.from_json(body)
             self._orders[order.request.client_order_id] = order
+            self._working[order.request.client_order_id] = order
         for body in store.executions():
             self._executions.append(
                 Execution(**{**body, "time": datetime.fromisoformat(body["time"])})
@@ -255,8 +263,20 @@ class SimBroker:
 
     def now(self) -> datetime:
         """Simulated time: the end of the last bar seen (the epoch before the first)."""
+        return self._now
+
+    def _set_now(self) -> None:
+        """Recompute :meth:`now` after the last bars changed."""
         starts = [b.start for b in self._last.values()]
-        return max(starts) + BAR if starts else _EPOCH
+        self._now = max(starts) + BAR if starts else _EPOCH
+
+    def _active(self) -> list[_Order]:
+        """Working orders (ACTIVE_STATES), oldest first; the finished ones leave _working."""
+        working = self._working
+        out = [o for o in working.values() if o.state in ACTIVE_STATES]
+        if len(out) != len(working):
+            self._working = {o.request.client_order_id: o for o in out}
+        return out
 
     def _emit(self, event: BrokerEvent) -> None:
         # While disconnected, what the broker does (status changes, fills, rejects) reaches us
@@ -363,6 +383,7 @@ class SimBroker:
         )
         self._acct.next_seq += 1
         self._orders[cid] = order
+        self._working[cid] = order
         now = self.now()
         self._status(order, now)
         reject = self._use_rule("reject", self.faults.rejects, cid)
@@ -393,7 +414,7 @@ class SimBroker:
     def open_orders(self) -> list[OrderSnapshot]:
         """Working orders, oldest first."""
         self._require_open()
-        return [o.snapshot() for o in self._orders.values() if o.state in ACTIVE_STATES]
+        return [o.snapshot() for o in self._active()]
 
     def all_orders(self) -> list[OrderSnapshot]:
         """Every order the broker knows, oldest first (working and finished)."""
@@ -457,7 +478,7 @@ class SimBroker:
         :param bars: one closed bar per traded symbol, all of the same minute
         """
         self._require_open()
-        by_symbol = dict(bars) if isinstance(bars, Mapping) else {b.symbol: b for b in bars}
+        by_symbol = bars if isinstance(bars, Mapping) else {b.symbol: b for b in bars}
         missing = [s for s in self.symbols if s not in by_symbol]
         if missing:
             raise InputError(f"the simulated broker needs a bar of every symbol; missing {missing}")
@@ -473,7 +494,7 @@ class SimBroker:
         # changes only its own order, so the symbol-by-symbol pass below sees the states the
         # former pass over every order per symbol saw).
         due: list[_Order] = []
-        for order in self._orders.values():
+        for order in self._active() if self._working else ():
             state = order.state
             if state == OrderState.PENDING_SUBMIT:
                 if b < order.accept_bar:
@@ -495,13 +516,17 @@ class SimBroker:
                     fills.append(ex)
                     if order not in changed:
                         changed.append(order)
-        for symbol in self.symbols:
-            self._last[symbol] = by_symbol[symbol]
-            if self.cfg.state_path is not None:
-                self._acct.last_bars[symbol] = _bar_json(by_symbol[symbol])
+        closes = self._closes
+        keep = self.cfg.state_path is not None
+        for j, symbol in enumerate(self.symbols):
+            bar = by_symbol[symbol]
+            self._last[symbol] = bar
+            closes[j] = bar.close
+            if keep:
+                self._acct.last_bars[symbol] = _bar_json(bar)
+        self._set_now()
         # Portfolio.mark of the one account: pf_mark on its row (no batch to broadcast)
         pf = self._pf
-        closes = np.array([by_symbol[s].close for s in self.symbols], dtype=np.float64)
         pf_mark(pf.state[0], pf.shares[0], pf.avg_cost[0], closes)
         self._acct.bar_index = b + 1
         self._save(changed, fills)
@@ -622,7 +647,7 @@ class SimBroker:
         """
         self._require_open()
         changed = []
-        for order in self._orders.values():
+        for order in self._active():
             if order.state in ACTIVE_STATES:
                 order.state = OrderState.CANCELLED
                 self._status(order, self.now())
@@ -651,6 +676,7 @@ class SimBroker:
                 chunks=[-shares],
             )
             self._orders[req.client_order_id] = order
+            self._working[req.client_order_id] = order
             close_bar = MinuteBar(symbol, last.start, last.close, last.close, last.close, 0, 0)
             ex = self._try_fill(order, close_bar)
             if ex is not None:
