@@ -397,6 +397,11 @@ class SessionScopedStore:
         """Whether the inner store's saves ride the journal's commits."""
         return bool(getattr(self.inner, "commits_with_journal", False))
 
+    @property
+    def takes_encoded(self) -> bool:
+        """Whether the inner store writes an encoded document's text as it is."""
+        return bool(getattr(self.inner, "takes_encoded", False))
+
 
 def _bars_done(broker: SimBroker, minutes: list[Minute]) -> int:
     """How many of the session's minutes the simulated broker has already seen."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,7 @@ __all__ = [
     "KIND_OPERATOR",
     "KIND_STATE",
     "KIND_VERDICT",
+    "EncodedDocument",
     "EventLog",
     "EventRecord",
     "EventSource",
@@ -82,6 +84,39 @@ class EventLog(EventSource, Protocol):
     def append(self, kind: str, payload: Mapping[str, Any], ts: datetime) -> object:
         """Record one event of ``kind`` at exchange time ``ts``; payload is JSON-ready."""
         ...
+
+
+class EncodedDocument(Mapping[str, Any]):
+    """A JSON object handed to a store as its canonical text: ``json.dumps(document,
+    sort_keys=True, allow_nan=False)``, what :class:`~stairways.risk.store.SqlStateStore`
+    writes. A store that writes that text takes :attr:`text` as it is (it says so with a true
+    ``takes_encoded`` attribute); read as a mapping, it is the document the text holds.
+
+    :param text: the canonical text of a JSON object
+    """
+
+    __slots__ = ("_document", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._document: dict[str, Any] | None = None
+
+    def _doc(self) -> dict[str, Any]:
+        if self._document is None:
+            document = json.loads(self.text)
+            if not isinstance(document, dict):
+                raise TypeError(f"an encoded document is a JSON object, got {self.text[:40]!r}")
+            self._document = document
+        return self._document
+
+    def __getitem__(self, key: str) -> Any:
+        return self._doc()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._doc())
+
+    def __len__(self) -> int:
+        return len(self._doc())
 
 
 class StateStore(Protocol):

@@ -31,6 +31,7 @@ from stairways.errors import InputError
 from stairways.journal.chain import to_us
 from stairways.journal.schema import JournalLocation, make_engine
 from stairways.journal.store import Journal, StagedUpsert
+from stairways.risk.ports import EncodedDocument
 from stairways.risk.state import StateStoreError
 
 __all__ = ["RISK_MEMORY", "SqlStateStore"]
@@ -81,6 +82,11 @@ class SqlStateStore:
         """Whether saves ride the journal's commits (staged, not committed on their own)."""
         return self.journal is not None
 
+    @property
+    def takes_encoded(self) -> bool:
+        """True: :meth:`save_state` writes an :class:`EncodedDocument`'s text as it is."""
+        return True
+
     def close(self) -> None:
         """Release the database connections."""
         self._engine.dispose()
@@ -113,8 +119,9 @@ class SqlStateStore:
 
     def save_state(self, key: str, value: Mapping[str, Any], ts: datetime) -> None:
         """Insert or replace the document under ``key``: in one committed transaction, or,
-        bound to the journal, staged into the journal's next commit."""
-        document = _DOCUMENT(dict(value))
+        bound to the journal, staged into the journal's next commit. An
+        :class:`EncodedDocument` is written as its text (already the canonical encoding)."""
+        document = value.text if isinstance(value, EncodedDocument) else _DOCUMENT(dict(value))
         row = {"key": key, "document": document, "ts_us": to_us(ts)}
         upsert = StagedUpsert(RISK_MEMORY.name, RISK_MEMORY.c.key.name, row)
         if self.journal is not None:
