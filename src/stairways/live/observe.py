@@ -118,17 +118,17 @@ class SessionBook:
 
     def figures(self) -> dict[str, float]:
         """Equity, cash, P&L, fees and drawdowns for the journal."""
-        r = self.row
+        r = self.row.tolist()  # Python floats, one conversion
         return {
-            "equity": float(r[PF_EQUITY]),
-            "cash": float(r[PF_CASH]),
-            "pnl": float(r[PF_EQUITY]) - self.capital,
-            "realised": float(r[PF_REALISED]),
-            "unrealised": float(r[PF_UNREALISED]),
-            "fees": float(r[PF_FEES]),
-            "peak": float(r[PF_PEAK]),
-            "drawdown": float(r[PF_DRAWDOWN]),
-            "max_drawdown": float(r[PF_MAX_DRAWDOWN]),
+            "equity": r[PF_EQUITY],
+            "cash": r[PF_CASH],
+            "pnl": r[PF_EQUITY] - self.capital,
+            "realised": r[PF_REALISED],
+            "unrealised": r[PF_UNREALISED],
+            "fees": r[PF_FEES],
+            "peak": r[PF_PEAK],
+            "drawdown": r[PF_DRAWDOWN],
+            "max_drawdown": r[PF_MAX_DRAWDOWN],
         }
 
     def positions(self) -> dict[str, float]:

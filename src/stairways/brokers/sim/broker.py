@@ -295,8 +295,19 @@ class SimBroker:
             self._store = SimStore(self.cfg.state_path)
             self._load(self._store)
             self._save(identity=True)
+            self._warm_kernels()
         self._events.append(Connected(self.now(), attempt=0))
         self._reconcile()
+
+    def _warm_kernels(self) -> None:
+        """Load the fill and mark kernels (numba's cache, 10 ms each in a fresh process, or a
+        compile) now, on a scratch account, rather than inside the first bar or order."""
+        pf = Portfolio(1, len(self.symbols), self.cfg.starting_capital)
+        price, commission, spread, impact = fill_one(1.0, 100.0, 0.001, 1_000.0, self._params)
+        pf_fill(
+            pf.state[0], pf.shares[0], pf.avg_cost[0], 0, 1.0, price, commission, spread, impact
+        )
+        pf_mark(pf.state[0], pf.shares[0], pf.avg_cost[0], np.full(len(self.symbols), 100.0))
 
     def close(self) -> None:
         """Close the state file; working orders stay in it."""
@@ -533,7 +544,7 @@ class SimBroker:
         return fills
 
     def _connection_at(self, b: int, when: datetime) -> None:
-        down = self.faults.disconnected_at(b)
+        down = bool(self.faults.disconnects) and self.faults.disconnected_at(b)
         if down and not self._acct.disconnected:
             self._acct.disconnected = True
             self._events.append(Disconnected(when, reason="simulated disconnect"))
@@ -684,7 +695,10 @@ class SimBroker:
             changed.append(order)
         marks = [self._last_bar(s) for s in self.symbols]
         if all(m is not None for m in marks):
-            self._pf.mark(np.array([[m.close for m in marks if m is not None]]))
+            # Portfolio.mark of the one account: pf_mark on its row, as on_bars does
+            pf = self._pf
+            closes = np.array([m.close for m in marks if m is not None], dtype=np.float64)
+            pf_mark(pf.state[0], pf.shares[0], pf.avg_cost[0], closes)
         self._save(changed, fills)
         return fills
 
