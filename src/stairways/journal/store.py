@@ -811,7 +811,7 @@ class Journal(JournalReader):
         """The rows that chain ``prepared`` after record ``seq`` (MAC ``prev``), as
         ``_EVENT_COLUMNS`` tuples, and the stored records from index ``keep_from`` on."""
         macs = record_macs(self._key, prepared, prev)
-        prevs = [prev, *macs[:-1]]
+        prevs = [prev, *macs[:-1]] if macs else []
         rows = [
             (seq + i, ts_us, kind_value, payload_json, prev_mac, mac)
             for i, ((kind_value, payload_json, ts_us), prev_mac, mac) in enumerate(

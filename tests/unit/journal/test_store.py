@@ -222,3 +222,12 @@ def test_anything_but_a_kind_is_refused_by_append_and_last_seq(
         with pytest.raises(InputError, match="unknown journal event kind"):
             journal.last_seq(kind)  # type: ignore[arg-type]
         assert journal.count() == 0
+
+
+def test_chaining_no_records_gives_no_rows(tmp_path: Path) -> None:
+    """A commit of staged writes only (PostgreSQL chains it all the same)."""
+    with Journal.open(JournalLocation.sqlite(tmp_path / "j.sqlite"), KEY) as journal:
+        assert journal._chain([], 0, 7, "ab" * 32) == ([], [])
+        rows, stored = journal._chain([("alert", "{}", 5), ("fill", '{"fee":0}', 6)], 1, 7, "ab")
+        assert [r[0] for r in rows] == [8, 9] and rows[0][4] == "ab" and rows[1][4] == rows[0][5]
+        assert [(r.seq, r.prev_mac, r.mac) for r in stored] == [(9, rows[0][5], rows[1][5])]
