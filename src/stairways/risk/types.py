@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -214,14 +214,21 @@ class Reason:
 
     def as_dict(self) -> dict[str, str]:
         """JSON-ready form."""
-        return {"check": self.check.value, "detail": self.detail}
+        return {"check": self.check._value_, "detail": self.detail}
+
+
+# (an aware instant - this).total_seconds() is how datetime.timestamp() computes it
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _epoch(at: datetime, name: str) -> float:
-    """Epoch seconds of an aware instant; a naive one is refused (its zone would be a guess)."""
+    """Epoch seconds of an aware instant (``at.timestamp()``; for a plain datetime without its
+    second look-up of the offset); a naive one is refused (its zone would be a guess)."""
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError(f"{name} {at.isoformat()} has no timezone: pass the clock's exchange time")
-    return at.timestamp()
+    if type(at) is datetime:
+        return (at - _EPOCH).total_seconds()
+    return at.timestamp()  # a subclass (pandas' Timestamp) computes it its own way
 
 
 def _num(x: float) -> float | None:
@@ -259,9 +266,10 @@ class Verdict:
 
     def as_event(self) -> dict[str, Any]:
         """The journal payload of the verdict (JSON-ready)."""
+        # an enum member's _value_ is its value as a plain str, read without the property
         return {
             "type": "intent",
-            "decision": self.decision.value,
+            "decision": self.decision._value_,
             "intent_id": self.intent_id,
             "decision_id": self.decision_id,
             "model_id": self.model_id,
@@ -270,9 +278,9 @@ class Verdict:
             "approved": self.approved,
             "price": _num(self.price),
             "position_before": self.position_before,
-            "binding": None if self.binding is None else self.binding.value,
+            "binding": None if self.binding is None else self.binding._value_,
             "reasons": [r.as_dict() for r in self.reasons],
-            "state": self.state.value,
+            "state": self.state._value_,
             "stage": self.stage,
             "at": self.at.isoformat(),
         }
@@ -320,8 +328,8 @@ class Directive:
         return {
             "type": "directive",
             "at": self.at.isoformat(),
-            "state": self.state.value,
-            "phase": self.phase.value,
+            "state": self.state._value_,
+            "phase": self.phase._value_,
             "cancel_all": self.cancel_all,
             "close_outs": [
                 {
