@@ -199,10 +199,11 @@ class SessionObserver:
         self._norm_clip = float(normaliser.clip)
         self._values = np.zeros((5, t), dtype=np.float64)  # high, low, close, volume, vwap
         self._sigma = np.zeros(t, dtype=np.float64)
-        # Every bar start of the session (a session has no clock change: they happen at
-        # night, so wall-time arithmetic on the open is exact; pandas' costs a hundred times
-        # more on every bar).
-        self._starts = tuple(self._open_dt + timedelta(minutes=k) for k in range(self.length))
+        # Bar starts of the session, each made on its first request (a session has no clock
+        # change: they happen at night, so wall-time arithmetic on the open is exact; pandas'
+        # costs a hundred times more on every bar). Filled lazily, so a copy of a fresh
+        # observer copies no datetimes.
+        self._starts: list[datetime | None] = [None] * self.length
         # The session's calendar entry, looked up now rather than on the first bar.
         self._open_ns = time_ns(self._open_dt)
         self.online.enter_session(self._open_ns)
@@ -321,7 +322,10 @@ class SessionObserver:
     def bar_start(self, k: int) -> datetime:
         """Start of bar ``k`` of the session (exchange time)."""
         if 0 <= k < self.length:
-            return self._starts[k]
+            start = self._starts[k]
+            if start is None:
+                start = self._starts[k] = self._open_dt + timedelta(minutes=k)
+            return start
         return self._open_dt + timedelta(minutes=k)
 
     def closes(self, k: int) -> np.ndarray:
