@@ -250,9 +250,13 @@ class CommitProbe:
         shm_file = None
         try:
             # a read: the connection joins the WAL index (and keeps its file open from now on)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
             mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0])
             if mode.lower() == "wal":
-                shm_file = Path(f"{path}-shm").open("rb")  # noqa: SIM115 (closed with the probe)
+                # the WAL index is named after the database file as SQLite resolved it
+                # (symbolic links followed)
+                main = [row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"]
+                shm_file = Path(f"{main[0]}-shm").open("rb")  # noqa: SIM115 (closed with the probe)
                 self._shm = mmap.mmap(shm_file.fileno(), _WAL_HEADER, access=mmap.ACCESS_READ)
                 version = struct.unpack("=I", self._shm[:4])[0]
                 if version != _WAL_INDEX_VERSION:

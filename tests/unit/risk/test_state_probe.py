@@ -188,3 +188,26 @@ def test_the_probe_reports_every_commit_of_other_connections_in_wal_and_rollback
 def test_a_probe_on_a_missing_journal_fails_naming_it(tmp_path: Path) -> None:
     with pytest.raises(StateStoreError, match=r"missing\.sqlite"):
         CommitProbe(tmp_path / "missing.sqlite")
+
+
+def test_a_journal_reached_through_a_symbolic_link_is_watched_all_the_same(
+    tmp_path: Path,
+) -> None:
+    real = tmp_path / "real" / "journal.sqlite"
+    real.parent.mkdir()
+    with Journal.open(JournalLocation.sqlite(real), KEY) as created:
+        created.append("alert", {"n": 0}, DAY)
+    link = tmp_path / "link.sqlite"
+    link.symlink_to(real)
+    with (
+        Journal.open(JournalLocation.sqlite(link), KEY) as mine,
+        Journal.open(JournalLocation.sqlite(real), KEY) as theirs,
+    ):
+        trader = TradingStateMachine(mine)
+        assert trader._commits is not None and trader._commits._shm is not None
+        TradingStateMachine(theirs).transition(TradingState.RUNNING, OPERATOR, "open", DAY)
+        assert trader.sync().state is TradingState.RUNNING
+        assert not trader._commits.changed()
+        theirs.append("alert", {"n": 1}, DAY)
+        assert trader._commits.changed()
+        trader.close()
