@@ -22,9 +22,7 @@ re-checks its transition against the new state and tries again, so a halt is nev
 from __future__ import annotations
 
 import logging
-import mmap
 import sqlite3
-import struct
 import threading
 import uuid
 import weakref
@@ -33,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from stairways.errors import InputError, StairwaysError
 from stairways.journal.schema import JournalLocation
@@ -205,25 +203,18 @@ def read_state(source: EventSource) -> StateRecord:
     return replay(source)[0]
 
 
-# The WAL-index header at the start of a database's ``-shm`` file (SQLite's file format,
-# "The WAL-Index Format"): 48 bytes, the first a 32-bit version in native byte order. Every commit
-# rewrites it (its change counter and frame count), so equal bytes mean no commit in between.
-_WAL_HEADER = 48
-_WAL_INDEX_VERSION = 3007000
-
-
 class CommitProbe:
     """Whether anything was committed to an SQLite database since the last ask.
 
-    The journal is in WAL mode: every commit, by any connection of any process (this one's
-    journal writer included), rewrites the WAL-index header in the database's ``-shm`` file
-    before readers can see it. The probe keeps that header's bytes from its last ask (a read
-    of shared memory, no SQLite call); unchanged bytes mean nothing at all was committed in
-    between, so no transition either and the journal need not be read. The probe's own
-    connection keeps the ``-shm`` file in place while it is open (SQLite removes it only when
-    the last connection closes). A database not in WAL mode is asked ``PRAGMA data_version``
-    instead, which changes whenever another connection committed. One caller at a time (the
-    state machine serialises its syncs).
+    SQLite's ``PRAGMA data_version`` on a connection changes whenever another connection (of
+    any process, this one's journal writer included) committed since the connection last
+    asked. The probe's own connection never writes, so an unchanged value means nothing at all
+    was committed in between: no transition either, and the journal need not be read. One
+    caller at a time (the state machine serialises its syncs).
+
+    (The probe goes through SQLite only: a second file descriptor of this process on the
+    database's ``-shm`` file, closed, would drop the POSIX locks SQLite holds on it, and
+    another process could then reset the WAL index under this one's connections.)
 
     :param path: the SQLite database (it must exist)
     """
@@ -245,47 +236,10 @@ class CommitProbe:
             ) from None
         self._conn = conn
         self._version: int | None = None
-        self._header: bytes | None = None
-        self._shm: mmap.mmap | None = None
-        shm_file = None
-        try:
-            # a read: the connection joins the WAL index (and keeps its file open from now on)
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0])
-            if mode.lower() == "wal":
-                # the WAL index is named after the database file as SQLite resolved it
-                # (symbolic links followed)
-                main = [row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"]
-                shm_file = Path(f"{main[0]}-shm").open("rb")  # noqa: SIM115 (closed with the probe)
-                self._shm = mmap.mmap(shm_file.fileno(), _WAL_HEADER, access=mmap.ACCESS_READ)
-                version = struct.unpack("=I", self._shm[:4])[0]
-                if version != _WAL_INDEX_VERSION:
-                    raise StateStoreError(
-                        f"the WAL index of journal {path} has version {version}, not "
-                        f"{_WAL_INDEX_VERSION}: this SQLite is not one the governor knows"
-                    )
-            else:
-                log.info("journal %s is in %s mode: its data_version tells commits", path, mode)
-        except (sqlite3.Error, OSError, ValueError) as err:
-            _close_all(conn, self._shm, shm_file)
-            raise StateStoreError(
-                f"could not watch journal {path} for commits: {err}; check the journal and its "
-                "-wal and -shm files are readable by this user"
-            ) from None
-        except BaseException:
-            _close_all(conn, self._shm, shm_file)
-            raise
-        self._closer = weakref.finalize(self, _close_all, conn, self._shm, shm_file)
+        self._closer = weakref.finalize(self, conn.close)
 
     def changed(self) -> bool:
         """True when something was committed since the last call (and on the first call)."""
-        shm = self._shm
-        if shm is not None:
-            header = shm[:_WAL_HEADER]
-            if header == self._header:
-                return False
-            self._header = header
-            return True
         try:
             row = self._conn.execute("PRAGMA data_version").fetchone()
         except sqlite3.Error as err:
@@ -301,19 +255,10 @@ class CommitProbe:
     def forget(self) -> None:
         """Report a change at the next call whatever the database says (a read failed)."""
         self._version = None
-        self._header = None
 
     def close(self) -> None:
-        """Release the connection and the mapping."""
+        """Release the connection."""
         self._closer()
-
-
-def _close_all(conn: sqlite3.Connection, shm: mmap.mmap | None, shm_file: IO[bytes] | None) -> None:
-    if shm is not None:
-        shm.close()
-    if shm_file is not None:
-        shm_file.close()
-    conn.close()
 
 
 def commit_probe(log: object) -> CommitProbe | None:
