@@ -458,12 +458,6 @@ class Governor:
         """Change state (see :class:`~stairways.risk.state.TradingStateMachine`)."""
         return self.machine.transition(to, actor, why, at)
 
-    def close(self) -> None:
-        """Release the connection that watches an SQLite journal for commits (see
-        :class:`~stairways.risk.state.CommitProbe`); it is also released when the governor is
-        collected."""
-        self.machine.close()
-
     def announce(self, at: datetime) -> None:
         """Journal the limits in force and the state at start-up (the configuration record)."""
         self.journal.append(

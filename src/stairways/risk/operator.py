@@ -44,22 +44,6 @@ def _act(
     if not reason.strip():
         raise TransitionError(f"{action} needs a reason (--reason)")
     machine = TradingStateMachine(log)
-    try:
-        return _on(machine, log, action, to, actor, reason, at)
-    finally:
-        machine.close()
-
-
-def _on(
-    machine: TradingStateMachine,
-    log: EventLog,
-    action: str,
-    to: TradingState | None,
-    actor: Actor,
-    reason: str,
-    at: datetime,
-) -> OperatorResult:
-    """:func:`_act` on an open state machine."""
     before = machine.state
     if to is None:
         target = RESUME_STEPS.get(before)

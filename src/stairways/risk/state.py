@@ -22,26 +22,20 @@ re-checks its transition against the new state and tries again, so a halt is nev
 from __future__ import annotations
 
 import logging
-import sqlite3
-import threading
 import uuid
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from stairways.errors import InputError, StairwaysError
-from stairways.journal.schema import JournalLocation
 from stairways.risk.ports import KIND_STATE, EventLog, EventSource
 from stairways.risk.types import TradingState
 
 __all__ = [
     "TRANSITIONS",
     "Actor",
-    "CommitProbe",
     "Role",
     "StateConflictError",
     "StateRecord",
@@ -203,76 +197,6 @@ def read_state(source: EventSource) -> StateRecord:
     return replay(source)[0]
 
 
-class CommitProbe:
-    """Whether anything was committed to an SQLite database since the last ask.
-
-    SQLite's ``PRAGMA data_version`` on a connection changes whenever another connection (of
-    any process, this one's journal writer included) committed since the connection last
-    asked. The probe's own connection never writes, so an unchanged value means nothing at all
-    was committed in between: no transition either, and the journal need not be read. One
-    caller at a time (the state machine serialises its syncs).
-
-    (The probe goes through SQLite only: a second file descriptor of this process on the
-    database's ``-shm`` file, closed, would drop the POSIX locks SQLite holds on it, and
-    another process could then reset the WAL index under this one's connections.)
-
-    :param path: the SQLite database (it must exist)
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            conn = sqlite3.connect(
-                f"{path.resolve().as_uri()}?mode=rw",
-                uri=True,
-                timeout=30.0,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-        except sqlite3.Error as err:
-            raise StateStoreError(
-                f"could not open journal {path} to watch the governor state: {err}; check the "
-                "file exists and is readable and writable by this user"
-            ) from None
-        self._conn = conn
-        self._version: int | None = None
-        self._closer = weakref.finalize(self, conn.close)
-
-    def changed(self) -> bool:
-        """True when something was committed since the last call (and on the first call)."""
-        try:
-            row = self._conn.execute("PRAGMA data_version").fetchone()
-        except sqlite3.Error as err:
-            raise StateStoreError(
-                f"could not read journal {self.path} to watch the governor state: {err}"
-            ) from None
-        version = int(row[0])
-        if version == self._version:
-            return False
-        self._version = version
-        return True
-
-    def forget(self) -> None:
-        """Report a change at the next call whatever the database says (a read failed)."""
-        self._version = None
-
-    def close(self) -> None:
-        """Release the connection."""
-        self._closer()
-
-
-def commit_probe(log: object) -> CommitProbe | None:
-    """A :class:`CommitProbe` on the journal ``log`` writes to, when it is an SQLite file
-    (None otherwise: PostgreSQL, or an in-memory log)."""
-    location = getattr(log, "location", None)
-    if not isinstance(location, JournalLocation) or not location.is_sqlite:
-        return None
-    path = location.path
-    if path is None or not path.is_file():
-        return None
-    return CommitProbe(path)
-
-
 class TradingStateMachine:
     """The state machine whose state is the chain of ``governor_state`` events in ``log``.
 
@@ -284,17 +208,8 @@ class TradingStateMachine:
         self.record = INITIAL
         self._cursor = 0
         self._probe: Callable[[str], int] | None = getattr(log, "last_seq", None)
-        # an SQLite journal: its last_seq is asked only after something was committed
-        self._commits = commit_probe(log) if self._probe is not None else None
-        # a change the probe reported is applied before another sync asks again
-        self._sync_lock = threading.RLock()
         self.void: list[StateRecord] = []
         self.sync()
-
-    def close(self) -> None:
-        """Release the connection that watches an SQLite journal for commits (if any)."""
-        if self._commits is not None:
-            self._commits.close()
 
     @property
     def state(self) -> TradingState:
@@ -306,23 +221,8 @@ class TradingStateMachine:
 
         A log that tells the position of its last ``governor_state`` event (``last_seq``, one
         indexed lookup in the journal) is read only when that position is past the last one
-        applied: every bar asks, and a transition is rare. On an SQLite journal the lookup
-        itself is skipped while nothing at all was committed since the last sync
-        (:class:`CommitProbe`): a transition by any process is a commit, so the next sync after
-        it always looks.
+        applied: every bar asks, and a transition is rare.
         """
-        with self._sync_lock:
-            commits = self._commits
-            if commits is not None and not commits.changed():
-                return self.record
-            try:
-                return self._read()
-            except BaseException:
-                if commits is not None:
-                    commits.forget()  # the change it reported was not read: look next time
-                raise
-
-    def _read(self) -> StateRecord:
         if self._probe is not None and self._probe(KIND_STATE) <= self._cursor:
             return self.record
         before = self.record

@@ -226,7 +226,6 @@ def test_the_sql_store_writes_the_bytes_of_the_plain_encoding(
                     "SELECT document FROM risk_memory WHERE key = ?", (memory_key("paper"),)
                 ).fetchone()
             assert text == _canonical(gov.memory())
-        gov.close()
         store.close()
 
 
