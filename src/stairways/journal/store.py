@@ -541,6 +541,11 @@ class Journal(JournalReader):
         self._closing = False
         self._failure: str | None = None
         self.commits = 0
+        # Records appended (buffered or not) and records committed, in append order: record
+        # number ``i`` (1-based, counted from this opening) is durable once ``durable_through``
+        # reaches ``i``. A caller keeps ``appended`` after its append as its ticket.
+        self.appended = 0
+        self.durable_through = 0
         try:
             self._meta = self._open_or_create(create)
             self._check_format()
@@ -755,6 +760,7 @@ class Journal(JournalReader):
                 if self._pending_since is None:
                     self._pending_since = time.monotonic()
                 self._pending.extend(prepared)
+                self.appended += len(prepared)
                 n = len(self._pending)
             if self._flusher is None:
                 self._start_flusher()
@@ -764,6 +770,8 @@ class Journal(JournalReader):
                 self.flush()  # the flusher fell behind: the writer waits (memory stays bounded)
             return []
         with self._lock:
+            with self._pending_lock:
+                self.appended += len(prepared)
             earlier, staged = self._take_pending()
             keep = len(earlier) if stored else len(earlier) + len(prepared)
             return self._write([*earlier, *prepared], keep_from=keep, staged=staged)
@@ -803,6 +811,7 @@ class Journal(JournalReader):
             for upsert in staged or ():
                 upsert.run(conn)
         self.commits += 1
+        self.durable_through += len(prepared)
         return stored
 
     def _chain(
@@ -878,4 +887,5 @@ class Journal(JournalReader):
                 log.warning("rollback on journal %s failed too: %s", self.location, again)
             raise JournalError(f"could not append to journal {self.location}: {err}") from None
         self.commits += 1
+        self.durable_through += len(prepared)
         return stored

@@ -41,6 +41,21 @@ that places, cancels or flattens is preceded by a flush barrier (:meth:`LiveLoop
 an order intent is always on disk before the order exists, and a crash loses at most the last
 few milliseconds of decisions that sent nothing (a restart re-decides from the broker's state).
 
+Behind (a flood): a driver that hands the loop bars faster than it handles them tells it so
+(:attr:`LiveLoop.next_bar_waiting`). A decision with orders taken while the next bar is already
+waiting does not wait for its own commit: its records (and the governor's staged memory) ride
+the group commit and its orders wait in the loop's outbox. At the start of every bar the loop
+sends, in decision order, the outbox's orders whose records are durable; when it is no longer
+behind, or the oldest has waited ``max_deferred_bars`` bars, it commits first (one commit for
+every decision waiting) and sends them all; any other broker action sends them first (the
+flush barrier). The governor counts them as working orders meanwhile. So the write-ahead rule
+holds and one commit serves several bars; the price is that such an order reaches the broker a
+bar or more after its decision, which is what being behind means (the simulated broker fills it
+at the open of the bar after it arrives). A loop that is not behind sends as before: its orders
+are placed before it returns, and fill at the next bar's open. A crash loses at most the
+deferred decisions not yet committed (a restart re-decides from the broker's state); committed
+ones that were not sent are finished by :meth:`LiveLoop.finish_pending` like any other.
+
 The governor's memory, when it rides the journal's commits
 (:class:`stairways.risk.store.SqlStateStore` bound to the journal), is staged before a
 decision's records under :meth:`stairways.journal.Journal.hold`, so the decision, its verdicts,
@@ -131,6 +146,8 @@ class LoopSettings:
         the env's closing step); otherwise flatten with marketable orders
     :param latency_flatten_ms: broker latency above which the latency watch counts
     :param latency_flatten_seconds: how long latency must stay above it before the stop
+    :param max_deferred_bars: the most bars a behind loop's orders wait for their group
+        commit before the loop commits and sends them itself (see "Behind" in the module doc)
     """
 
     stage: str
@@ -138,6 +155,17 @@ class LoopSettings:
     close_at_last_close: bool
     latency_flatten_ms: float = 120.0
     latency_flatten_seconds: float = 5.0
+    max_deferred_bars: int = 8
+
+
+@dataclass
+class _Outbox:
+    """A behind loop's decision whose orders wait for their records' commit."""
+
+    ticket: int  # the journal's ``appended`` count after the decision's records
+    bar: int
+    at: datetime
+    requests: list[tuple[OrderRequest, dict[str, Any]]]
 
 
 @dataclass
@@ -273,6 +301,12 @@ class LiveLoop:
         self.pending_stop: str | None = None
         self.exit_requested = False
         self._deferred: list[tuple[str, Mapping[str, Any], datetime]] = []
+        self._outbox: list[_Outbox] = []
+        # Set by a driver that can tell whether another bar is already waiting (a flood);
+        # None: never behind, every decision's orders go out before the loop returns.
+        self.next_bar_waiting: Callable[[], bool] | None = None
+        # Called with the bar of a decision once its orders were handed to the broker.
+        self.on_dispatch: Callable[[int], None] | None = None
         self._minute_bars: dict[int, dict[str, list[float | None]]] = {}
         self.latency = LatencyWatch(settings.latency_flatten_ms, settings.latency_flatten_seconds)
         self.events_log: deque[str] = deque(maxlen=200)
@@ -330,6 +364,10 @@ class LiveLoop:
             )
             self.poll()
             return
+        if self._outbox:
+            oldest = self._outbox[0].bar
+            stale = self.last_bar - oldest + 1 >= self.settings.max_deferred_bars
+            self._dispatch(wait=stale or not self._behind())
         if self.heartbeat is not None:
             self.heartbeat(now, self.session_id)
         on_bars = getattr(self.broker, "on_bars", None)
@@ -394,6 +432,7 @@ class LiveLoop:
 
     def poll(self) -> None:
         """Between bars: pick up a halt, drain broker events, check latency and stops."""
+        self._dispatch(wait=True)
         now = self.clock.now()
         if self.heartbeat is not None:
             self.heartbeat(now, self.session_id)
@@ -666,6 +705,17 @@ class LiveLoop:
             )
             for o in self.broker.open_orders()
         )
+        if self._outbox:
+            opens += tuple(
+                OpenOrder(
+                    order_id=req.client_order_id,
+                    symbol=req.symbol,
+                    quantity=req.quantity,
+                    limit_price=req.limit_price,
+                )
+                for box in self._outbox
+                for req, _ in box.requests
+            )
         return AccountState(
             now=self.clock.now(),
             cash=figures["cash"],
@@ -685,6 +735,7 @@ class LiveLoop:
         """Carry out what the governor requires: cancels and close-outs (marketable orders)."""
         if directive.empty:
             return
+        self._dispatch(wait=True)  # the outbox's orders are working orders too
         now = self.clock.now()
         if directive.cancel_all:
             for o in self.broker.open_orders():
@@ -719,13 +770,16 @@ class LiveLoop:
         flush = getattr(self.journal, "flush", None)
         if flush is not None:
             flush()
+        # orders decided earlier go out before this call acts (their records are durable now)
+        self._dispatch(wait=False)
 
     def _cancel(self, cid: str) -> bool:
         self._barrier()
         return bool(self._timed(lambda: self.broker.cancel(cid)))
 
-    def _send(self, req: OrderRequest) -> PlaceResult:
-        self._barrier()
+    def _send(self, req: OrderRequest, *, barrier: bool = True) -> PlaceResult:
+        if barrier:
+            self._barrier()
         result: PlaceResult = self._timed(lambda: self.broker.place(req))
         return result
 
@@ -831,22 +885,42 @@ class LiveLoop:
                 order = self._order_payload(req, v.intent_id, k)
                 records.append(("order", {**order, "type": "submitting"}, now))
                 requests.append((req, order))
-        # Durable at once when orders follow (write-ahead); otherwise it may ride the group commit.
+        # Durable at once when orders follow (write-ahead); otherwise it may ride the group
+        # commit. Behind, the orders wait in the outbox for the group commit instead.
+        defer = bool(requests) and self._may_defer()
+        durable = bool(requests) and not defer
         if verdicts and self.governor.memory_rides_journal:
             with self._hold():
                 self.governor.flush(now)
-                self.journal_many(records, durable=bool(requests))
+                self.journal_many(records, durable=durable)
             self._crash("after_decision_record")
             self._crash("after_verdict")
         else:
-            self.journal_many(records, durable=bool(requests))
+            self.journal_many(records, durable=durable)
             self._crash("after_decision_record")
             if verdicts:
                 self.governor.flush(now)
                 self._crash("after_verdict")
+        if defer:
+            self._outbox.append(_Outbox(self.journal.appended, k, now, requests))  # type: ignore[attr-defined]
+        else:
+            self._place(k, now, requests)
+        self.governor.record_decision(latency, did, now)
+
+    def _place(
+        self,
+        k: int,
+        now: datetime,
+        requests: list[tuple[OrderRequest, dict[str, Any]]],
+        *,
+        barrier: bool = True,
+    ) -> None:
+        """Hand decision ``k``'s orders to the broker. Their records are durable; without
+        ``barrier`` (the outbox's, checked against ``durable_through``) later buffered records
+        are not committed first."""
         for req, order in requests:
             self._crash("after_submitting")
-            result = self._send(req)
+            result = self._send(req, barrier=barrier)
             self._crash("after_place")
             self.orders_sent += int(result.sent)
             # The answer is journaled with the next batch: if it is lost, a restart finds the
@@ -863,7 +937,38 @@ class LiveLoop:
                     now,
                 )
             )
-        self.governor.record_decision(latency, did, now)
+        if requests and self.on_dispatch is not None:
+            self.on_dispatch(k)
+
+    def _behind(self) -> bool:
+        return self.next_bar_waiting is not None and self.next_bar_waiting()
+
+    def _may_defer(self) -> bool:
+        """Whether this decision's orders may wait for the group commit (see "Behind" in the
+        module doc): the next bar is waiting, the journal has group commit and tells what is
+        durable, and the governor's memory lands with the records."""
+        return (
+            self._behind()
+            and self.settings.max_deferred_bars > 0
+            and self.governor.memory_rides_journal
+            and getattr(self.journal, "group_commit", None) is not None
+            and hasattr(self.journal, "durable_through")
+        )
+
+    def _dispatch(self, *, wait: bool) -> None:
+        """Send the outbox's orders whose records are durable, in decision order; with
+        ``wait``, commit what is buffered first and send them all."""
+        if not self._outbox:
+            return
+        if wait:
+            self.journal.flush()  # type: ignore[attr-defined]
+        durable = int(self.journal.durable_through)  # type: ignore[attr-defined]
+        ready = 0
+        while ready < len(self._outbox) and self._outbox[ready].ticket <= durable:
+            ready += 1
+        boxes, self._outbox = self._outbox[:ready], self._outbox[ready:]
+        for box in boxes:
+            self._place(box.bar, box.at, box.requests, barrier=False)
 
     def _order_payload(self, req: OrderRequest, intent_id: str, k: int) -> dict[str, Any]:
         return {
@@ -1047,6 +1152,7 @@ class LiveLoop:
 
     def _close_all(self, k: int, why: str) -> None:
         """Close every position: at the last close (simulated broker) or with market orders."""
+        self._dispatch(wait=True)
         now = self.clock.now()
         held = {s: q for s, q in self.book.positions().items() if q != 0.0}
         working = self.broker.open_orders()
@@ -1114,6 +1220,12 @@ class LiveLoop:
         """Journal the session's end record and return it."""
         payload = self.summary()
         now = self.clock.now()
+        for box in self._outbox:  # never sent: the session is over
+            for req, order in box.requests:
+                self._abandon(
+                    order["intent_id"], req.client_order_id, box.bar, "the session ended", now
+                )
+        self._outbox = []
         with self._hold():
             # the last fills' accounting (the closing step's) is saved with the end record
             self.governor.flush(now)

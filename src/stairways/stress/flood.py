@@ -12,8 +12,9 @@ flood time.
 Figures:
 
 - ``pipeline_p99_ms``: from a bar's due time to the end of its handling (features, broker,
-  decision, governor, journal, orders), so it includes any backlog; ``service_p99_ms`` is the
-  handling alone.
+  decision, governor, journal, orders), or, when its decision's orders waited for their group
+  commit (the loop was behind: "Behind" in :mod:`stairways.live.loop`), to when they were handed
+  to the broker; so it includes any backlog. ``service_p99_ms`` is the handling alone.
 - ``decisions_per_second``: decisions over flood time (the offered rate when the loop keeps up).
 - ``memory_growth_mb``: the process's resident memory, largest sample after each session less
   the sample after the first session (imports, compiled kernels and caches are then in place).
@@ -84,17 +85,39 @@ def resident_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
-class _WriteAheadCheck:
-    """Forwards to the simulated broker and counts orders placed while the journal still held
-    buffered records (each one breaks the write-ahead rule)."""
+class _TicketJournal:
+    """The journal as the loop sees it: forwards everything, and notes for every ``submitting``
+    order record the journal's ``appended`` count once it was appended (its ticket: the record
+    is durable when ``durable_through`` reaches it)."""
 
-    def __init__(self, inner: SimBroker, journal: Journal) -> None:
+    def __init__(self, inner: Journal) -> None:
+        self._inner = inner
+        self.tickets: dict[str, int] = {}
+
+    def append_many(self, events: Any, **kwargs: Any) -> Any:
+        events = list(events)
+        out = self._inner.append_many(events, **kwargs)
+        for kind, payload, _ in events:
+            if kind == "order" and payload.get("type") == "submitting":
+                self.tickets[str(payload["client_order_id"])] = self._inner.appended
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class _WriteAheadCheck:
+    """Forwards to the simulated broker and counts orders placed before their ``submitting``
+    record was durable, or with no such record (each one breaks the write-ahead rule)."""
+
+    def __init__(self, inner: SimBroker, journal: _TicketJournal) -> None:
         self._inner = inner
         self._journal = journal
         self.undurable = 0
 
     def place(self, req: Any) -> Any:
-        if self._journal.pending or self._journal.staged:
+        ticket = self._journal.tickets.pop(req.client_order_id, None)
+        if ticket is None or self._journal.durable_through < ticket:
             self.undurable += 1
         return self._inner.place(req)
 
@@ -170,14 +193,15 @@ def _start_session(
         cursor=JournalCursor(SessionRecords(sid)),
     )
     broker.connect()
-    checked = _WriteAheadCheck(broker, journal)
+    ticketed = _TicketJournal(journal)
+    checked = _WriteAheadCheck(broker, ticketed)
     policy.new_session()
     loop = LiveLoop(
         policy=policy,
         observer=copy.deepcopy(template),
         governor=governor,
         broker=checked,
-        journal=journal,
+        journal=ticketed,
         clock=clock,
         session_id=sid,
         settings=LoopSettings(stage=ctx.stage, rehearsal=True, close_at_last_close=True),
@@ -217,6 +241,8 @@ def run_flood(ctx: Any, cfg: DecisionFloodConfig) -> ScenarioResult:
     # as the flood's memory growth).
     pipeline = np.full(capacity, np.nan, dtype=np.float64)
     service = np.full(capacity, np.nan, dtype=np.float64)
+    dues = np.full(capacity, np.nan, dtype=np.float64)
+    next_due = [0.0]
     decision_p99: list[float] = []
     n = 0
     decisions = made = orders = undurable = 0
@@ -234,6 +260,16 @@ def run_flood(ctx: Any, cfg: DecisionFloodConfig) -> ScenarioResult:
             )
             clock = ManualClock(minutes[0][symbols[0]].start)
             loop, broker, checked = _start_session(ctx, sid, clock, journal, states, template)
+            first = n
+
+            def dispatched(k: int, first: int = first, warm: bool = warm) -> None:
+                # a decision's orders handed to the broker after its bar was handled
+                i = first + k
+                if not warm and i < capacity and not np.isnan(dues[i]):
+                    pipeline[i] = max(pipeline[i], time.perf_counter() - dues[i])
+
+            loop.next_bar_waiting = lambda: time.perf_counter() >= next_due[0]
+            loop.on_dispatch = dispatched
             try:
                 start = time.perf_counter()
                 for j, (minute, vwap) in enumerate(zip(minutes, vwaps, strict=True)):
@@ -242,12 +278,14 @@ def run_flood(ctx: Any, cfg: DecisionFloodConfig) -> ScenarioResult:
                     due = start + j * interval
                     _wait_until(due)
                     began = time.perf_counter()
+                    next_due[0] = due + interval
                     clock.set(minute[symbols[0]].start + BAR)
                     loop.on_minute(minute, vwap)
                     end = time.perf_counter()
                     if not warm:
                         pipeline[n] = end - due
                         service[n] = end - began
+                        dues[n] = due
                         n += 1
                 if not loop.done and loop.last_bar >= 0:
                     # the flood's time ran out inside the session: its closing step now
