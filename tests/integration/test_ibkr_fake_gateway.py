@@ -437,7 +437,16 @@ def test_fractional_order_when_the_account_allows_fractions_then_sent_filled_and
         broker.events()
         req = OrderRequest.from_decision("d-frac", "MSFT", 0.02459)  # finer than 4 decimals
         assert broker.place(req).sent
-        events = collect(broker, lambda ev: OrderState.FILLED in states_of(ev, req.client_order_id))
+        # IB sends the Filled status before the fill's commission report (the adapter's fill
+        # event) and the position update; each may arrive in a later read than the status
+        events = collect(
+            broker,
+            lambda ev: (
+                OrderState.FILLED in states_of(ev, req.client_order_id)
+                and len(fills_of(ev)) == 1
+                and bool(broker.positions())
+            ),
+        )
         assert gateway.messages_from(11, 3)[0][17] == "0.0245"  # rounded toward zero
         (fill,) = [f.execution for f in fills_of(events)]
         assert (fill.quantity, fill.price) == (0.0245, 408.0)
